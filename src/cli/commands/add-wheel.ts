@@ -1,0 +1,58 @@
+import chalk from 'chalk';
+import type { CommandModule } from 'yargs';
+import { addWheels, type AddWheelResult } from '../../wheels/repository.js';
+import { formatTable, plural, type Output } from '../output.js';
+import { EXIT } from '../report-error.js';
+import { repoOption, resolveRepoDir, type RepoArgs } from '../wheel-repo.js';
+
+interface AddWheelArgs extends RepoArgs {
+  files: string[];
+  force: boolean;
+  json: boolean;
+}
+
+export function addWheelCommand(output: Output, setExit: (code: number) => void): CommandModule<RepoArgs, AddWheelArgs> {
+  return {
+    command: 'add-wheel <files..>',
+    describe: 'Validate wheels and record them in the repository and its release_log',
+    builder: (y) =>
+      y
+        .positional('files', { type: 'string', array: true, demandOption: true, describe: 'Wheel files (.whl)' })
+        .option('repo', repoOption)
+        .option('force', { type: 'boolean', default: false, describe: 'Replace a wheel of the same filename whose bytes differ' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print the results as JSON' }),
+    handler: async (args) => {
+      const repo = await resolveRepoDir(args);
+      const results = await addWheels(repo, args.files, { force: args.force });
+      if (args.json) output.json({ repo, results });
+      else renderResults(output, results);
+      if (results.some((r) => r.status === 'refused')) setExit(EXIT.targetFailed);
+    },
+  };
+}
+
+const STATUS_LABEL: Record<AddWheelResult['status'], string> = {
+  added: chalk.green('added'),
+  replaced: chalk.yellow('replaced'),
+  'already-present': chalk.dim('present'),
+  refused: chalk.red('refused'),
+};
+
+function renderResults(output: Output, results: AddWheelResult[]): void {
+  const rows = results
+    .filter((r) => r.status !== 'refused')
+    .map((r) => [STATUS_LABEL[r.status], `${r.name}==${r.version}`, r.filename ?? r.file]);
+  for (const line of formatTable(rows)) output.out(line);
+  for (const r of results) {
+    for (const warning of r.warnings) output.err(`${chalk.yellow('warning:')} ${r.file}: ${warning}`);
+    if (r.status === 'refused') {
+      output.err(`${chalk.red('refused:')} ${r.reason ?? r.file}`);
+      if (r.hint) output.err(`  ${chalk.dim('hint:')} ${r.hint}`);
+    }
+  }
+  const count = (s: AddWheelResult['status']) => results.filter((r) => r.status === s).length;
+  const parts = [`${count('added')} added`];
+  if (count('replaced')) parts.push(`${count('replaced')} replaced`);
+  parts.push(`${count('already-present')} already present`, `${count('refused')} refused`);
+  output.out(`${plural(results.length, 'wheel')}: ${parts.join(', ')}`);
+}

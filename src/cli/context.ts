@@ -1,0 +1,23 @@
+/** Flags every command accepts, and how a command finds its deployfile. */
+import type { Argv } from 'yargs';
+import { loadDeployfile } from '../config/load-deployfile.js';
+import type { ResolvedConfig } from '../config/resolve-config.js';
+
+export interface GlobalArgs {
+  deployfile?: string;
+  debug: boolean;
+}
+
+export function globalOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .option('deployfile', {
+      type: 'string',
+      describe: 'Path to the deployfile (default: deployfile.ts/.mts/.js/.mjs in the current directory or a parent)',
+      global: true,
+    })
+    .option('debug', { type: 'boolean', default: false, describe: 'Show stack traces on errors', global: true });
+}
+
+export function loadConfig(args: GlobalArgs): Promise<ResolvedConfig> {
+  return loadDeployfile(args.deployfile ? { path: args.deployfile } : {});
+}

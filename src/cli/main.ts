@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/** vdeploy's command line: yargs wiring only; every command is one core call plus rendering. */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ConfigError } from '../errors.js';
+import { addWheelCommand } from './commands/add-wheel.js';
+import { initCommand } from './commands/init.js';
+import { venvsCommand } from './commands/venvs.js';
+import { wheelsCommand } from './commands/wheels.js';
+import { globalOptions } from './context.js';
+import { processOutput, type Output } from './output.js';
+import { EXIT, reportError } from './report-error.js';
+
+export async function runCli(argv: string[], output: Output = processOutput()): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const setExit = (code: number) => {
+    exitCode = Math.max(exitCode, code);
+  };
+  const debug = argv.includes('--debug');
+  const parser = globalOptions(yargs(argv))
+    .scriptName('vdeploy')
+    .usage('$0 <command> [options]\n\nDeploy Python applications to fleets of virtualenvs over SSH.')
+    .command(initCommand(output))
+    .command(addWheelCommand(output, setExit))
+    .command(wheelsCommand(output))
+    .command(venvsCommand(output))
+    .demandCommand(1, 'name a command')
+    .recommendCommands()
+    .strict()
+    .epilogue('Exit codes: 0 ok, 1 a target failed, 2 usage or config error, 130 interrupted. Docs: docs/cli.md')
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((message, error) => {
+      // yargs reports its own validation problems as a message; errors thrown by handlers pass through.
+      if (error) throw error;
+      throw new ConfigError(message, { hint: 'run `vdeploy --help` (or `vdeploy COMMAND --help`) for usage' });
+    });
+  try {
+    await parser.parseAsync();
+  } catch (error) {
+    return Math.max(exitCode, reportError(error, output, debug));
+  }
+  return exitCode;
+}
+
+process.once('SIGINT', () => process.exit(EXIT.interrupted));
+process.exitCode = await runCli(hideBin(process.argv));

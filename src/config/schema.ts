@@ -1,0 +1,130 @@
+/**
+ * The deployfile schema. One zod schema gives both types: `UserConfig` (what people write, defaults
+ * optional) and `ParsedConfig` (defaults applied). Field names here are a contract with users'
+ * deployfiles: add fields, never rename them.
+ */
+import { posix } from 'node:path';
+import { z } from 'zod';
+
+/** Names used in selectors (`user@host:/path`) must not contain the selector's punctuation. */
+const selectorSafeName = (what: string) =>
+  z
+    .string()
+    .min(1, { message: `${what} must not be empty` })
+    .regex(/^[^\s@:/'"`$\\;]+$/, {
+      message: `${what} must not contain spaces, quotes or any of @ : / $ \\ ;`,
+    });
+
+/** A remote path vdeploy will quote into commands; control characters can't be quoted safely into logs. */
+const absoluteRemotePath = z
+  .string()
+  .refine((p) => posix.isAbsolute(p), { message: 'must be an absolute path (starting with /)' })
+  .refine((p) => !/[\u0000-\u001f\u007f]/.test(p), {
+    message: 'must not contain control characters (newlines, tabs, NUL)',
+  })
+  .transform((p) => (p.length > 1 ? posix.normalize(p).replace(/\/+$/, '') : p));
+
+const secondsSchema = z.number().positive({ message: 'must be a positive number of seconds' });
+
+export const sshSchema = z
+  .object({
+    /** known_hosts file(s) checked in addition to ~/.ssh/known_hosts. */
+    knownHosts: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
+    /** Private key used to log in (agent keys from SSH_AUTH_SOCK are tried too). */
+    identityFile: z.string().min(1).optional(),
+    strictHostKeyChecking: z.enum(['yes', 'accept-new', 'no']).default('yes'),
+    /** Hosts connected to and applied in parallel. */
+    concurrency: z.number().int().min(1).max(1024).default(16),
+    connectTimeout: secondsSchema.default(15),
+    /** Directory on each host that caches pushed wheels (default: ~/.cache/vdeploy/wheels of the login user). */
+    wheelCache: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const djangoSchema = z
+  .object({
+    /** DJANGO_SETTINGS_MODULE, e.g. `mysite.settings`. */
+    settings: z.string().min(1),
+    /** Path to manage.py; default: `<venv>/bin/django-admin`. */
+    manage: absoluteRemotePath.optional(),
+    /** Working directory for migrate. */
+    cwd: absoluteRemotePath.optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an environment variable name' }), z.string()).default({}),
+  })
+  .strict();
+
+export const hostSchema = z
+  .object({
+    name: selectorSafeName('host name'),
+    /** DNS name or IP to connect to; default: `name`. */
+    address: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    /** SSH login user; default: the local user name, as with OpenSSH. */
+    user: selectorSafeName('user').optional(),
+    roles: z.array(selectorSafeName('role')).default([]),
+    /** Run once per host after all of its venvs are deployed. */
+    reload: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const venvSchema = z
+  .object({
+    host: z.string().min(1),
+    /** The venv's owning user; default: the host's login user. Other users are reached with `sudo -n -u`. */
+    user: selectorSafeName('user').optional(),
+    path: absoluteRemotePath,
+    /** Interpreter used to create the venv when it doesn't exist yet. */
+    python: z.string().min(1).default('python3'),
+    /** Requirements file for this venv; default: the top-level `requirements`. */
+    requirements: z.string().min(1).optional(),
+    django: djangoSchema.optional(),
+    /** Run after this venv's migrate. */
+    reload: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    /** Wheel repository directory holding `release_log`. */
+    wheels: z.string().min(1).default('./wheels'),
+    /** Default requirements file for every venv. */
+    requirements: z.string().min(1).default('./requirements.txt'),
+    ssh: sshSchema.default({ strictHostKeyChecking: 'yes', concurrency: 16, connectTimeout: 15 }),
+    hosts: z.array(hostSchema).min(1, { message: 'declare at least one host' }),
+    venvs: z.array(venvSchema).default([]),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const hostIndex = new Map<string, number>();
+    config.hosts.forEach((host, i) => {
+      const first = hostIndex.get(host.name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host "${host.name}" (also hosts[${first}])` });
+      } else {
+        hostIndex.set(host.name, i);
+      }
+    });
+    const seen = new Map<string, number>();
+    config.venvs.forEach((venv, i) => {
+      if (!hostIndex.has(venv.host)) {
+        const known = [...hostIndex.keys()].join(', ');
+        ctx.addIssue({ code: 'custom', path: ['venvs', i, 'host'], message: `unknown host "${venv.host}" (hosts are: ${known})` });
+      }
+      const key = `${venv.host}\0${venv.path}`;
+      const first = seen.get(key);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['venvs', i], message: `duplicate venv ${venv.host}:${venv.path} (also venvs[${first}])` });
+      } else {
+        seen.set(key, i);
+      }
+    });
+  });
+
+/** What a deployfile's author writes: everything with a default is optional. */
+export type UserConfig = z.input<typeof configSchema>;
+/** The validated deployfile, defaults applied (paths still as written). */
+export type ParsedConfig = z.output<typeof configSchema>;
+export type UserHost = z.input<typeof hostSchema>;
+export type UserVenv = z.input<typeof venvSchema>;
+export type DjangoConfig = z.output<typeof djangoSchema>;
+export type StrictHostKeyChecking = ParsedConfig['ssh']['strictHostKeyChecking'];

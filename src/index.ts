@@ -1,0 +1,20 @@
+/**
+ * vdeploy's library entry: `defineConfig` and the types for deployfiles, and the core functions the
+ * CLI is a thin shell over.
+ */
+export { defineConfig } from './config/define-config.js';
+export type { UserConfig, ParsedConfig, UserHost, UserVenv, DjangoConfig, StrictHostKeyChecking } from './config/schema.js';
+export type { ResolvedConfig, ResolvedHost, ResolvedVenv, ResolvedSsh } from './config/resolve-config.js';
+export { loadDeployfile, parseConfig, findDeployfile } from './config/load-deployfile.js';
+export { parseSelector, type Selector } from './selectors/selector.js';
+export { selectVenvs, matchesSelector } from './selectors/select-venvs.js';
+export { initProject } from './scaffold/init-project.js';
+export { VdeployError, ConfigError, ConnectError, RemoteCommandError, InterruptedError } from './errors.js';
+export type { CommandResult } from './remote/command-result.js';
+export { addWheels, listWheels, releasedWheels, type AddWheelResult, type ReleasedWheel } from './wheels/repository.js';
+export { validateWheel, type ValidatedWheel } from './wheels/validate-wheel.js';
+export { parseWheelFilename, normalizeName, type WheelFilename } from './wheels/wheel-filename.js';
+export { readReleaseLog, type ReleaseLogEntry } from './wheels/release-log.js';
+export { parseRequirement, type Requirement } from './requirements/pep508.js';
+export { readRequirementsFile, type RequirementLine } from './requirements/requirements-file.js';
+export { evaluateMarker, parseMarker, type MarkerEnvironment } from './requirements/markers.js';

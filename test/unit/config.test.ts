@@ -1,0 +1,100 @@
+import { expect } from 'chai';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { findDeployfile, formatPath, loadDeployfile, parseConfig } from '../../src/config/load-deployfile.js';
+import { ConfigError } from '../../src/errors.js';
+import { makeTempDir } from '../helpers/cli.js';
+
+const base = {
+  hosts: [{ name: 'web1', address: '10.0.0.1', user: 'deploy', roles: ['web'] }, { name: 'db1' }],
+  venvs: [{ host: 'web1', path: '/srv/app/venv' }],
+};
+
+function expectConfigError(value: unknown, pattern: RegExp) {
+  expect(() => parseConfig(value, '/p/deployfile.ts')).to.throw(ConfigError, pattern);
+}
+
+describe('config schema and resolution', () => {
+  it('applies defaults and resolves paths against the deployfile directory', () => {
+    const c = parseConfig(base, '/p/deployfile.ts');
+    expect(c.wheels).to.equal('/p/wheels');
+    expect(c.requirements).to.equal('/p/requirements.txt');
+    expect(c.ssh.strictHostKeyChecking).to.equal('yes');
+    expect(c.ssh.concurrency).to.equal(16);
+    expect(c.hosts[1]).to.include({ name: 'db1', address: 'db1', port: 22 });
+    const venv = c.venvs[0]!;
+    expect(venv.id).to.equal('deploy@web1:/srv/app/venv');
+    expect(venv.user).to.equal('deploy');
+    expect(venv.python).to.equal('python3');
+    expect(venv.requirements).to.equal('/p/requirements.txt');
+  });
+
+  it('keeps a venv own user and requirements file and normalizes its path', () => {
+    const c = parseConfig(
+      { ...base, venvs: [{ host: 'web1', user: 'app', path: '/srv/app//venv/', requirements: 'reqs/web.txt' }] },
+      '/p/deployfile.ts',
+    );
+    expect(c.venvs[0]).to.include({ id: 'app@web1:/srv/app/venv', user: 'app', path: '/srv/app/venv', requirements: '/p/reqs/web.txt' });
+  });
+
+  const bad: Array<[string, unknown, RegExp]> = [
+    ['relative venv path', { ...base, venvs: [{ host: 'web1', path: 'srv/venv' }] }, /venvs\[0\]\.path: must be an absolute path/],
+    ['newline in a path', { ...base, venvs: [{ host: 'web1', path: '/srv/a\nb' }] }, /venvs\[0\]\.path: must not contain control characters/],
+    ['unknown host reference', { ...base, venvs: [{ host: 'web9', path: '/srv/v' }] }, /venvs\[0\]\.host: unknown host "web9" \(hosts are: web1, db1\)/],
+    ['duplicate venv', { ...base, venvs: [{ host: 'web1', path: '/a' }, { host: 'web1', path: '/a/' }] }, /venvs\[1\]: duplicate venv web1:\/a \(also venvs\[0\]\)/],
+    ['duplicate host', { hosts: [{ name: 'a' }, { name: 'a' }] }, /hosts\[1\]\.name: duplicate host "a"/],
+    ['no hosts', { hosts: [] }, /hosts: declare at least one host/],
+    ['missing hosts', {}, /hosts: is required/],
+    ['unknown field', { ...base, hsots: [] }, /hsots: unknown field/],
+    ['unknown nested field', { ...base, ssh: { knownhosts: 'x' } }, /ssh\.knownhosts: unknown field/],
+    ['bad strict mode', { ...base, ssh: { strictHostKeyChecking: 'maybe' } }, /ssh\.strictHostKeyChecking: must be one of "yes", "accept-new", "no"/],
+    ['port out of range', { hosts: [{ name: 'a', port: 70000 }] }, /hosts\[0\]\.port/],
+    ['host name with @', { hosts: [{ name: 'a@b' }] }, /hosts\[0\]\.name: host name must not contain/],
+    ['wrong type', { ...base, venvs: 'x' }, /venvs: expected array/],
+    ['django without settings', { ...base, venvs: [{ host: 'web1', path: '/v', django: {} }] }, /venvs\[0\]\.django\.settings: is required/],
+  ];
+  for (const [what, value, pattern] of bad) {
+    it(`refuses ${what} naming the field path`, () => expectConfigError(value, pattern));
+  }
+
+  it('formats field paths', () => {
+    expect(formatPath(['venvs', 2, 'path'])).to.equal('venvs[2].path');
+    expect(formatPath([])).to.equal('');
+  });
+});
+
+describe('loadDeployfile', () => {
+  it('finds deployfile.ts upward from a subdirectory and loads it with jiti', async () => {
+    const dir = await makeTempDir();
+    await writeFile(
+      join(dir, 'deployfile.ts'),
+      `import { defineConfig } from 'vdeploy';\nconst port: number = 2222;\nexport default defineConfig({ hosts: [{ name: 'h', port }] });\n`,
+    );
+    await mkdir(join(dir, 'a', 'b'), { recursive: true });
+    expect(findDeployfile(join(dir, 'a', 'b'))).to.equal(join(dir, 'deployfile.ts'));
+    const config = await loadDeployfile({ cwd: join(dir, 'a', 'b') });
+    expect(config.file).to.equal(join(dir, 'deployfile.ts'));
+    expect(config.hosts[0]!.port).to.equal(2222);
+  });
+
+  it('loads .mjs deployfiles', async () => {
+    const dir = await makeTempDir();
+    await writeFile(join(dir, 'deployfile.mjs'), `export default { hosts: [{ name: 'h' }] };\n`);
+    expect((await loadDeployfile({ cwd: dir })).hosts[0]!.name).to.equal('h');
+  });
+
+  it('reports a syntax error with file:line:col', async () => {
+    const dir = await makeTempDir();
+    await writeFile(join(dir, 'deployfile.ts'), `export default {\n  hosts: [,\n  venvs: ]\n};\n`);
+    const error = await loadDeployfile({ cwd: dir }).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(ConfigError);
+    expect((error as Error).message).to.match(new RegExp(`${join(dir, 'deployfile.ts')}:\\d+:\\d+`));
+  });
+
+  it('reports a missing deployfile with a hint to run init', async () => {
+    const dir = await makeTempDir();
+    const error = (await loadDeployfile({ cwd: dir }).catch((e: unknown) => e)) as ConfigError;
+    expect(error).to.be.instanceOf(ConfigError);
+    expect(error.hint).to.match(/vdeploy init/);
+  });
+});
