@@ -4,11 +4,14 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ConfigError } from '../errors.js';
 import { addWheelCommand } from './commands/add-wheel.js';
+import { deployCommand, planCommand } from './commands/deploy.js';
 import { initCommand } from './commands/init.js';
+import { relocateCommand } from './commands/relocate.js';
 import { venvsCommand } from './commands/venvs.js';
 import { wheelsCommand } from './commands/wheels.js';
 import { globalOptions } from './context.js';
 import { processOutput, type Output } from './output.js';
+import { installDefaultInterrupt } from './interrupt.js';
 import { EXIT, reportError } from './report-error.js';
 
 export async function runCli(argv: string[], output: Output = processOutput()): Promise<number> {
@@ -24,6 +27,9 @@ export async function runCli(argv: string[], output: Output = processOutput()): 
     .command(addWheelCommand(output, setExit))
     .command(wheelsCommand(output))
     .command(venvsCommand(output))
+    .command(relocateCommand(output, setExit))
+    .command(planCommand(output, setExit))
+    .command(deployCommand(output, setExit))
     .demandCommand(1, 'name a command')
     .recommendCommands()
     .strict()
@@ -45,5 +51,5 @@ export async function runCli(argv: string[], output: Output = processOutput()): 
   return exitCode;
 }
 
-process.once('SIGINT', () => process.exit(EXIT.interrupted));
+installDefaultInterrupt();
 process.exitCode = await runCli(hideBin(process.argv));

@@ -64,6 +64,8 @@ export const hostSchema = z
     roles: z.array(selectorSafeName('role')).default([]),
     /** Run once per host after all of its venvs are deployed. */
     reload: z.string().min(1).optional(),
+    /** This host's wheel cache directory (default: ssh.wheelCache, else ~/.cache/vdeploy/wheels). */
+    wheelCache: z.string().min(1).optional(),
   })
   .strict();
 

@@ -1,0 +1,168 @@
+/**
+ * `vdeploy plan` and `vdeploy deploy`: flag declarations and the stages — plan (core), show, confirm
+ * (here, per venv), apply (core), summarize. The core returns data; this file renders and asks.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { applyPlan, type MigrateMode } from '../../deploy/apply-plan.js';
+import type { DeployEvent } from '../../deploy/events.js';
+import { hasChanges } from '../../deploy/plan.js';
+import { planDeploy } from '../../deploy/plan-deploy.js';
+import { ConfigError } from '../../errors.js';
+import { createHostConnector } from '../../remote/connect-host.js';
+import { confirmVenvs } from '../confirm.js';
+import { loadConfig, type GlobalArgs } from '../context.js';
+import { onInterrupt } from '../interrupt.js';
+import type { Output } from '../output.js';
+import { EXIT } from '../report-error.js';
+import { formatEvent } from '../render-events.js';
+import { renderPlan, renderSummary } from '../render-plan.js';
+
+interface PlanArgs extends GlobalArgs {
+  selectors: string[];
+  role: string[];
+  json: boolean;
+  prune: boolean;
+  concurrency?: number;
+}
+
+interface DeployArgs extends PlanArgs {
+  yes: boolean;
+  'dry-run': boolean;
+  migrate: string | boolean;
+  'lock-wait': number;
+  'fail-fast': boolean;
+}
+
+/** What one run of plan/deploy was asked to do, flags read and checked. */
+interface DeployRequest extends PlanArgs {
+  yes: boolean;
+  dryRun: boolean;
+  migrate: MigrateMode;
+  lockWait: number;
+  failFast: boolean;
+}
+
+function planOptions<T>(y: Argv<T>) {
+  return y
+    .positional('selectors', {
+      type: 'string',
+      array: true,
+      default: [] as string[],
+      describe: 'host, user@host, user@host:/path, host:/path, :/path or user@ (none = all venvs)',
+    })
+    .option('role', { type: 'string', array: true, default: [] as string[], describe: 'Only hosts with this role (repeatable)' })
+    .option('json', { type: 'boolean', default: false, describe: 'Print the plan (and the result) as JSON on stdout' })
+    .option('prune', { type: 'boolean', default: false, describe: 'Remove installed packages nothing requires (never pip, setuptools, wheel)' })
+    .option('concurrency', { type: 'number', describe: 'Hosts worked on at once (default: the deployfile\'s ssh.concurrency, else 16)' });
+}
+
+export function planCommand(output: Output, setExit: (code: number) => void): CommandModule<GlobalArgs, PlanArgs> {
+  return {
+    command: 'plan [selectors..]',
+    describe: 'Show what a deploy would change on each selected venv (changes nothing anywhere)',
+    builder: (y) => planOptions(y),
+    handler: async (args) => {
+      await runDeploy({ ...args, yes: false, dryRun: true, migrate: 'auto', lockWait: 0, failFast: false }, output, setExit);
+    },
+  };
+}
+
+export function deployCommand(output: Output, setExit: (code: number) => void): CommandModule<GlobalArgs, DeployArgs> {
+  return {
+    command: 'deploy [selectors..]',
+    describe: 'Plan, confirm per venv, then push wheels, install offline, migrate, reload and record',
+    builder: (y) =>
+      planOptions(y)
+        .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Deploy every venv with changes without asking' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'Stop after showing the plan (same as `vdeploy plan`)' })
+        .option('migrate', {
+          type: 'string',
+          default: 'auto',
+          describe: 'Django migrate: when something changed (auto) or always; --no-migrate never',
+          coerce: (v: string | boolean) => {
+            if (v === false || v === 'auto' || v === 'always') return v;
+            throw new ConfigError(`--migrate must be auto or always (or --no-migrate), got ${JSON.stringify(v)}`, { hint: 'e.g. --migrate always' });
+          },
+        })
+        .option('lock-wait', { type: 'number', default: 0, describe: 'Seconds to wait for another deploy\'s lock on a venv (default: fail at once)' })
+        .option('fail-fast', { type: 'boolean', default: false, describe: 'Start no new venv after the first failure' }),
+    handler: async (args) => {
+      // yargs turns --no-migrate into migrate=false.
+      const migrate: MigrateMode = args.migrate === false ? 'never' : args.migrate === 'always' ? 'always' : 'auto';
+      await runDeploy({ ...args, dryRun: args['dry-run'], lockWait: args['lock-wait'], failFast: args['fail-fast'], migrate }, output, setExit);
+    },
+  };
+}
+
+async function runDeploy(args: DeployRequest, output: Output, setExit: (code: number) => void): Promise<void> {
+  if (args.concurrency !== undefined && (!Number.isInteger(args.concurrency) || args.concurrency < 1)) {
+    throw new ConfigError(`--concurrency must be a whole number of at least 1, got ${args.concurrency}`, { hint: 'e.g. --concurrency 8' });
+  }
+  if (!Number.isFinite(args.lockWait) || args.lockWait < 0) {
+    throw new ConfigError(`--lock-wait must be a number of seconds, 0 or more, got ${args.lockWait}`, { hint: 'e.g. --lock-wait 60' });
+  }
+  const config = await loadConfig(args);
+  const connector = createHostConnector(config);
+  const showEvent = (e: DeployEvent) => {
+    const line = formatEvent(e);
+    if (line !== undefined) output.err(line);
+  };
+  try {
+    const plan = await planDeploy(config, {
+      selectors: args.selectors,
+      roles: args.role,
+      prune: args.prune,
+      connector,
+      ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
+      onEvent: showEvent,
+    });
+    const planFailed = plan.venvs.some((v) => v.status === 'error');
+    if (!args.json) for (const line of renderPlan(plan)) output.out(line);
+    if (args.dryRun) {
+      if (args.json) output.json({ plan });
+      if (planFailed) setExit(EXIT.targetFailed);
+      return;
+    }
+
+    const withChanges = plan.venvs.filter(hasChanges);
+    let confirmed = new Set<string>();
+    if (withChanges.length > 0) {
+      if (args.yes) confirmed = new Set(withChanges.map((v) => v.id));
+      else if (!process.stdin.isTTY) {
+        throw new ConfigError('deploy needs a confirmation and standard input is not a terminal; nothing was changed', {
+          hint: 'pass --yes to deploy every venv shown in the plan without asking',
+        });
+      } else confirmed = await confirmVenvs(withChanges.map((v) => v.id));
+    } else if (!args.json) {
+      output.out('Nothing to deploy.');
+    }
+
+    // First Ctrl-C: start nothing new, let running steps finish and be recorded; second: exit now.
+    const stop = new AbortController();
+    const restore = onInterrupt(() => {
+      showEvent({ kind: 'interrupt', message: 'Stopping: running steps finish and are recorded; press Ctrl-C again to exit at once.' });
+      stop.abort();
+    });
+    let report;
+    try {
+      report = await applyPlan(config, plan, {
+        connector,
+        confirmed,
+        migrate: args.migrate,
+        lockWaitSeconds: args.lockWait,
+        failFast: args.failFast,
+        ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
+        onEvent: showEvent,
+        signal: stop.signal,
+      });
+    } finally {
+      restore();
+    }
+    if (args.json) output.json({ plan, report });
+    else if (withChanges.length > 0 || planFailed) for (const line of renderSummary(report)) output.out(line);
+    if (report.interrupted) setExit(EXIT.interrupted);
+    else if (!report.ok) setExit(EXIT.targetFailed);
+  } finally {
+    await connector.closeAll();
+  }
+}

@@ -1,0 +1,35 @@
+/** Deploy events as plain lines (CI logs, pipes): one line per event that matters, no colours needed. */
+import chalk from 'chalk';
+import type { DeployEvent } from '../deploy/events.js';
+import { formatDuration } from '../remote/connection.js';
+
+export function formatEvent(e: DeployEvent): string | undefined {
+  switch (e.kind) {
+    case 'host:connected':
+      return `${e.host}: connected (${formatDuration(e.ms)})`;
+    case 'host:probed':
+      return `${e.host}: probed (${formatDuration(e.ms)})`;
+    case 'host:failed':
+      return `${e.host}: ${chalk.red(`${e.stage} failed`)}: ${e.message}`;
+    case 'push:start':
+      return `${e.host}: pushing ${e.wheels.length} wheel${e.wheels.length === 1 ? '' : 's'}`;
+    case 'push:end':
+      return `${e.host}: pushed ${e.wheels.length} wheel${e.wheels.length === 1 ? '' : 's'}, ${formatBytes(e.bytes)} (${formatDuration(e.ms)})`;
+    case 'step:end':
+      return `${e.venv}: ${e.step} ${e.ok ? 'ok' : chalk.red('failed')} (${formatDuration(e.ms)})`;
+    case 'venv:end':
+      return `${e.venv}: ${e.outcome} (${formatDuration(e.ms)})`;
+    case 'reload:end':
+      return `${e.host}: reload ${e.ok ? 'ok' : chalk.red('failed')} (${formatDuration(e.ms)})`;
+    case 'interrupt':
+      return chalk.yellow(e.message);
+    default:
+      return undefined;
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}

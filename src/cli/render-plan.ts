@@ -1,0 +1,87 @@
+/** The plan as a compact coloured table grouped by venv, and the end-of-deploy summary. */
+import chalk from 'chalk';
+import { formatDuration } from '../remote/connection.js';
+import type { Report } from '../deploy/apply-plan.js';
+import { hasChanges, type PackageChange, type Plan } from '../deploy/plan.js';
+import { formatTable, plural } from './output.js';
+
+const MARK: Record<PackageChange['kind'], string> = {
+  install: chalk.green('+'),
+  upgrade: chalk.cyan('↑'),
+  downgrade: chalk.yellow('↓'),
+  remove: chalk.red('-'),
+};
+
+export function renderPlan(plan: Plan): string[] {
+  const lines: string[] = [];
+  for (const v of plan.venvs) {
+    if (v.status === 'error') {
+      lines.push(`${chalk.bold(v.id)}  ${chalk.red(`error (${v.stage})`)}: ${v.message}`);
+      if (v.hint) lines.push(`  ${chalk.dim('hint:')} ${v.hint}`);
+      continue;
+    }
+    if (!hasChanges(v)) {
+      lines.push(`${chalk.bold(v.id)}  ${chalk.dim(`up to date (${plural(v.unchanged.length, 'package')})`)}`);
+    } else {
+      const head = v.create !== null ? chalk.green(`create with ${v.create}`) : summarizeChanges(v.changes);
+      lines.push(`${chalk.bold(v.id)}  ${head}`);
+      const rows = v.changes.map((c) => [
+        `  ${MARK[c.kind]}`,
+        c.name,
+        c.kind === 'install' ? chalk.green(c.to!) : c.kind === 'remove' ? chalk.red(c.from!) : `${c.from} → ${c.kind === 'upgrade' ? chalk.cyan(c.to!) : chalk.yellow(c.to!)}`,
+        chalk.dim(c.kind),
+      ]);
+      lines.push(...formatTable(rows));
+      if (v.unchanged.length > 0) lines.push(chalk.dim(`    ${plural(v.unchanged.length, 'package')} unchanged`));
+    }
+    if (v.unneeded.length > 0 && !plan.prune) {
+      const names = v.unneeded.map((p) => `${p.name} ${p.version}`).join(', ');
+      lines.push(chalk.dim(`    not required by anything: ${names} (kept; --prune removes them)`));
+    }
+  }
+  return lines;
+}
+
+function summarizeChanges(changes: readonly PackageChange[]): string {
+  const count = (kind: PackageChange['kind']) => changes.filter((c) => c.kind === kind).length;
+  const parts = [
+    [count('install'), 'install'],
+    [count('upgrade'), 'upgrade'],
+    [count('downgrade'), 'downgrade'],
+    [count('remove'), 'remove'],
+  ]
+    .filter(([n]) => (n as number) > 0)
+    .map(([n, what]) => `${n} to ${what}`);
+  return chalk.cyan(parts.join(', '));
+}
+
+const OUTCOME_COLOUR: Record<string, (s: string) => string> = {
+  deployed: chalk.green,
+  unchanged: chalk.dim,
+  declined: chalk.yellow,
+  skipped: chalk.yellow,
+  failed: chalk.red,
+  locked: chalk.red,
+  interrupted: chalk.red,
+};
+
+export function renderSummary(report: Report): string[] {
+  const header = ['VENV', 'OUTCOME', 'CHANGES', 'TIME'].map((h) => chalk.dim(h));
+  const rows = report.venvs.map((r) => [
+    r.id,
+    (OUTCOME_COLOUR[r.outcome] ?? String)(r.outcome),
+    r.outcome === 'unchanged' ? '-' : r.created ? `created, ${r.changes.length}` : String(r.changes.length),
+    r.ms > 0 ? formatDuration(r.ms) : '-',
+  ]);
+  const lines = formatTable([header, ...rows]);
+  for (const r of report.venvs) {
+    if (r.message && r.outcome !== 'unchanged') {
+      lines.push(`${chalk.red('✗')} ${r.message}`);
+      if (r.hint) lines.push(`  ${chalk.dim('hint:')} ${r.hint}`);
+    }
+  }
+  for (const h of report.hosts) {
+    if (h.reload && !h.reload.ok) lines.push(`${chalk.red('✗')} ${h.reload.message}`);
+  }
+  return lines;
+}

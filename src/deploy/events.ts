@@ -1,0 +1,22 @@
+/**
+ * What the deploy core reports while it works. The core never prints: the CLI renders these (listr2 on
+ * a terminal, plain lines otherwise) and tests collect them in an array.
+ */
+export type DeployEvent =
+  | { kind: 'host:connect'; host: string }
+  | { kind: 'host:connected'; host: string; ms: number }
+  | { kind: 'host:failed'; host: string; stage: string; message: string }
+  | { kind: 'host:probed'; host: string; ms: number }
+  | { kind: 'push:start'; host: string; wheels: string[] }
+  | { kind: 'push:end'; host: string; wheels: string[]; bytes: number; ms: number }
+  | { kind: 'venv:start'; venv: string }
+  | { kind: 'step:start'; venv: string; step: string }
+  | { kind: 'step:end'; venv: string; step: string; ok: boolean; ms: number }
+  | { kind: 'venv:end'; venv: string; outcome: VenvOutcome; ms: number }
+  | { kind: 'reload:start'; host: string }
+  | { kind: 'reload:end'; host: string; ok: boolean; ms: number }
+  | { kind: 'interrupt'; message: string };
+
+export type VenvOutcome = 'deployed' | 'unchanged' | 'declined' | 'skipped' | 'failed' | 'locked' | 'interrupted';
+
+export type EventSink = (event: DeployEvent) => void;

@@ -1,0 +1,138 @@
+/**
+ * The plan: for each selected venv, what a deploy would change. Built from facts (what the host has)
+ * and the resolution (what the release log says it should have) by plain functions, so every rule
+ * here is table-tested without SSH.
+ */
+import { compare } from '@renovatebot/pep440';
+import type { InstalledPackage } from '../facts/types.js';
+import type { ResolvedPackage } from '../resolve/resolve-venv.js';
+
+export type ChangeKind = 'install' | 'upgrade' | 'downgrade' | 'remove';
+
+export interface PackageChange {
+  kind: ChangeKind;
+  key: string;
+  name: string;
+  /** Installed version now (absent for install). */
+  from?: string;
+  /** Version after the deploy (absent for remove). */
+  to?: string;
+}
+
+/** Distributions pip itself needs: never reported as unneeded, never removed. */
+export const PROTECTED_PACKAGES: ReadonlySet<string> = new Set(['pip', 'setuptools', 'wheel', 'distribute']);
+
+export interface VenvTarget {
+  /** `user@host:/path` */
+  id: string;
+  host: string;
+  /** The venv's owning user. */
+  user: string;
+  path: string;
+}
+
+export type VenvPlan = VenvTarget &
+  (
+    | {
+        status: 'ok';
+        /** The venv does not exist and is created with this interpreter. */
+        create: string | null;
+        changes: PackageChange[];
+        /** Packages already at the planned version. */
+        unchanged: Array<{ key: string; name: string; version: string }>;
+        /** Installed, but nothing requires them; removed only with --prune (then also in `changes`). */
+        unneeded: InstalledPackage[];
+        /** The whole desired set, with wheels and hashes. */
+        desired: ResolvedPackage[];
+        installed: InstalledPackage[];
+      }
+    | {
+        status: 'error';
+        /** connect, probe or resolve */
+        stage: string;
+        message: string;
+        hint?: string;
+      }
+  );
+
+export interface HostPlan {
+  name: string;
+  /** Absolute wheel cache directory on the host. */
+  cacheDir: string;
+  /** Wheel filenames the cache already holds. */
+  cachedWheels: string[];
+  reload?: string;
+}
+
+export interface Plan {
+  venvs: VenvPlan[];
+  hosts: HostPlan[];
+  /** Options the plan was made with, so apply does exactly what was shown. */
+  prune: boolean;
+}
+
+/** Whether applying this venv's plan would change anything (creating it counts). */
+export function hasChanges(plan: VenvPlan): boolean {
+  return plan.status === 'ok' && (plan.create !== null || plan.changes.length > 0);
+}
+
+/**
+ * Compare what a venv has with what it should have. `prune` turns unneeded packages into removals.
+ * Changes come sorted by package key.
+ */
+export function diffPackages(
+  desired: readonly ResolvedPackage[],
+  installed: readonly InstalledPackage[],
+  prune: boolean,
+): { changes: PackageChange[]; unchanged: Array<{ key: string; name: string; version: string }>; unneeded: InstalledPackage[] } {
+  const have = new Map(installed.map((p) => [p.key, p]));
+  const wanted = new Set(desired.map((p) => p.key));
+  const changes: PackageChange[] = [];
+  const unchanged: Array<{ key: string; name: string; version: string }> = [];
+  for (const p of desired) {
+    const current = have.get(p.key);
+    if (!current) {
+      changes.push({ kind: 'install', key: p.key, name: p.name, to: p.version });
+      continue;
+    }
+    const order = compareVersions(p.version, current.version);
+    // Same version by PEP 440 but spelled differently (1.0 vs 1.0.0) is still the same release.
+    if (order === 0) unchanged.push({ key: p.key, name: p.name, version: current.version });
+    else changes.push({ kind: order > 0 ? 'upgrade' : 'downgrade', key: p.key, name: p.name, from: current.version, to: p.version });
+  }
+  const unneeded = installed.filter((p) => !wanted.has(p.key) && !PROTECTED_PACKAGES.has(p.key));
+  if (prune) {
+    for (const p of unneeded) changes.push({ kind: 'remove', key: p.key, name: p.name, from: p.version });
+  }
+  changes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { changes, unchanged, unneeded };
+}
+
+/** PEP 440 order; a version pip installed that is not PEP 440 compares by its text. */
+function compareVersions(a: string, b: string): number {
+  try {
+    return compare(a, b);
+  } catch {
+    return a === b ? 0 : a < b ? -1 : 1;
+  }
+}
+
+/** The requirements file pip installs from: every package of the closure pinned to one wheel's hash. */
+export function pinnedRequirements(desired: readonly ResolvedPackage[]): string {
+  return desired.map((p) => `${p.name}==${p.version} --hash=sha256:${p.sha256}\n`).join('');
+}
+
+/** Wheels the confirmed venvs of one host need that its cache lacks, each once. */
+export function wheelsToPush(host: HostPlan, venvs: readonly VenvPlan[]): ResolvedPackage[] {
+  const cached = new Set(host.cachedWheels);
+  const byFile = new Map<string, ResolvedPackage>();
+  for (const v of venvs) {
+    if (v.status !== 'ok' || v.host !== host.name || !hasChanges(v)) continue;
+    for (const p of v.desired) {
+      // Only what pip will actually fetch: unchanged packages are already installed.
+      const changed = v.create !== null || v.changes.some((c) => c.key === p.key && c.kind !== 'remove');
+      if (changed && !cached.has(p.filename)) byFile.set(p.filename, p);
+    }
+  }
+  return [...byFile.values()];
+}

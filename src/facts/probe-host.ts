@@ -1,0 +1,109 @@
+/**
+ * The probe: one command per host that reports every selected venv (exists? interpreter? installed
+ * set?) and the wheel cache, so a deploy that changes nothing costs one round trip per host and runs
+ * no pip. The work happens in a fixed Python script (probe-script.ts) fed JSON on stdin.
+ */
+import { InterruptedError, RemoteCommandError, VdeployError, lastLines } from '../errors.js';
+import type { CommandResult, Connection } from '../remote/connection.js';
+import { parseInstalledOutput, parseProbeOutput } from './probe-output.js';
+import { PROBE_SCRIPT } from './probe-script.js';
+import type { HostFacts, InstalledPackage } from './types.js';
+
+export { parseProbeOutput } from './probe-output.js';
+
+export const DEFAULT_WHEEL_CACHE = '~/.cache/vdeploy/wheels';
+
+/**
+ * Any python3 ≥ 3.6 can run the script (interpreter facts come from each venv's own python), so the
+ * system's is preferred: a `python3` found first on PATH is often a pyenv/asdf shim costing 100 ms+.
+ */
+const PROBE_ARGV = [
+  'sh',
+  '-c',
+  'if [ -x /usr/bin/python3 ]; then exec /usr/bin/python3 -I -c "$1"; else exec python3 -I -c "$1"; fi',
+  'vdeploy-probe',
+  PROBE_SCRIPT,
+];
+
+/** Generous: the probe itself takes well under a second, but interpreters on a loaded host start slowly. */
+const PROBE_TIMEOUT_MS = 120_000;
+
+export interface ProbeRequest {
+  /** Wheel cache dir as configured; may start with `~/` (the login user's home) — default '~/.cache/vdeploy/wheels'. */
+  cacheDir: string;
+  /** python = the configured interpreter for creating a missing venv, e.g. 'python3' or '/usr/bin/python3'. */
+  venvs: Array<{ path: string; python: string }>;
+}
+
+export interface ProbeOptions {
+  signal?: AbortSignal;
+  /** Default 120 s. */
+  timeoutMs?: number;
+}
+
+/** What the script reads on stdin; `interpreters: false` skips the interpreter subprocesses. */
+interface ScriptRequest {
+  cacheDir: string | null;
+  venvs: Array<{ path: string; python: string | null }>;
+  interpreters: boolean;
+}
+
+/** Facts for one host: its wheel cache and every venv in `request`, in the order asked. */
+export async function probeHost(conn: Connection, request: ProbeRequest, opts: ProbeOptions = {}): Promise<HostFacts> {
+  const result = await runProbeScript(conn, { cacheDir: request.cacheDir, venvs: request.venvs, interpreters: true }, opts);
+  const facts = parseProbeOutput(result.stdout, conn.target);
+  const asked = request.venvs.map((v) => v.path);
+  if (facts.venvs.length !== asked.length || facts.venvs.some((v, i) => v.path !== asked[i])) {
+    throw new VdeployError(`the probe of ${conn.target} answered for other venvs than asked (${facts.venvs.length} of ${asked.length})`, {
+      hint: 'this is a vdeploy bug; please report it',
+    });
+  }
+  return facts;
+}
+
+/** The installed set of one venv, re-read after an install; no interpreter is started. */
+export async function probeInstalled(conn: Connection, venvPath: string, opts: ProbeOptions = {}): Promise<InstalledPackage[]> {
+  const result = await runProbeScript(conn, { cacheDir: null, venvs: [{ path: venvPath, python: null }], interpreters: false }, opts);
+  return parseInstalledOutput(result.stdout, conn.target, venvPath);
+}
+
+async function runProbeScript(conn: Connection, request: ScriptRequest, opts: ProbeOptions): Promise<CommandResult> {
+  let result: CommandResult;
+  try {
+    result = await conn.exec(PROBE_ARGV, {
+      stdin: JSON.stringify(request),
+      nothrow: true,
+      timeoutMs: opts.timeoutMs ?? PROBE_TIMEOUT_MS,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  } catch (err) {
+    throw shortenError(err, conn.target);
+  }
+  if (result.exitCode === 127) {
+    throw new VdeployError(`cannot probe ${conn.target}: it has no /usr/bin/python3 and no python3 on the login user's PATH`, {
+      hint: 'install python3 on the host (vdeploy needs it to inspect venvs), or fix PATH for non-interactive SSH logins',
+    });
+  }
+  if (result.exitCode !== 0) {
+    const how = result.signal ? `was killed by ${result.signal}` : `exited with ${result.exitCode}`;
+    const tail = lastLines(result.stderr, 3);
+    throw new VdeployError(`the probe of ${conn.target} ${how}${tail ? `: ${tail}` : ''}`, {
+      hint: 'this is likely a vdeploy bug (or a python3 older than 3.6 on the host); please report it with this message',
+    });
+  }
+  return result;
+}
+
+/** Timeout and interrupt messages quote the command, which here is the whole script: say it briefly instead. */
+function shortenError(err: unknown, target: string): unknown {
+  if (err instanceof RemoteCommandError) {
+    return new RemoteCommandError('python3 -I -c <probe script>', err.result, {
+      message: `the probe of ${target} did not finish: ${err.message.replace(/^`[^]*` /, '')}`,
+      ...(err.hint ? { hint: err.hint } : {}),
+    });
+  }
+  if (err instanceof InterruptedError && err.message.startsWith('`')) {
+    return new InterruptedError(`the probe of ${target} was interrupted`, { cause: err.cause });
+  }
+  return err;
+}

@@ -1,0 +1,135 @@
+/**
+ * Reading what the probe script (probe-script.ts) prints: validate the shape, then turn the wire
+ * format (interpreters listed once, referenced by index) into HostFacts. Pure, so it is table-tested
+ * without SSH; anything off is a VdeployError naming the host, never a half-filled HostFacts.
+ */
+import { z } from 'zod';
+import { VdeployError } from '../errors.js';
+import type { MarkerEnvironment } from '../requirements/markers.js';
+import { normalizeName } from '../requirements/names.js';
+import type { HostFacts, InstalledPackage, InterpreterFacts, VenvFacts } from './types.js';
+
+const text = z.string().min(1);
+
+const markersSchema = z.object({
+  implementation_name: z.string(),
+  implementation_version: z.string(),
+  os_name: z.string(),
+  platform_machine: z.string(),
+  platform_release: z.string(),
+  platform_system: z.string(),
+  platform_version: z.string(),
+  python_full_version: z.string(),
+  platform_python_implementation: z.string(),
+  python_version: z.string(),
+  sys_platform: z.string(),
+}) satisfies z.ZodType<MarkerEnvironment>;
+
+const interpreterSchema = z.object({
+  version: z.string().regex(/^\d+\.\d+/, { message: 'must be a Python version like 3.11.2' }),
+  markers: markersSchema,
+  supportedTags: z.array(z.string().regex(/^[^-\s]+-[^-\s]+-[^-\s]+$/, { message: 'must be a py-abi-platform tag' })).min(1),
+});
+
+/** Index into `interpreters`; null when it could not be probed; absent when not asked for. */
+const interpreterRef = z.number().int().min(0).nullable().optional();
+
+const venvSchema = z.discriminatedUnion('state', [
+  z.object({ path: text, state: z.literal('missing'), interpreter: interpreterRef, interpreterError: z.string().optional() }),
+  z.object({ path: text, state: z.literal('not-a-venv'), detail: text }),
+  z.object({
+    path: text,
+    state: z.literal('venv'),
+    interpreter: interpreterRef,
+    interpreterError: z.string().optional(),
+    installed: z.array(z.object({ name: text, version: text })),
+  }),
+]);
+
+const outputSchema = z.object({
+  v: z.literal(1),
+  cacheDir: z.string().optional(),
+  cachedWheels: z.array(text).optional(),
+  interpreters: z.array(interpreterSchema),
+  venvs: z.array(venvSchema),
+  probeMs: z.number().optional(),
+});
+
+type ProbeOutput = z.infer<typeof outputSchema>;
+
+const HINT = 'this is likely a vdeploy bug, or something on the host prints to stdout when python3 starts (sitecustomize?)';
+
+/** The script's stdout as HostFacts; throws a VdeployError naming `target` when it is not what the script prints. */
+export function parseProbeOutput(stdout: string, target: string): HostFacts {
+  const output = readOutput(stdout, target);
+  if (output.cacheDir === undefined || output.cachedWheels === undefined) {
+    throw malformed(target, 'cacheDir and cachedWheels are missing');
+  }
+  if (!output.cacheDir.startsWith('/')) throw malformed(target, `cacheDir ${JSON.stringify(output.cacheDir)} is not absolute`);
+  const interpreters = output.interpreters as InterpreterFacts[];
+  const venvs = output.venvs.map((venv, i): VenvFacts => {
+    if (venv.state === 'not-a-venv') return { path: venv.path, state: venv.state, detail: venv.detail };
+    if (venv.interpreter === undefined) throw malformed(target, `venvs.${i}.interpreter is missing`);
+    const interpreter = venv.interpreter === null ? null : interpreters[venv.interpreter];
+    if (interpreter === undefined) throw malformed(target, `venvs.${i}.interpreter: no interpreter #${venv.interpreter}`);
+    const error = venv.interpreterError ?? (interpreter === null ? 'the interpreter could not be probed' : undefined);
+    if (venv.state === 'missing') {
+      return { path: venv.path, state: 'missing', interpreter, ...(interpreter === null ? { interpreterError: error! } : {}) };
+    }
+    // A venv whose python does not run (or gives no tags) cannot be planned for: an error, never overwritten.
+    if (interpreter === null) {
+      return { path: venv.path, state: 'not-a-venv', detail: `is a venv whose bin/python does not work: ${error!}`, interpreterError: error! };
+    }
+    return { path: venv.path, state: 'venv', interpreter, installed: toInstalled(venv.installed) };
+  });
+  return {
+    cacheDir: output.cacheDir,
+    cachedWheels: output.cachedWheels,
+    venvs,
+    ...(output.probeMs === undefined ? {} : { probeMs: output.probeMs }),
+  };
+}
+
+/** The installed set of the one venv a probeInstalled run asked about; throws if it is not a venv. */
+export function parseInstalledOutput(stdout: string, target: string, venvPath: string): InstalledPackage[] {
+  const output = readOutput(stdout, target);
+  const venv = output.venvs[0];
+  if (output.venvs.length !== 1 || venv === undefined) throw malformed(target, `expected 1 venv, got ${output.venvs.length}`);
+  if (venv.state === 'venv') return toInstalled(venv.installed);
+  const why = venv.state === 'missing' ? 'does not exist' : venv.detail;
+  throw new VdeployError(`${target}:${venvPath} ${why}`, { hint: 'the venv changed while vdeploy was working on it; run the deploy again' });
+}
+
+function readOutput(stdout: string, target: string): ProbeOutput {
+  // The last non-empty line: a login shell's rc files may print before the script does.
+  const line = stdout.split('\n').map((l) => l.trim()).filter((l) => l.length > 0).at(-1);
+  if (line === undefined) throw malformed(target, 'it printed nothing');
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    throw malformed(target, `not JSON: ${JSON.stringify(line.slice(0, 80))}`);
+  }
+  if (isObject(json) && typeof json.error === 'string') {
+    throw new VdeployError(`probing ${target} failed: ${json.error}`, { hint: 'check the wheel cache directory on that host (ssh.wheelCache in the deployfile)' });
+  }
+  const parsed = outputSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    throw malformed(target, `${where}${issue.message}`);
+  }
+  return parsed.data;
+}
+
+function toInstalled(list: Array<{ name: string; version: string }>): InstalledPackage[] {
+  return list.map(({ name, version }) => ({ name, key: normalizeName(name), version }));
+}
+
+function malformed(target: string, why: string): VdeployError {
+  return new VdeployError(`the probe of ${target} gave unreadable output (${why})`, { hint: HINT });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,43 @@
+/**
+ * What vdeploy learns about a host and its venvs in one round trip (the "facts" of pyinfra's model).
+ * Facts are plain data: operations (resolve, plan) turn them into steps without touching SSH.
+ */
+import type { MarkerEnvironment } from '../requirements/markers.js';
+
+/** One distribution found installed in a venv's site-packages. */
+export interface InstalledPackage {
+  /** As its METADATA spells it. */
+  name: string;
+  /** PEP 503 normalized. */
+  key: string;
+  version: string;
+}
+
+/** What an interpreter is, for PEP 508 markers and wheel tag compatibility. */
+export interface InterpreterFacts {
+  /** `platform.python_version()`, e.g. "3.11.2". */
+  version: string;
+  /** `packaging.markers.default_environment()` for that interpreter. */
+  markers: MarkerEnvironment;
+  /** `packaging.tags.sys_tags()` as `py-abi-plat` strings, most preferred first. */
+  supportedTags: string[];
+}
+
+export type VenvFacts =
+  /** Nothing at the path: the plan creates the venv with its configured python (described by `interpreter`). */
+  | { path: string; state: 'missing'; interpreter: InterpreterFacts | null; interpreterError?: string }
+  /** Something at the path that is not a venv (no pyvenv.cfg / bin/python): never touched. */
+  /** Also a venv whose bin/python runs but could not be probed: then `interpreterError` says why. */
+  | { path: string; state: 'not-a-venv'; detail: string; interpreterError?: string }
+  | { path: string; state: 'venv'; interpreter: InterpreterFacts; installed: InstalledPackage[] };
+
+export interface HostFacts {
+  /** The wheel cache directory on the host, absolute (`~` expanded for the login user). */
+  cacheDir: string;
+  /** Filenames of the `.whl` files in the cache (complete ones only: temporary upload names excluded). */
+  cachedWheels: string[];
+  /** In the order asked for. */
+  venvs: VenvFacts[];
+  /** How long the probe script took on the host, in ms (its own clock: no SSH, no interpreter start-up). */
+  probeMs?: number;
+}
