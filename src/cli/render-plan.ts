@@ -14,6 +14,7 @@ const MARK: Record<PackageChange['kind'], string> = {
 
 export function renderPlan(plan: Plan): string[] {
   const lines: string[] = [];
+  let previous: string | undefined;
   for (const v of plan.venvs) {
     if (v.status === 'error') {
       lines.push(`${chalk.bold(v.id)}  ${chalk.red(`error (${v.stage})`)}: ${v.message}`);
@@ -23,8 +24,15 @@ export function renderPlan(plan: Plan): string[] {
     if (!hasChanges(v)) {
       lines.push(`${chalk.bold(v.id)}  ${chalk.dim(`up to date (${plural(v.unchanged.length, 'package')})`)}`);
     } else {
-      const head = v.create !== null ? chalk.green(`create with ${v.create}`) : summarizeChanges(v.changes);
+      const head = v.create !== null ? chalk.green(`create with ${v.create}, ${summarizeChanges(v.changes)}`) : summarizeChanges(v.changes);
       lines.push(`${chalk.bold(v.id)}  ${head}`);
+      // A fleet usually gets the same changes everywhere: list them once, not once per venv.
+      const signature = JSON.stringify(v.changes);
+      if (signature === previous) {
+        lines[lines.length - 1] += chalk.dim('  (the same changes as above)');
+        continue;
+      }
+      previous = signature;
       const rows = v.changes.map((c) => [
         `  ${MARK[c.kind]}`,
         c.name,

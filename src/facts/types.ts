@@ -26,8 +26,10 @@ export interface InterpreterFacts {
 export type VenvFacts =
   /** Nothing at the path: the plan creates the venv with its configured python (described by `interpreter`). */
   | { path: string; state: 'missing'; interpreter: InterpreterFacts | null; interpreterError?: string }
-  /** Something at the path that is not a venv (no pyvenv.cfg / bin/python): never touched. */
-  /** Also a venv whose bin/python runs but could not be probed: then `interpreterError` says why. */
+  /**
+   * Something at the path that is not a venv (no pyvenv.cfg / bin/python): never touched. Also a venv
+   * whose bin/python exists but could not be probed (does not run, no packaging): `interpreterError` says why.
+   */
   | { path: string; state: 'not-a-venv'; detail: string; interpreterError?: string }
   | { path: string; state: 'venv'; interpreter: InterpreterFacts; installed: InstalledPackage[] };
 

@@ -53,6 +53,7 @@ export class BadMetadata extends VdeployError {}
 export class CandidateIndex {
   private readonly groups = new Map<string, VersionGroup[]>();
   private readonly info = new Map<string, Promise<WheelInfo>>();
+  private readonly deps = new Map<string, Dependency[]>();
   /** pip compares Requires-Python with `sys.version_info[:3]`, so "3.13.0rc1" counts as 3.13.0. */
   private readonly pythonVersion: string;
 
@@ -100,16 +101,23 @@ export class CandidateIndex {
    * (unknown extras are ignored, as pip does with a warning).
    */
   async dependencies(candidate: Candidate, extras: readonly string[]): Promise<Dependency[]> {
+    // The search asks again for every pin at every step: evaluate the markers once.
+    const memoKey = `${candidate.wheel.filename}[${extras.join(',')}]`;
+    let deps = this.deps.get(memoKey);
+    if (!deps) this.deps.set(memoKey, (deps = await this.evaluateDependencies(candidate, extras)));
+    return deps;
+  }
+
+  private async evaluateDependencies(candidate: Candidate, extras: readonly string[]): Promise<Dependency[]> {
     const info = await this.wheelInfo(candidate);
     const valid = extras.filter((e) => !info.providesExtra || info.providesExtra.has(normalizeName(e)));
     const env = this.interpreter.markers;
-    const where = `${candidate.wheel.filename}`;
     return info.requiresDist.filter(({ requirement }) => {
       if (!requirement.marker) return true;
       try {
         return evaluateMarker(requirement.marker, env, ['', ...valid]);
       } catch (err) {
-        throw new BadMetadata(`${where}: ${(err as Error).message}`, { hint: (err as VdeployError).hint ?? REBUILD_HINT });
+        throw new BadMetadata(`${candidate.wheel.filename}: ${(err as Error).message}`, { hint: (err as VdeployError).hint ?? REBUILD_HINT });
       }
     });
   }

@@ -47,7 +47,12 @@ export async function explainFailure(
   if (constrained.length === 0) message = `no released wheel of "${name}" fits ${target} (required by ${who})`;
   else if (constrained.length === 1 && unique(demands.map((d) => d.label)).length === 1)
     message = `no released wheel of "${name}" satisfies ${constrained[0]!.specifier} for ${target} (required by ${who})`;
-  else message = `no released wheel of "${name}" satisfies ${constrained.map(requirementBy).join(' and ')} for ${target}`;
+  else {
+    const others = unique(demands.filter((d) => d.specifier === '').map((d) => d.label));
+    message =
+      `no released wheel of "${name}" satisfies ${constrained.map(requirementBy).join(' and ')} for ${target}` +
+      (others.length > 0 ? ` (also required by ${others.join(', ')})` : '');
+  }
 
   const hint =
     index.versionsOf(key).length === 0
@@ -59,7 +64,7 @@ export async function explainFailure(
 }
 
 function requirementBy(d: Demand): string {
-  return `${d.specifier || 'any version'} (required by ${d.label})`;
+  return `${d.specifier} (required by ${d.label})`;
 }
 
 /** `CPython 3.11 linux x86_64`: what "for this interpreter" means in messages. */

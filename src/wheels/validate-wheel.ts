@@ -4,15 +4,14 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Readable } from 'node:stream';
 import { eq } from '@renovatebot/pep440';
-import yauzl, { type Entry, type ZipFile } from 'yauzl';
+import type { Entry, ZipFile } from 'yauzl';
 import { VdeployError } from '../errors.js';
 import { parseMetadata, type WheelMetadata } from './metadata.js';
 import { ACCEPTED_HASH_ALGORITHMS, parseRecord, type RecordRow } from './record.js';
 import { expandWheelTags, normalizeName, parseWheelFilename, type WheelFilename } from './wheel-filename.js';
+import { findDistInfo, listFileEntries, openZip, readEntryText, REBUILD, type Fail } from './wheel-zip.js';
 
 export interface ValidatedWheel {
   /** The path as given. */
@@ -32,9 +31,6 @@ export interface ValidatedWheel {
   distInfo: string;
 }
 
-const REBUILD = 'Rebuild the wheel (pip wheel / python -m build) or download it again.';
-/** METADATA and RECORD are read into memory; anything bigger than this is not a sane one. */
-const MAX_TEXT_ENTRY_BYTES = 64 * 1024 * 1024;
 /** Members hashed at once: per-entry latency (header read, inflate setup) dominates for small files. */
 const VERIFY_CONCURRENCY = 8;
 
@@ -80,54 +76,6 @@ export async function validateWheel(path: string): Promise<ValidatedWheel> {
   } finally {
     zip.close();
   }
-}
-
-type Fail = (why: string, hint?: string) => VdeployError;
-
-async function openZip(path: string, fail: Fail): Promise<ZipFile> {
-  const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
-    throw err.code === 'ENOENT' ? fail('no such file', 'Check the path.') : fail(`cannot read (${err.code ?? err.message})`);
-  });
-  if (!info.isFile()) throw fail('not a regular file', 'Pass the .whl file itself.');
-  // autoClose off: entries are opened again after the central directory has been read.
-  return yauzl.openPromise(path, { lazyEntries: true, autoClose: false, validateEntrySizes: true }).catch((err: Error) => {
-    throw fail(`not a readable zip archive (${err.message})`);
-  });
-}
-
-/** File entries by name (directories skipped); reads only the central directory. */
-async function listFileEntries(zip: ZipFile, fail: Fail): Promise<Map<string, Entry>> {
-  const entries = new Map<string, Entry>();
-  try {
-    for await (const entry of zip.eachEntry()) {
-      if (entry.fileName.endsWith('/')) continue;
-      // Which of two same-named members an installer extracts is unspecified: refuse the ambiguity.
-      if (entries.has(entry.fileName)) throw fail(`duplicate zip entry ${entry.fileName}`);
-      entries.set(entry.fileName, entry);
-    }
-  } catch (err) {
-    if (err instanceof VdeployError) throw err;
-    throw fail(`not a readable zip archive (${(err as Error).message})`);
-  }
-  return entries;
-}
-
-function findDistInfo(entries: Map<string, Entry>, wheel: WheelFilename, fail: Fail): string {
-  const dirs = new Set<string>();
-  for (const name of entries.keys()) {
-    const top = name.split('/')[0]!;
-    if (name.includes('/') && top.endsWith('.dist-info')) dirs.add(top);
-  }
-  const hint = `A wheel needs exactly one ${wheel.name}-${wheel.version}.dist-info/ directory. ${REBUILD}`;
-  if (dirs.size === 0) throw fail('no .dist-info directory', hint);
-  if (dirs.size > 1) throw fail(`${dirs.size} .dist-info directories (${[...dirs].sort().join(', ')})`, hint);
-  const dir = [...dirs][0]!;
-  const stem = dir.slice(0, -'.dist-info'.length);
-  const dash = stem.lastIndexOf('-');
-  const [dname, dversion] = [stem.slice(0, dash), stem.slice(dash + 1)];
-  if (dash <= 0 || normalizeName(dname) !== normalizeName(wheel.name) || !eq(dversion, wheel.version))
-    throw fail(`${dir} does not match the filename's ${wheel.name} ${wheel.version}`, hint);
-  return dir;
 }
 
 /**
@@ -195,21 +143,6 @@ async function forEachConcurrently<T>(items: readonly T[], limit: number, fn: (i
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-async function readEntryText(zip: ZipFile, entry: Entry, fail: Fail): Promise<string> {
-  if (entry.uncompressedSize > MAX_TEXT_ENTRY_BYTES) throw fail(`${entry.fileName} is implausibly large`);
-  try {
-    return (await readAll(await zip.openReadStreamPromise(entry))).toString('utf8');
-  } catch (err) {
-    throw fail(`corrupt zip entry ${entry.fileName} (${(err as Error).message})`);
-  }
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 /** Hex sha256 and size of a whole file, streamed. */

@@ -9,9 +9,11 @@ import { hasChanges } from '../../deploy/plan.js';
 import { planDeploy } from '../../deploy/plan-deploy.js';
 import { ConfigError } from '../../errors.js';
 import { createHostConnector } from '../../remote/connect-host.js';
+import { selectVenvs } from '../../selectors/select-venvs.js';
 import { confirmVenvs } from '../confirm.js';
 import { loadConfig, type GlobalArgs } from '../context.js';
 import { onInterrupt } from '../interrupt.js';
+import { createLiveView } from '../live-view.js';
 import type { Output } from '../output.js';
 import { EXIT } from '../report-error.js';
 import { formatEvent } from '../render-events.js';
@@ -75,20 +77,15 @@ export function deployCommand(output: Output, setExit: (code: number) => void): 
       planOptions(y)
         .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Deploy every venv with changes without asking' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'Stop after showing the plan (same as `vdeploy plan`)' })
-        .option('migrate', {
-          type: 'string',
-          default: 'auto',
-          describe: 'Django migrate: when something changed (auto) or always; --no-migrate never',
-          coerce: (v: string | boolean) => {
-            if (v === false || v === 'auto' || v === 'always') return v;
-            throw new ConfigError(`--migrate must be auto or always (or --no-migrate), got ${JSON.stringify(v)}`, { hint: 'e.g. --migrate always' });
-          },
-        })
+        .option('migrate', { type: 'string', default: 'auto', describe: 'Django migrate: when something changed (auto) or always; --no-migrate never' })
         .option('lock-wait', { type: 'number', default: 0, describe: 'Seconds to wait for another deploy\'s lock on a venv (default: fail at once)' })
         .option('fail-fast', { type: 'boolean', default: false, describe: 'Start no new venv after the first failure' }),
     handler: async (args) => {
       // yargs turns --no-migrate into migrate=false.
-      const migrate: MigrateMode = args.migrate === false ? 'never' : args.migrate === 'always' ? 'always' : 'auto';
+      if (args.migrate !== false && args.migrate !== 'auto' && args.migrate !== 'always') {
+        throw new ConfigError(`--migrate must be auto or always (or --no-migrate), got ${JSON.stringify(args.migrate)}`, { hint: 'e.g. --migrate always' });
+      }
+      const migrate: MigrateMode = args.migrate === false ? 'never' : args.migrate;
       await runDeploy({ ...args, dryRun: args['dry-run'], lockWait: args['lock-wait'], failFast: args['fail-fast'], migrate }, output, setExit);
     },
   };
@@ -103,19 +100,28 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
   }
   const config = await loadConfig(args);
   const connector = createHostConnector(config);
-  const showEvent = (e: DeployEvent) => {
+  const plainEvent = (e: DeployEvent) => {
     const line = formatEvent(e);
     if (line !== undefined) output.err(line);
   };
+  // listr2 on a terminal; plain lines for logs, pipes and --json.
+  const live = output.isTTY && process.stderr.isTTY && !args.json;
   try {
-    const plan = await planDeploy(config, {
-      selectors: args.selectors,
-      roles: args.role,
-      prune: args.prune,
-      connector,
-      ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
-      onEvent: showEvent,
-    });
+    const hostNames = [...new Set(selectVenvs(config, { selectors: args.selectors, roles: args.role }).map((v) => v.host.name))];
+    const planView = live ? createLiveView(hostNames, 'host', process.stdout) : undefined;
+    let plan;
+    try {
+      plan = await planDeploy(config, {
+        selectors: args.selectors,
+        roles: args.role,
+        prune: args.prune,
+        connector,
+        ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
+        onEvent: planView ? (e) => planView.onEvent(e) : plainEvent,
+      });
+    } finally {
+      await planView?.close();
+    }
     const planFailed = plan.venvs.some((v) => v.status === 'error');
     if (!args.json) for (const line of renderPlan(plan)) output.out(line);
     if (args.dryRun) {
@@ -139,8 +145,10 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
 
     // First Ctrl-C: start nothing new, let running steps finish and be recorded; second: exit now.
     const stop = new AbortController();
+    const applyView = live && confirmed.size > 0 ? createLiveView([...confirmed], 'venv', process.stdout) : undefined;
+    const showEvent = applyView ? (e: DeployEvent) => applyView.onEvent(e) : plainEvent;
     const restore = onInterrupt(() => {
-      showEvent({ kind: 'interrupt', message: 'Stopping: running steps finish and are recorded; press Ctrl-C again to exit at once.' });
+      plainEvent({ kind: 'interrupt', message: 'Stopping: running steps finish and are recorded; press Ctrl-C again to exit at once.' });
       stop.abort();
     });
     let report;
@@ -157,6 +165,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
       });
     } finally {
       restore();
+      await applyView?.close();
     }
     if (args.json) output.json({ plan, report });
     else if (withChanges.length > 0 || planFailed) for (const line of renderSummary(report)) output.out(line);

@@ -1,0 +1,98 @@
+/**
+ * The live view on a terminal: one listr2 line per host (planning) or per venv (applying), updated
+ * from the core's events. The core knows nothing of it; off a terminal the CLI prints plain lines.
+ */
+import { Listr, type ListrTaskWrapper } from 'listr2';
+import type { DeployEvent } from '../deploy/events.js';
+import { formatDuration } from '../remote/connection.js';
+import { formatBytes } from './render-events.js';
+
+interface Row {
+  done: Promise<void>;
+  settle: (error?: Error) => void;
+  task?: ListrTaskWrapper<unknown, never, never>;
+  /** The latest title, kept until listr2 has started the row's task. */
+  title: string;
+  started: number;
+}
+
+export interface LiveView {
+  onEvent(e: DeployEvent): void;
+  /** Settle every row still open and wait for the renderer to finish drawing. */
+  close(): Promise<void>;
+}
+
+/**
+ * Rows keyed by host name (`by: 'host'`) or venv id (`by: 'venv'`). Rows settle on their final event;
+ * the renderer runs concurrently with the core call and never throws into it.
+ */
+export function createLiveView(keys: readonly string[], by: 'host' | 'venv', stream: NodeJS.WriteStream): LiveView {
+  const rows = new Map<string, Row>();
+  for (const key of keys) {
+    let settle!: Row['settle'];
+    const done = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+    rows.set(key, { done, settle, title: key, started: performance.now() });
+  }
+  const list = new Listr(
+    keys.map((key) => {
+      const row = rows.get(key)!;
+      return {
+        title: key,
+        task: (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>) => {
+          row.task = task;
+          task.title = row.title;
+          return row.done;
+        },
+      };
+    }),
+    { concurrent: true, exitOnError: false, collectErrors: false, rendererOptions: { collapseErrors: false }, renderer: 'default' } as never,
+  );
+  void stream;
+  // Rows settled early (failed before listr2 drew them) must not surface as unhandled rejections.
+  for (const row of rows.values()) row.done.catch(() => {});
+  const running = list.run().catch(() => {});
+  const elapsed = (row: Row) => formatDuration(Math.round(performance.now() - row.started));
+  const set = (key: string, text: string) => {
+    const row = rows.get(key);
+    if (!row) return;
+    row.title = `${key}  ${text}`;
+    if (row.task) row.task.title = row.title;
+  };
+  const settle = (key: string, text: string, ok: boolean) => {
+    const row = rows.get(key);
+    if (!row) return;
+    set(key, `${text} (${elapsed(row)})`);
+    rows.delete(key);
+    row.settle(ok ? undefined : new Error(`${key}  ${text}`));
+  };
+  return {
+    onEvent(e) {
+      if (by === 'host') {
+        if (e.kind === 'host:connect') set(e.host, 'connecting…');
+        else if (e.kind === 'host:connected') set(e.host, 'probing…');
+        else if (e.kind === 'host:probed') settle(e.host, 'planned', true);
+        else if (e.kind === 'host:failed') settle(e.host, `${e.stage} failed: ${e.message}`, false);
+        return;
+      }
+      if (e.kind === 'venv:start') {
+        const row = rows.get(e.venv);
+        if (row) row.started = performance.now();
+        set(e.venv, 'applying…');
+      }
+      else if (e.kind === 'step:end') set(e.venv, `${e.step} ${e.ok ? 'done' : 'failed'}`);
+      else if (e.kind === 'venv:end') settle(e.venv, e.outcome, e.outcome === 'deployed' || e.outcome === 'unchanged');
+      else if (e.kind === 'push:start' || e.kind === 'push:end') {
+        const text = e.kind === 'push:start' ? `pushing ${e.wheels.length} wheel(s)…` : `pushed ${formatBytes(e.bytes)}, waiting…`;
+        for (const key of rows.keys()) if (key.includes(`@${e.host}:`)) set(key, text);
+      }
+    },
+    async close() {
+      for (const [key, row] of rows) {
+        set(key, 'not started');
+        row.settle();
+      }
+      rows.clear();
+      await running;
+    },
+  };
+}

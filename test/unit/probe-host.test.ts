@@ -1,0 +1,124 @@
+/**
+ * probeHost / probeInstalled with a fake Connection: the fixed command and JSON request they send, and
+ * how a failed, timed-out or interrupted probe is reported (briefly: never the whole script).
+ */
+import { execFileSync } from 'node:child_process';
+import { expect } from 'chai';
+import { InterruptedError, RemoteCommandError, VdeployError } from '../../src/errors.js';
+import { probeHost, probeInstalled } from '../../src/facts/probe-host.js';
+import { INTERPRETER_SCRIPT, PROBE_SCRIPT } from '../../src/facts/probe-script.js';
+import type { CommandResult, Connection, ExecOptions } from '../../src/remote/connection.js';
+
+const TARGET = 'deploy@web1:22';
+
+function fakeConnection(answer: (argv: string[], opts: ExecOptions) => Promise<CommandResult> | CommandResult) {
+  const calls: Array<{ argv: string[]; opts: ExecOptions }> = [];
+  const conn: Connection = {
+    target: TARGET,
+    async exec(argv, opts = {}) {
+      calls.push({ argv, opts });
+      return answer(argv, opts);
+    },
+    async put() {},
+    async close() {},
+  };
+  return { conn, calls };
+}
+
+const result = (over: Partial<CommandResult>): CommandResult => ({ exitCode: 0, signal: null, stdout: '', stderr: '', ms: 5, ...over });
+const output = (venvs: unknown[]) => JSON.stringify({ v: 1, cacheDir: '/home/deploy/.cache/vdeploy/wheels', cachedWheels: [], interpreters: [], venvs });
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('probeHost (fake connection)', () => {
+  const weird = `/srv/it's a "venv"; rm -rf $HOME`;
+
+  it('runs one fixed command and passes paths only as JSON on stdin', async () => {
+    const { conn, calls } = fakeConnection(() => result({ stdout: output([{ path: weird, state: 'not-a-venv', detail: 'is a file, not a venv directory' }]) }));
+    const controller = new AbortController();
+    const facts = await probeHost(conn, { cacheDir: '~/.cache/vdeploy/wheels', venvs: [{ path: weird, python: 'python3' }] }, { signal: controller.signal });
+    expect(facts.venvs[0]).to.deep.include({ path: weird, state: 'not-a-venv' });
+    expect(calls).to.have.length(1);
+    const { argv, opts } = calls[0]!;
+    expect(argv.at(-1)).to.equal(PROBE_SCRIPT);
+    expect(argv.slice(0, 2)).to.deep.equal(['sh', '-c']);
+    expect(argv.join(' ')).to.not.include(weird);
+    expect(JSON.parse(String(opts.stdin))).to.deep.equal({ cacheDir: '~/.cache/vdeploy/wheels', venvs: [{ path: weird, python: 'python3' }], interpreters: true });
+    expect(opts.signal).to.equal(controller.signal);
+    expect(opts.timeoutMs).to.be.a('number');
+  });
+
+  it('refuses an answer about other venvs than asked', async () => {
+    const { conn } = fakeConnection(() => result({ stdout: output([{ path: '/srv/other', state: 'missing', interpreter: null }]) }));
+    const err = await rejection(probeHost(conn, { cacheDir: '/c', venvs: [{ path: '/srv/a', python: 'python3' }] }));
+    expect(err).to.be.instanceOf(VdeployError);
+    expect(err.message).to.include(TARGET).and.include('other venvs than asked');
+  });
+
+  it('says so when the host has no python3 (exit 127)', async () => {
+    const { conn } = fakeConnection(() => result({ exitCode: 127, stderr: 'sh: 1: exec: python3: not found\n' }));
+    const err = await rejection(probeHost(conn, { cacheDir: '/c', venvs: [] }));
+    expect(err).to.be.instanceOf(VdeployError);
+    expect(err.message).to.equal(`cannot probe ${TARGET}: it has no /usr/bin/python3 and no python3 on the login user's PATH`);
+    expect((err as VdeployError).hint).to.include('install python3');
+  });
+
+  it("reports a crashed script with the end of its stderr, not the script", async () => {
+    const stderr = 'Traceback (most recent call last):\n  File "<string>", line 3, in <module>\nSyntaxError: invalid syntax\n';
+    const { conn } = fakeConnection(() => result({ exitCode: 1, stderr }));
+    const err = await rejection(probeHost(conn, { cacheDir: '/c', venvs: [] }));
+    expect(err.message).to.equal(`the probe of ${TARGET} exited with 1: Traceback (most recent call last): |   File "<string>", line 3, in <module> | SyntaxError: invalid syntax`);
+  });
+
+  it('shortens a timeout to one line without the script', async () => {
+    const { conn } = fakeConnection((argv) => {
+      throw new RemoteCommandError(argv.join(' '), result({ exitCode: null, signal: 'SIGKILL' }), { message: `\`${argv.join(' ')}\` timed out after 2m`, hint: 'raise the timeout' });
+    });
+    const err = await rejection(probeHost(conn, { cacheDir: '/c', venvs: [] }));
+    expect(err).to.be.instanceOf(RemoteCommandError);
+    expect(err.message).to.equal(`the probe of ${TARGET} did not finish: timed out after 2m`);
+    expect((err as RemoteCommandError).command).to.not.include('import');
+  });
+
+  it('shortens an interruption, keeping its class', async () => {
+    const { conn } = fakeConnection((argv) => {
+      throw new InterruptedError(`\`${argv.join(' ')}\` was interrupted`);
+    });
+    const err = await rejection(probeHost(conn, { cacheDir: '/c', venvs: [] }));
+    expect(err).to.be.instanceOf(InterruptedError);
+    expect(err.message).to.equal(`the probe of ${TARGET} was interrupted`);
+  });
+
+  it('passes an abort reason that is one of ours through unchanged', async () => {
+    const reason = new VdeployError('deploy cancelled: another host failed');
+    const { conn } = fakeConnection(() => {
+      throw reason;
+    });
+    expect(await rejection(probeHost(conn, { cacheDir: '/c', venvs: [] }))).to.equal(reason);
+  });
+});
+
+describe('probeInstalled (fake connection)', () => {
+  it('asks for one venv, no cache listing and no interpreters', async () => {
+    const stdout = JSON.stringify({ v: 1, interpreters: [], venvs: [{ path: '/srv/a', state: 'venv', installed: [{ name: 'Django', version: '5.2.17' }] }] });
+    const { conn, calls } = fakeConnection(() => result({ stdout }));
+    expect(await probeInstalled(conn, '/srv/a')).to.deep.equal([{ name: 'Django', key: 'django', version: '5.2.17' }]);
+    expect(JSON.parse(String(calls[0]!.opts.stdin))).to.deep.equal({ cacheDir: null, venvs: [{ path: '/srv/a', python: null }], interpreters: false });
+  });
+});
+
+describe('the probe scripts', () => {
+  // They run on whatever python3 a host has; Python 3.6 grammar keeps them runnable on old distributions.
+  for (const [name, script] of [['PROBE_SCRIPT', PROBE_SCRIPT], ['INTERPRETER_SCRIPT', INTERPRETER_SCRIPT]] as const) {
+    it(`${name} parses as Python 3.6`, () => {
+      execFileSync('/usr/bin/python3', ['-I', '-c', 'import ast, sys; ast.parse(sys.stdin.read(), feature_version=(3, 6))'], { input: script });
+    });
+  }
+});

@@ -1,0 +1,191 @@
+/**
+ * parseProbeOutput / parseInstalledOutput: the probe script's wire format turned into HostFacts, and
+ * every malformed answer refused with one line naming the host.
+ */
+import { expect } from 'chai';
+import { VdeployError } from '../../src/errors.js';
+import { parseProbeOutput } from '../../src/facts/probe-host.js';
+import { parseInstalledOutput } from '../../src/facts/probe-output.js';
+import type { HostFacts } from '../../src/facts/types.js';
+
+const TARGET = 'deploy@web1:22';
+
+const markers = {
+  implementation_name: 'cpython',
+  implementation_version: '3.11.2',
+  os_name: 'posix',
+  platform_machine: 'x86_64',
+  platform_release: '6.1.0',
+  platform_system: 'Linux',
+  platform_version: '#1 SMP',
+  python_full_version: '3.11.2',
+  platform_python_implementation: 'CPython',
+  python_version: '3.11',
+  sys_platform: 'linux',
+};
+const py311 = { version: '3.11.2', markers, supportedTags: ['cp311-cp311-manylinux_2_36_x86_64', 'py3-none-any'] };
+const py312 = { version: '3.12.1', markers: { ...markers, python_version: '3.12', python_full_version: '3.12.1' }, supportedTags: ['cp312-cp312-linux_x86_64'] };
+
+/** A well-formed answer; each case below breaks one thing. */
+function good(): any {
+  return structuredClone({
+    v: 1,
+    cacheDir: '/home/deploy/.cache/vdeploy/wheels',
+    cachedWheels: ['sqlparse-0.6.0-py3-none-any.whl'],
+    interpreters: [py311, py312],
+    venvs: [
+      { path: '/srv/a', state: 'venv', interpreter: 0, installed: [{ name: 'Django', version: '5.2.17' }, { name: 'typing_extensions', version: '4.16.0' }] },
+      { path: '/srv/b', state: 'venv', interpreter: 0, installed: [] },
+      { path: '/srv/c', state: 'missing', interpreter: 1 },
+      { path: '/srv/d', state: 'missing', interpreter: null, interpreterError: 'python3.13 not found on PATH' },
+      { path: '/srv/e', state: 'not-a-venv', detail: 'is a file, not a venv directory' },
+    ],
+    probeMs: 41.5,
+  });
+}
+
+const line = (value: unknown) => `\n${JSON.stringify(value)}\n`;
+
+function parseError(stdout: string): VdeployError {
+  try {
+    parseProbeOutput(stdout, TARGET);
+  } catch (err) {
+    expect(err).to.be.instanceOf(VdeployError);
+    return err as VdeployError;
+  }
+  throw new Error('expected parseProbeOutput to throw');
+}
+
+describe('parseProbeOutput', () => {
+  it('turns good output into HostFacts: keys normalized, interpreters shared, order kept', () => {
+    const facts: HostFacts = parseProbeOutput(line(good()), TARGET);
+    expect(facts.cacheDir).to.equal('/home/deploy/.cache/vdeploy/wheels');
+    expect(facts.cachedWheels).to.deep.equal(['sqlparse-0.6.0-py3-none-any.whl']);
+    expect(facts.probeMs).to.equal(41.5);
+    expect(facts.venvs.map((v) => v.path)).to.deep.equal(['/srv/a', '/srv/b', '/srv/c', '/srv/d', '/srv/e']);
+    const [a, b, c, d, e] = facts.venvs;
+    expect(a).to.deep.equal({
+      path: '/srv/a',
+      state: 'venv',
+      interpreter: py311,
+      installed: [
+        { name: 'Django', key: 'django', version: '5.2.17' },
+        { name: 'typing_extensions', key: 'typing-extensions', version: '4.16.0' },
+      ],
+    });
+    expect(a!.state === 'venv' && b!.state === 'venv' && a!.interpreter === b!.interpreter).to.equal(true);
+    expect(c).to.deep.equal({ path: '/srv/c', state: 'missing', interpreter: py312 });
+    expect(d).to.deep.equal({ path: '/srv/d', state: 'missing', interpreter: null, interpreterError: 'python3.13 not found on PATH' });
+    expect(e).to.deep.equal({ path: '/srv/e', state: 'not-a-venv', detail: 'is a file, not a venv directory' });
+  });
+
+  it('ignores what a login shell prints before the JSON line', () => {
+    const facts = parseProbeOutput(`Welcome to web1!\nlast login: never\n${JSON.stringify(good())}\n\n`, TARGET);
+    expect(facts.venvs).to.have.length(5);
+  });
+
+  it('accepts an empty host: no venvs, no interpreters, no probeMs', () => {
+    const output = { v: 1, cacheDir: '/c', cachedWheels: [], interpreters: [], venvs: [] };
+    expect(parseProbeOutput(line(output), TARGET)).to.deep.equal({ cacheDir: '/c', cachedWheels: [], venvs: [] });
+  });
+
+  it('reports a venv whose interpreter could not be probed as not-a-venv, with the reason', () => {
+    const output = good();
+    output.venvs = [{ path: '/srv/a', state: 'venv', interpreter: null, interpreterError: '/srv/a/bin/python failed (exit 1): boom', installed: [] }];
+    expect(parseProbeOutput(line(output), TARGET).venvs[0]).to.deep.equal({
+      path: '/srv/a',
+      state: 'not-a-venv',
+      detail: 'is a venv whose bin/python does not work: /srv/a/bin/python failed (exit 1): boom',
+      interpreterError: '/srv/a/bin/python failed (exit 1): boom',
+    });
+  });
+
+  it('gives a missing venv with no interpreter and no reason a generic interpreterError', () => {
+    const output = good();
+    output.venvs = [{ path: '/srv/x', state: 'missing', interpreter: null }];
+    expect(parseProbeOutput(line(output), TARGET).venvs[0]).to.deep.include({ state: 'missing', interpreter: null, interpreterError: 'the interpreter could not be probed' });
+  });
+
+  it("reports the script's own error line as the host's failure", () => {
+    const err = parseError(line({ error: 'wheel cache /srv/cache: /srv/cache is not a directory' }));
+    expect(err.message).to.equal(`probing ${TARGET} failed: wheel cache /srv/cache: /srv/cache is not a directory`);
+    expect(err.hint).to.include('wheel cache');
+  });
+
+  const mutate = (change: (o: any) => void) => {
+    const o = good();
+    change(o);
+    return line(o);
+  };
+
+  const refused: Array<[string, string, RegExp]> = [
+    // garbage
+    ['empty output', '', /printed nothing/],
+    ['only blank lines', '\n  \n', /printed nothing/],
+    ['not JSON', 'Traceback (most recent call last):\n  oops\n', /not JSON: "oops"/],
+    ['truncated JSON', JSON.stringify(good()).slice(0, 200), /not JSON/],
+    ['a JSON array', '[1, 2]', /expected object/],
+    ['a JSON string', '"hello"', /expected object/],
+    ['an unknown format version', mutate((o) => (o.v = 2)), /^.*\(v: /],
+    // missing fields
+    ['no cacheDir', mutate((o) => delete o.cacheDir), /cacheDir and cachedWheels are missing/],
+    ['no cachedWheels', mutate((o) => delete o.cachedWheels), /cacheDir and cachedWheels are missing/],
+    ['no venvs', mutate((o) => delete o.venvs), /\(venvs: /],
+    ['no interpreters', mutate((o) => delete o.interpreters), /\(interpreters: /],
+    ['a venv without path', mutate((o) => delete o.venvs[0].path), /venvs\.0\.path/],
+    ['a venv without state', mutate((o) => delete o.venvs[1].state), /venvs\.1\.state/],
+    ['a venv without installed', mutate((o) => delete o.venvs[0].installed), /venvs\.0\.installed/],
+    ['a venv without interpreter', mutate((o) => delete o.venvs[0].interpreter), /venvs\.0\.interpreter is missing/],
+    ['a not-a-venv without detail', mutate((o) => delete o.venvs[4].detail), /venvs\.4\.detail/],
+    ['an interpreter without markers', mutate((o) => delete o.interpreters[0].markers), /interpreters\.0\.markers/],
+    ['markers without sys_platform', mutate((o) => delete o.interpreters[1].markers.sys_platform), /interpreters\.1\.markers\.sys_platform/],
+    ['an installed package without version', mutate((o) => delete o.venvs[0].installed[1].version), /venvs\.0\.installed\.1\.version/],
+    // wrong types and values
+    ['an unknown state', mutate((o) => (o.venvs[0].state = 'broken')), /venvs\.0\.state/],
+    ['a numeric version', mutate((o) => (o.venvs[0].installed[0].version = 5)), /venvs\.0\.installed\.0\.version/],
+    ['an empty package name', mutate((o) => (o.venvs[0].installed[0].name = '')), /venvs\.0\.installed\.0\.name/],
+    ['cachedWheels as a string', mutate((o) => (o.cachedWheels = 'a.whl')), /cachedWheels/],
+    ['a relative cacheDir', mutate((o) => (o.cacheDir = 'cache')), /cacheDir "cache" is not absolute/],
+    ['supportedTags as a string', mutate((o) => (o.interpreters[0].supportedTags = 'py3-none-any')), /interpreters\.0\.supportedTags/],
+    ['no supported tags', mutate((o) => (o.interpreters[0].supportedTags = [])), /interpreters\.0\.supportedTags/],
+    ['a malformed tag', mutate((o) => (o.interpreters[0].supportedTags = ['py3-none'])), /interpreters\.0\.supportedTags\.0: must be a py-abi-platform tag/],
+    ['a non-version python version', mutate((o) => (o.interpreters[0].version = 'three')), /interpreters\.0\.version: must be a Python version/],
+    ['an interpreter index as a string', mutate((o) => (o.venvs[0].interpreter = '0')), /venvs\.0\.interpreter/],
+    ['a dangling interpreter index', mutate((o) => (o.venvs[2].interpreter = 7)), /venvs\.2\.interpreter: no interpreter #7/],
+    ['a negative interpreter index', mutate((o) => (o.venvs[2].interpreter = -1)), /venvs\.2\.interpreter/],
+    ['an error that is not a string', line({ error: 42 }), /\(v: /],
+  ];
+  for (const [what, stdout, pattern] of refused) {
+    it(`refuses ${what} with one line naming the host`, () => {
+      const err = parseError(stdout);
+      expect(err.message).to.match(pattern);
+      expect(err.message).to.include(TARGET);
+      expect(err.message).to.not.include('\n');
+      expect(err.hint).to.be.a('string');
+    });
+  }
+});
+
+describe('parseInstalledOutput', () => {
+  const installedOnly = (venv: unknown) => line({ v: 1, interpreters: [], venvs: [venv], probeMs: 3 });
+
+  it('returns the installed set of the one venv, without interpreter facts', () => {
+    const stdout = installedOnly({ path: '/srv/a', state: 'venv', installed: [{ name: 'Jinja2', version: '3.1.6' }] });
+    expect(parseInstalledOutput(stdout, TARGET, '/srv/a')).to.deep.equal([{ name: 'Jinja2', key: 'jinja2', version: '3.1.6' }]);
+  });
+
+  it('throws naming the host and path when the venv is gone or is not a venv', () => {
+    const cases: Array<[unknown, string]> = [
+      [{ path: '/srv/a', state: 'missing' }, `${TARGET}:/srv/a does not exist`],
+      [{ path: '/srv/a', state: 'not-a-venv', detail: 'is a file, not a venv directory' }, `${TARGET}:/srv/a is a file, not a venv directory`],
+    ];
+    for (const [venv, message] of cases) {
+      expect(() => parseInstalledOutput(installedOnly(venv), TARGET, '/srv/a')).to.throw(VdeployError, message);
+    }
+  });
+
+  it('refuses an answer about a different number of venvs', () => {
+    const stdout = line({ v: 1, interpreters: [], venvs: [] });
+    expect(() => parseInstalledOutput(stdout, TARGET, '/srv/a')).to.throw(VdeployError, /expected 1 venv, got 0/);
+  });
+});
