@@ -17,7 +17,7 @@ import { withRepoLock } from '../wheels/repo-lock.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
 import { APPLY_SCRIPT, type ApplyScriptInput, type ApplyScriptOutput } from './apply-script.js';
 import type { EventSink, VenvOutcome } from './events.js';
-import { hasChanges, pinnedRequirements, wheelsToPush, type HostPlan, type PackageChange, type Plan, type VenvPlan, type VenvTarget } from './plan.js';
+import { hasChanges, packagesToFetch, pinnedRequirements, wheelsToPush, type HostPlan, type PackageChange, type Plan, type VenvPlan, type VenvTarget } from './plan.js';
 import { FINALIZE_UPLOADS_SCRIPT } from './push-script.js';
 
 export type MigrateMode = 'auto' | 'always' | 'never';
@@ -184,7 +184,13 @@ async function applyVenv(
     create: plan.create === null ? null : { python: plan.create },
     lockWaitSeconds: options.lockWaitSeconds ?? 0,
     holder: { user: userInfo().username, host: hostname(), pid: process.pid, startedAt: new Date().toISOString() },
-    install: installs ? { requirements: pinnedRequirements(plan.desired), cacheDir: hostPlan.cacheDir } : null,
+    install: installs
+      ? {
+          requirements: pinnedRequirements(plan.desired),
+          cacheDir: hostPlan.cacheDir,
+          wheels: packagesToFetch(plan).map((p) => ({ filename: p.filename, sha256: p.sha256 })),
+        }
+      : null,
     uninstall: removals.map((c) => c.name),
     uninstallKeys: removals.map((c) => c.key),
     expect: Object.fromEntries(plan.desired.map((p) => [p.key, p.version])),

@@ -183,6 +183,27 @@ if inst:
     with open(req_path, "w", encoding="utf-8") as f:
         f.write(inst["requirements"])
     cache = inst["cacheDir"]
+    # A cached wheel whose bytes went bad would fail pip's hash check on every run from now on:
+    # check the ones this install needs, and delete a bad one so the next run pushes it again.
+    import hashlib
+    corrupt = []
+    for w in inst.get("wheels", []):
+        path = os.path.join(cache, w["filename"])
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        except OSError:
+            corrupt.append(w["filename"] + " (missing)")
+            continue
+        if h.hexdigest() != w["sha256"]:
+            corrupt.append(w["filename"])
+            os.unlink(path)
+    if corrupt:
+        steps.append({"name": "install", "ok": False, "exitCode": None, "ms": 0,
+                      "stderrTail": "wheel cache entries were damaged or missing and have been removed: " + ", ".join(corrupt) + "; run the deploy again to push them anew"})
+        stop("failed", "install")
     ok, _ = run("install", [python, "-m", "pip", "install", "--isolated", "--no-index", "--find-links", cache,
                             "--require-hashes", "--disable-pip-version-check", "--no-input",
                             "--report", report_path, "-r", req_path], env=pip_env)
@@ -254,7 +275,8 @@ export interface ApplyScriptInput {
   create: { python: string } | null;
   lockWaitSeconds: number;
   holder: { user: string; host: string; pid: number; startedAt: string };
-  install: { requirements: string; cacheDir: string } | null;
+  /** `wheels`: the cached wheels this install takes (checked against their sha256 first). */
+  install: { requirements: string; cacheDir: string; wheels: Array<{ filename: string; sha256: string }> } | null;
   uninstall: string[];
   uninstallKeys: string[];
   /** key → version the venv must have afterwards. */

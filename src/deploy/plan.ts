@@ -127,12 +127,15 @@ export function wheelsToPush(host: HostPlan, venvs: readonly VenvPlan[]): Resolv
   const cached = new Set(host.cachedWheels);
   const byFile = new Map<string, ResolvedPackage>();
   for (const v of venvs) {
-    if (v.status !== 'ok' || v.host !== host.name || !hasChanges(v)) continue;
-    for (const p of v.desired) {
-      // Only what pip will actually fetch: unchanged packages are already installed.
-      const changed = v.create !== null || v.changes.some((c) => c.key === p.key && c.kind !== 'remove');
-      if (changed && !cached.has(p.filename)) byFile.set(p.filename, p);
-    }
+    if (v.status !== 'ok' || v.host !== host.name) continue;
+    for (const p of packagesToFetch(v)) if (!cached.has(p.filename)) byFile.set(p.filename, p);
   }
   return [...byFile.values()];
+}
+
+/** The packages pip will take from the wheel cache for this venv: the new and changed ones. */
+export function packagesToFetch(v: Extract<VenvPlan, { status: 'ok' }>): ResolvedPackage[] {
+  if (!hasChanges(v)) return [];
+  const changed = new Set(v.changes.filter((c) => c.kind !== 'remove').map((c) => c.key));
+  return v.desired.filter((p) => v.create !== null || changed.has(p.key));
 }

@@ -9,7 +9,8 @@ import { makeTempDir, runVdeploy, type CliResult, type RunCliOptions } from './c
 import type { Fleet, FleetHost } from './fleet.js';
 
 export interface ProjectVenv {
-  host: FleetHost;
+  /** A fleet host, or the name of one of `extraHosts`. */
+  host: FleetHost | string;
   path: string;
   django?: { settings: string; cwd?: string; env?: Record<string, string> };
   reload?: string;
@@ -23,6 +24,8 @@ export interface DeployProjectOptions {
   wheels: string[];
   /** Per-host reload command (shell text), by host name. */
   hostReload?: Record<string, string>;
+  /** Hosts besides the fleet's, as deployfile entries (e.g. one where nothing listens). */
+  extraHosts?: Array<Record<string, unknown>>;
   /** Extra top-level deployfile fields (JSON-able). */
   extra?: Record<string, unknown>;
 }
@@ -46,7 +49,7 @@ export async function makeDeployProject(fleet: Fleet, options: DeployProjectOpti
   const repo = join(dir, 'wheels');
   await mkdir(repo, { recursive: true });
   await writeFile(join(repo, 'release_log'), '');
-  const hosts = fleet.hosts.map((h) => ({
+  const hosts: Array<Record<string, unknown>> = fleet.hosts.map((h) => ({
     name: h.name,
     address: h.address,
     port: h.port,
@@ -54,8 +57,9 @@ export async function makeDeployProject(fleet: Fleet, options: DeployProjectOpti
     wheelCache: cacheDirOf(h),
     ...(options.hostReload?.[h.name] ? { reload: options.hostReload[h.name] } : {}),
   }));
+  hosts.push(...(options.extraHosts ?? []));
   const venvs = options.venvs.map((v) => ({
-    host: v.host.name,
+    host: typeof v.host === 'string' ? v.host : v.host.name,
     path: v.path,
     python: '/usr/bin/python3',
     ...(v.django ? { django: v.django } : {}),

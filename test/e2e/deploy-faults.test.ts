@@ -1,0 +1,240 @@
+// Deploys that go wrong, through the built binary against a real sshd fleet: a host that is down,
+// a lock held by another deploy, Ctrl-C during apply, pip and migrate failing, a damaged wheel cache,
+// --fail-fast, and venv paths full of shell metacharacters.
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildWheel, writeZip } from '../helpers/build-wheel.js';
+import { makeTempDir, type CliResult } from '../helpers/cli.js';
+import { cacheDirOf, makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
+import { startFleet, type Fleet } from '../helpers/fleet.js';
+import { CLI_BIN, SHARED_WHEELS } from '../helpers/paths.js';
+import { LocalConnection } from '../../src/remote/local-connection.js';
+
+const local = new LocalConnection();
+
+async function installedVersion(venv: string, name: string): Promise<string | undefined> {
+  const r = await local.exec([join(venv, 'bin', 'python'), '-c', `import importlib.metadata as m\ntry: print(m.version(${JSON.stringify(name)}))\nexcept Exception: print("")`]);
+  return r.stdout.trim() || undefined;
+}
+
+async function historyOf(venv: string): Promise<Array<{ outcome: string; failedStep: string | null; after: Record<string, string> }>> {
+  const file = join(venv, '.vdeploy', 'history.jsonl');
+  if (!existsSync(file)) return [];
+  return (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+}
+
+/** Nobody holds the venv's flock (a dead or finished deploy leaves none behind). */
+async function lockIsFree(venv: string): Promise<boolean> {
+  const r = await local.exec(['flock', '-n', join(venv, '.vdeploy', 'lock'), 'true'], { nothrow: true });
+  return r.exitCode === 0;
+}
+
+/** Start the CLI as a child process we can signal; resolves when it exits. */
+function startCli(args: string[], cwd: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const done = new Promise<CliResult>((resolve) => child.on('close', (exitCode) => resolve({ exitCode, stdout, stderr })));
+  return { child, done };
+}
+
+async function waitFor(what: () => Promise<boolean> | boolean, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await what())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
+  this.timeout(300_000);
+  let fleet: Fleet;
+  let wheels: string;
+  before(async () => {
+    fleet = await startFleet({ hosts: 2, venvsPerHost: 2 });
+    wheels = await makeTempDir('vdeploy-fault-wheels-');
+  });
+  after(async () => fleet?.stop());
+
+  const tiny = (version: string) => buildWheel(wheels, { name: 'tinyapp', version });
+
+  it('a host where nothing listens fails fast; the others still deploy; exit 1', async () => {
+    const [h1, h2] = fleet.hosts as [Fleet['hosts'][number], Fleet['hosts'][number]];
+    const project = await makeDeployProject(fleet, {
+      venvs: [{ host: h1, path: h1.venvs[0]! }, { host: h2, path: h2.venvs[0]! }, { host: 'dead', path: '/srv/dead/venv' }],
+      extraHosts: [{ name: 'dead', address: '127.0.0.1', port: 9, user: fleet.user }],
+      requirements: 'tinyapp\n',
+      wheels: [await tiny('1.0')],
+    });
+    const started = Date.now();
+    const r = await project.run(['deploy', '--yes']);
+    expect(r.exitCode, r.stderr + r.stdout).to.equal(1);
+    expect(Date.now() - started).to.be.lessThan(60_000);
+    expect(r.stdout + r.stderr).to.match(/dead.*(refused|connect)/i);
+    expect(r.stdout).to.match(/@dead:\/srv\/dead\/venv\s+failed/);
+    expect(await installedVersion(h1.venvs[0]!, 'tinyapp')).to.equal('1.0');
+    expect(await installedVersion(h2.venvs[0]!, 'tinyapp')).to.equal('1.0');
+  });
+
+  it('a second deploy to a venv whose lock is held fails fast naming the holder; --lock-wait waits', async () => {
+    const h1 = fleet.hosts[0]!;
+    const venv = h1.venvs[1]!;
+    const marker = join(h1.root, 'slow-reload-started');
+    const project = await makeDeployProject(fleet, {
+      venvs: [{ host: h1, path: venv, reload: `touch ${JSON.stringify(marker)}; sleep 4` }],
+      requirements: 'tinyapp\n',
+      wheels: [await tiny('1.0')],
+    });
+    const first = startCli(['deploy', '--yes'], project.dir);
+    await waitFor(() => existsSync(marker));
+    // While the first deploy still holds the venv (its reload is running), a newer release appears.
+    await project.addWheels([await tiny('1.1')]);
+    const second = await project.run(['deploy', '--yes']);
+    expect(second.exitCode, second.stderr + second.stdout).to.equal(1);
+    expect(second.stdout).to.match(/another deploy holds the lock \(\S+@\S+, pid \d+, since \d{4}-/);
+    expect(second.stdout).to.match(/--lock-wait/);
+    const firstResult = await first.done;
+    expect(firstResult.exitCode, firstResult.stderr + firstResult.stdout).to.equal(0);
+    expect(await lockIsFree(venv)).to.equal(true);
+    expect(await installedVersion(venv, 'tinyapp')).to.equal('1.0');
+
+    // With --lock-wait the later deploy waits for the lock, then applies its own plan.
+    await rm(marker);
+    const third = startCli(['deploy', '--yes'], project.dir);
+    await waitFor(() => existsSync(marker));
+    await project.addWheels([await tiny('1.2')]);
+    const fourth = await project.run(['deploy', '--yes', '--lock-wait', '30']);
+    const thirdResult = await third.done;
+    expect(thirdResult.exitCode, thirdResult.stderr).to.equal(0);
+    expect(fourth.exitCode, fourth.stderr + fourth.stdout).to.equal(0);
+    expect(fourth.stdout).to.match(/tinyapp\s+1\.1 → 1\.2/);
+    expect(await installedVersion(venv, 'tinyapp')).to.equal('1.2');
+  });
+
+  it('Ctrl-C during apply: running steps finish and are recorded, nothing new starts, no lock is left, exit 130', async () => {
+    const h2 = fleet.hosts[1]!;
+    const [a, b] = h2.venvs as [string, string];
+    const marker = join(h2.root, 'sigint-reload-started');
+    const project = await makeDeployProject(fleet, {
+      venvs: [
+        { host: h2, path: a, reload: `touch ${JSON.stringify(marker)}; sleep 3` },
+        { host: h2, path: b },
+      ],
+      requirements: 'tinyapp==2.0\n',
+      wheels: [await tiny('2.0')],
+    });
+    const historyBefore = (await historyOf(b)).length;
+    const run = startCli(['deploy', '--yes'], project.dir);
+    await waitFor(() => existsSync(marker));
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.exitCode, r.stderr + r.stdout).to.equal(130);
+    expect(r.stderr).to.match(/Stopping/);
+    const hist = await historyOf(a);
+    expect(hist.at(-1)!.outcome).to.equal('deployed');
+    expect(await installedVersion(a, 'tinyapp')).to.equal('2.0');
+    // The second venv was never started: unchanged, and no history line for it.
+    expect(await installedVersion(b, 'tinyapp')).not.to.equal('2.0');
+    expect((await historyOf(b)).length).to.equal(historyBefore);
+    expect(r.stdout).to.match(/skipped/);
+    expect(await lockIsFree(a)).to.equal(true);
+    const log = await readFile(join(project.repo, 'release_log'), 'utf8');
+    expect(log).to.match(/^install: host2:.*: tinyapp-2\.0-py3-none-any\.whl at /m);
+  });
+
+  it('pip failing mid-install fails that venv at the install stage with pip\'s stderr, and the history says so', async () => {
+    const h1 = fleet.hosts[0]!;
+    const venv = join(h1.root, 'srv', 'pipfail');
+    // A wheel add-wheel accepts but pip refuses to install: it claims a future wheel format.
+    const bad = join(wheels, 'futurewheel-1.0-py3-none-any.whl');
+    const wheelText = 'Wheel-Version: 9.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n';
+    const meta = 'Metadata-Version: 2.1\nName: futurewheel\nVersion: 1.0\n\n';
+    const init = 'x = 1\n';
+    const { createHash } = await import('node:crypto');
+    const h = (t: string) => `sha256=${createHash('sha256').update(t).digest('base64url')},${Buffer.byteLength(t)}`;
+    const record = `futurewheel/__init__.py,${h(init)}\nfuturewheel-1.0.dist-info/METADATA,${h(meta)}\nfuturewheel-1.0.dist-info/WHEEL,${h(wheelText)}\nfuturewheel-1.0.dist-info/RECORD,,\n`;
+    await writeZip(bad, [['futurewheel/__init__.py', init], ['futurewheel-1.0.dist-info/METADATA', meta], ['futurewheel-1.0.dist-info/WHEEL', wheelText], ['futurewheel-1.0.dist-info/RECORD', record]]);
+    const project = await makeDeployProject(fleet, {
+      venvs: [{ host: h1, path: venv, reload: `touch ${JSON.stringify(join(h1.root, 'pipfail-reloaded'))}` }],
+      requirements: 'tinyapp\nfuturewheel\n',
+      wheels: [await tiny('1.0'), bad],
+    });
+    const r = await project.run(['deploy', '--yes']);
+    expect(r.exitCode, r.stderr + r.stdout).to.equal(1);
+    expect(r.stdout).to.match(/@host1:.*pipfail: install failed \(exit \d+\): .*(Wheel-Version|wheel version|incompatible)/i);
+    const hist = await historyOf(venv);
+    expect(hist).to.have.length(1);
+    expect(hist[0]!.outcome).to.equal('failed');
+    expect(hist[0]!.failedStep).to.equal('install');
+    expect(existsSync(join(h1.root, 'pipfail-reloaded'))).to.equal(false);
+    const log = await readFile(join(project.repo, 'release_log'), 'utf8');
+    expect(log).to.match(/^error: host1:.*pipfail: install: /m);
+  });
+
+  it('migrate failing fails the venv at migrate; its reload and the host reload do not run', async () => {
+    const h2 = fleet.hosts[1]!;
+    const venv = join(h2.root, 'srv', 'migfail');
+    const reloaded = join(h2.root, 'migfail-reloaded');
+    const hostReloaded = join(h2.root, 'migfail-host-reloaded');
+    const files = await readdir(SHARED_WHEELS);
+    const shared = ['django-', 'asgiref-', 'sqlparse-'].map((p) => join(SHARED_WHEELS, files.find((f) => f.startsWith(p))!));
+    const project = await makeDeployProject(fleet, {
+      venvs: [{ host: h2, path: venv, django: { settings: 'no_such_project.settings' }, reload: `touch ${JSON.stringify(reloaded)}` }],
+      hostReload: { host2: `touch ${JSON.stringify(hostReloaded)}` },
+      requirements: 'django\n',
+      wheels: shared,
+    });
+    const r = await project.run(['deploy', '--yes']);
+    expect(r.exitCode, r.stderr + r.stdout).to.equal(1);
+    expect(r.stdout).to.match(/migfail: migrate failed \(exit 1\): .*no_such_project/);
+    expect(existsSync(reloaded)).to.equal(false);
+    expect(existsSync(hostReloaded)).to.equal(false);
+    expect((await historyOf(venv))[0]!.failedStep).to.equal('migrate');
+  });
+
+  it('a damaged wheel in the host cache is found before pip, removed, and pushed again by the next run', async () => {
+    const h1 = fleet.hosts[0]!;
+    const venv = join(h1.root, 'srv', 'cachefix');
+    const project = await makeDeployProject(fleet, { venvs: [{ host: h1, path: venv }], requirements: 'tinyapp==3.0\n', wheels: [await tiny('3.0')] });
+    await writeFile(join(cacheDirOf(h1), 'tinyapp-3.0-py3-none-any.whl'), 'not the released bytes');
+    const first = await project.run(['deploy', '--yes']);
+    expect(first.exitCode, first.stderr + first.stdout).to.equal(1);
+    expect(first.stdout).to.match(/damaged or missing and have been removed: tinyapp-3\.0-py3-none-any\.whl/);
+    const second = await project.run(['deploy', '--yes']);
+    expect(second.exitCode, second.stderr + second.stdout).to.equal(0);
+    expect(second.stderr).to.match(/host1: pushed 1 wheel/);
+    expect(await installedVersion(venv, 'tinyapp')).to.equal('3.0');
+  });
+
+  it('--fail-fast starts no new venv after the first failure', async () => {
+    const h1 = fleet.hosts[0]!;
+    const broken = join(h1.root, 'srv', 'ff-broken');
+    const fine = join(h1.root, 'srv', 'ff-fine');
+    const project = await makeDeployProject(fleet, {
+      venvs: [{ host: h1, path: broken, reload: 'exit 3' }, { host: h1, path: fine }],
+      requirements: 'tinyapp\n',
+      wheels: [await tiny('1.0')],
+    });
+    const r = await project.run(['deploy', '--yes', '--fail-fast']);
+    expect(r.exitCode).to.equal(1);
+    expect(r.stdout).to.match(/ff-broken: reload failed \(exit 3\)/);
+    expect(r.stdout).to.match(/ff-fine\s+skipped/);
+    expect(existsSync(fine)).to.equal(false);
+  });
+
+  it('venv paths with spaces, quotes, $(...) and ; are quoted end to end', async () => {
+    const h2 = fleet.hosts[1]!;
+    const pwned = join(h2.root, 'PWNED');
+    const venv = join(h2.root, 'srv', `we ird 'q" $(touch ${pwned}); echo x`);
+    const project = await makeDeployProject(fleet, { venvs: [{ host: h2, path: venv }], requirements: 'tinyapp\n', wheels: [await tiny('1.0')] });
+    const r = await project.run(['deploy', '--yes']);
+    expect(r.exitCode, r.stderr + r.stdout).to.equal(0);
+    expect(await installedVersion(venv, 'tinyapp')).to.equal('1.0');
+    expect(existsSync(pwned)).to.equal(false);
+  });
+});
