@@ -8,14 +8,14 @@ type Answer = 'yes' | 'no' | 'all' | 'quit';
  * Ask for each venv id in turn; returns the ids accepted. `quit` stops asking (what was accepted so
  * far is still deployed); Ctrl-C at a prompt is an InterruptedError and nothing is applied.
  */
-export async function confirmVenvs(ids: readonly string[]): Promise<Set<string>> {
+export async function confirmVenvs(ids: readonly string[], verb = 'Deploy to'): Promise<Set<string>> {
   const accepted = new Set<string>();
   for (const [i, id] of ids.entries()) {
     let answer: Answer;
     try {
       answer = await expand<Answer>(
         {
-          message: `Deploy to ${id}?`,
+          message: `${verb} ${id}?`,
           default: 'y',
           expanded: true,
           choices: [

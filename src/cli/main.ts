@@ -4,8 +4,9 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ConfigError } from '../errors.js';
 import { addWheelCommand } from './commands/add-wheel.js';
-import { deployCommand, planCommand } from './commands/deploy.js';
+import { deployCommand, planCommand, rollbackCommand } from './commands/deploy.js';
 import { initCommand } from './commands/init.js';
+import { historyCommand, statusCommand } from './commands/status.js';
 import { relocateCommand } from './commands/relocate.js';
 import { venvsCommand } from './commands/venvs.js';
 import { wheelsCommand } from './commands/wheels.js';
@@ -30,6 +31,9 @@ export async function runCli(argv: string[], output: Output = processOutput()): 
     .command(relocateCommand(output, setExit))
     .command(planCommand(output, setExit))
     .command(deployCommand(output, setExit))
+    .command(rollbackCommand(output, setExit))
+    .command(statusCommand(output, setExit))
+    .command(historyCommand(output, setExit))
     .demandCommand(1, 'name a command')
     .recommendCommands()
     .strict()

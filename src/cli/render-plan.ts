@@ -2,7 +2,7 @@
 import chalk from 'chalk';
 import { formatDuration } from '../remote/connection.js';
 import type { Report } from '../deploy/apply-plan.js';
-import { hasChanges, type PackageChange, type Plan } from '../deploy/plan.js';
+import { hasChanges, type PackageChange, type Plan, type RollbackPlan } from '../deploy/plan.js';
 import { formatTable, plural } from './output.js';
 
 const MARK: Record<PackageChange['kind'], string> = {
@@ -42,10 +42,22 @@ export function renderPlan(plan: Plan): string[] {
       lines.push(...formatTable(rows));
       if (v.unchanged.length > 0) lines.push(chalk.dim(`    ${plural(v.unchanged.length, 'package')} unchanged`));
     }
+    if (v.rollback) lines.push(...renderRollbackNotes(v.rollback));
+    if (v.restore && 'error' in v.restore) lines.push(chalk.yellow(`    no automatic rollback possible: ${v.restore.error}`));
     if (v.unneeded.length > 0 && !plan.prune) {
       const names = v.unneeded.map((p) => `${p.name} ${p.version}`).join(', ');
       lines.push(chalk.dim(`    not required by anything: ${names} (kept; --prune removes them)`));
     }
+  }
+  return lines;
+}
+
+function renderRollbackNotes(r: RollbackPlan): string[] {
+  const lines = [chalk.dim(r.undoes !== undefined ? `    undoes history #${r.undoes}` : `    back to the set of history #${r.restores}`)];
+  for (const m of r.migrations) {
+    const what = `${m.app}: ${m.unapplies.join(', ')}`;
+    if (r.unapplyMigrations) lines.push(chalk.yellow(`    unapplies migrations ${what} (migrate ${m.app} ${m.to}) before installing`));
+    else lines.push(chalk.yellow(`    warning: migrations applied since then stay applied (${what}); --unapply-migrations reverses them`));
   }
   return lines;
 }
@@ -71,6 +83,7 @@ const OUTCOME_COLOUR: Record<string, (s: string) => string> = {
   failed: chalk.red,
   locked: chalk.red,
   interrupted: chalk.red,
+  'rolled-back': chalk.red,
 };
 
 export function renderSummary(report: Report): string[] {
@@ -86,6 +99,13 @@ export function renderSummary(report: Report): string[] {
     if (r.message && r.outcome !== 'unchanged') {
       lines.push(`${chalk.red('✗')} ${r.message}`);
       if (r.hint) lines.push(`  ${chalk.dim('hint:')} ${r.hint}`);
+    }
+    if (r.rolledBack) {
+      lines.push(
+        r.rolledBack.ok
+          ? `  ${chalk.yellow('↩')} rolled back to the previous set (${r.rolledBack.reason})`
+          : `  ${chalk.red('✗')} automatic rollback failed: ${r.rolledBack.message ?? r.rolledBack.reason}`,
+      );
     }
   }
   for (const h of report.hosts) {

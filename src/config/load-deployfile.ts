@@ -58,7 +58,7 @@ export function parseConfig(value: unknown, file: string | undefined, dir?: stri
       hint: 'fix the deployfile; docs/deployfile.md describes every field',
     });
   }
-  return resolveConfig(result.data, file, dir);
+  return resolveConfig(result.data, file, dir, value);
 }
 
 async function importDeployfile(file: string): Promise<unknown> {

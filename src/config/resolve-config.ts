@@ -15,6 +15,11 @@ export interface ResolvedHost extends ParsedHost {
   port: number;
   /** SSH login user. */
   user: string;
+  /**
+   * What the deployfile itself wrote for address/port/user (the fields above have defaults filled in).
+   * ssh_config fills what is missing here. Absent (a host built in code): all three count as written.
+   */
+  explicit?: { address?: string; port?: number; user?: string };
 }
 
 export interface ResolvedVenv extends Omit<ParsedVenv, 'host' | 'user' | 'requirements'> {
@@ -31,6 +36,16 @@ export interface ResolvedSsh extends Omit<ParsedConfig['ssh'], 'knownHosts' | 'i
   /** known_hosts files, absolute, in lookup order. */
   knownHosts: string[];
   identityFile?: string;
+  /**
+   * The settings the deployfile wrote itself, as opposed to defaults, so that ssh_config can fill the
+   * rest. Absent (a config built in code, or no raw deployfile given): every value counts as written.
+   */
+  explicit?: {
+    /** The deployfile's own known_hosts files (absolute), without the default ~/.ssh/known_hosts. */
+    knownHosts: string[];
+    strictHostKeyChecking?: ParsedConfig['ssh']['strictHostKeyChecking'];
+    connectTimeout?: number;
+  };
 }
 
 export interface ResolvedConfig {
@@ -57,13 +72,27 @@ function localPath(path: string, dir: string): string {
   return isAbsolute(expanded) ? expanded : resolve(dir, expanded);
 }
 
-export function resolveConfig(parsed: ParsedConfig, file: string | undefined, dir = file ? dirname(file) : process.cwd()): ResolvedConfig {
+/**
+ * `raw` is the deployfile's value before schema defaults were applied; given, it records which SSH
+ * settings were written (ResolvedSsh.explicit), since ssh_config may fill only the others.
+ */
+export function resolveConfig(
+  parsed: ParsedConfig,
+  file: string | undefined,
+  dir = file ? dirname(file) : process.cwd(),
+  raw?: unknown,
+): ResolvedConfig {
   const localUser = userInfo().username;
   const hosts = parsed.hosts.map<ResolvedHost>((h) => ({
     ...h,
     address: h.address ?? h.name,
     port: h.port ?? 22,
     user: h.user ?? localUser,
+    explicit: {
+      ...(h.address !== undefined ? { address: h.address } : {}),
+      ...(h.port !== undefined ? { port: h.port } : {}),
+      ...(h.user !== undefined ? { user: h.user } : {}),
+    },
   }));
   const byName = new Map(hosts.map((h) => [h.name, h]));
   const requirements = localPath(parsed.requirements, dir);
@@ -80,16 +109,37 @@ export function resolveConfig(parsed: ParsedConfig, file: string | undefined, di
     };
   });
   const knownHosts = [parsed.ssh.knownHosts ?? []].flat().map((p) => localPath(p, dir));
+  const ownKnownHosts = [...knownHosts];
   const defaultKnownHosts = join(homedir(), '.ssh', 'known_hosts');
   if (!knownHosts.includes(defaultKnownHosts)) knownHosts.push(defaultKnownHosts);
   const { identityFile, knownHosts: _known, ...ssh } = parsed.ssh;
+  const rawSsh = raw === undefined ? undefined : writtenSsh(raw);
+  const explicit: ResolvedSsh['explicit'] =
+    rawSsh === undefined
+      ? undefined
+      : {
+          knownHosts: ownKnownHosts,
+          ...(rawSsh.strictHostKeyChecking !== undefined ? { strictHostKeyChecking: ssh.strictHostKeyChecking } : {}),
+          ...(rawSsh.connectTimeout !== undefined ? { connectTimeout: ssh.connectTimeout } : {}),
+        };
   return {
     file,
     dir,
     wheels: localPath(parsed.wheels, dir),
     requirements,
-    ssh: { ...ssh, knownHosts, ...(identityFile ? { identityFile: localPath(identityFile, dir) } : {}) },
+    ssh: {
+      ...ssh,
+      knownHosts,
+      ...(identityFile ? { identityFile: localPath(identityFile, dir) } : {}),
+      ...(explicit ? { explicit } : {}),
+    },
     hosts,
     venvs,
   };
+}
+
+// The `ssh` object as the deployfile wrote it (already validated by the schema).
+function writtenSsh(raw: unknown): Record<string, unknown> {
+  const ssh = raw !== null && typeof raw === 'object' ? (raw as { ssh?: unknown }).ssh : undefined;
+  return ssh !== null && typeof ssh === 'object' ? (ssh as Record<string, unknown>) : {};
 }

@@ -53,6 +53,25 @@ export const djangoSchema = z
   })
   .strict();
 
+/** After reload: a command that must exit 0 and/or a URL (fetched on the host itself) that must answer expectStatus. */
+export const healthcheckSchema = z
+  .object({
+    command: z.string().min(1).optional(),
+    url: z
+      .string()
+      .regex(/^https?:\/\/[^\s]+$/, { message: 'must be an http:// or https:// URL' })
+      .optional(),
+    expectStatus: z.number().int().min(100).max(599).default(200),
+    /** Seconds each attempt may take. */
+    timeout: secondsSchema.default(10),
+    /** Further attempts after the first fails. */
+    retries: z.number().int().min(0).max(100).default(3),
+    /** Seconds between attempts. */
+    interval: z.number().min(0, { message: 'must be 0 or more seconds' }).default(2),
+  })
+  .strict()
+  .refine((h) => h.command !== undefined || h.url !== undefined, { message: 'needs a command or a url (or both)' });
+
 export const hostSchema = z
   .object({
     name: selectorSafeName('host name'),
@@ -66,6 +85,8 @@ export const hostSchema = z
     reload: z.string().min(1).optional(),
     /** This host's wheel cache directory (default: ssh.wheelCache, else ~/.cache/vdeploy/wheels). */
     wheelCache: z.string().min(1).optional(),
+    /** Health check for every venv on this host that declares none of its own. */
+    healthcheck: healthcheckSchema.optional(),
   })
   .strict();
 
@@ -82,6 +103,8 @@ export const venvSchema = z
     django: djangoSchema.optional(),
     /** Run after this venv's migrate. */
     reload: z.string().min(1).optional(),
+    /** Run after reload; a failure restores the pre-deploy package set (unless --no-rollback). */
+    healthcheck: healthcheckSchema.optional(),
   })
   .strict();
 
@@ -129,4 +152,5 @@ export type ParsedConfig = z.output<typeof configSchema>;
 export type UserHost = z.input<typeof hostSchema>;
 export type UserVenv = z.input<typeof venvSchema>;
 export type DjangoConfig = z.output<typeof djangoSchema>;
+export type HealthcheckConfig = z.output<typeof healthcheckSchema>;
 export type StrictHostKeyChecking = ParsedConfig['ssh']['strictHostKeyChecking'];

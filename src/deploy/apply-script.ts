@@ -154,7 +154,7 @@ def stop(outcome, failed):
     history["after"] = installed() if os.path.isfile(os.path.join(venv, "pyvenv.cfg")) else {}
     history["finishedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     append_history(history)
-    finish(outcome, failed, {"installed": history["after"]})
+    finish(outcome, failed, {"installed": history["after"], "before": history["before"]})
 
 def check_interrupt():
     if interrupted:
@@ -173,6 +173,31 @@ check_interrupt()
 # --isolated ignores PIP_* variables and user config but still reads the global and site config
 # files; PIP_CONFIG_FILE=/dev/null is pip's documented switch that skips them all.
 pip_env = {"PIP_CONFIG_FILE": os.devnull}
+
+mig = args.get("migrate")
+
+def django(name, extra):
+    return run(name, mig["argv"] + extra, cwd=mig.get("cwd"), env=mig.get("env"))
+
+def applied_migrations():
+    # What showmigrations --plan says is applied: {app: [names in the order applied]}.
+    ok, out = django("showmigrations", ["showmigrations", "--plan"])
+    if not ok:
+        return None
+    state = {}
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("[X]"):
+            app, _, name = line[3:].strip().partition(".")
+            state.setdefault(app, []).append(name)
+    return state
+
+# --- unmigrate: a rollback reverses migrations with the newer code, before installing the older ---
+for target in args.get("unmigrate") or []:
+    ok, _ = django("unmigrate", ["migrate", target["app"], target["to"], "--noinput"])
+    if not ok:
+        stop("failed", "unmigrate")
+check_interrupt()
 python = os.path.join(venv, "bin", "python")
 
 # --- install ---
@@ -241,10 +266,21 @@ if wrong:
     stop("failed", "verify")
 check_interrupt()
 
-# --- migrate ---
-mig = args.get("migrate")
-if mig:
-    ok, _ = run("migrate", mig["argv"], cwd=mig.get("cwd"), env=mig.get("env"))
+# --- migrate (recording the applied migrations before, so a rollback can reverse them) ---
+if mig and mig.get("run"):
+    state = applied_migrations()
+    if state is None:
+        stop("failed", "showmigrations")
+    history["migrationsBefore"] = state
+    ok, out = django("migrate", ["migrate", "--noinput"])
+    after = {k: list(v) for k, v in state.items()}
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("Applying ") and "." in line:
+            app, _, name = line[len("Applying "):].split("...")[0].strip().partition(".")
+            if name not in after.setdefault(app, []):
+                after[app].append(name)
+    history["migrationsAfter"] = after
     if not ok:
         stop("failed", "migrate")
 check_interrupt()
@@ -255,12 +291,54 @@ if args.get("reload"):
     if not ok:
         stop("failed", "reload")
 
+# --- health check: a command, or a URL fetched from this host ---
+hc = args.get("healthcheck")
+if hc:
+    import urllib.request, urllib.error
+    progress("healthcheck", "start")
+    started = time.time()
+    attempts, last = 0, ""
+    ok = False
+    while attempts < hc["retries"] + 1 and not ok:
+        if attempts:
+            time.sleep(hc["interval"])
+        attempts += 1
+        if hc.get("command"):
+            try:
+                p = subprocess.run(["sh", "-c", hc["command"]], cwd=venv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, timeout=hc["timeout"])
+                ok = p.returncode == 0
+                last = "exit %d: %s" % (p.returncode, tail(p.stderr or p.stdout, 3))
+            except subprocess.TimeoutExpired:
+                last = "timed out after %ss" % hc["timeout"]
+        if hc.get("url") and (ok or not hc.get("command")):
+            try:
+                with urllib.request.urlopen(hc["url"], timeout=hc["timeout"]) as r:
+                    status = r.status
+            except urllib.error.HTTPError as e:
+                status = e.code
+            except Exception as e:
+                status = None
+                last = "%s: %s" % (hc["url"], e)
+            if status is not None:
+                ok = status == hc["expectStatus"]
+                last = "%s answered %s (expected %s)" % (hc["url"], status, hc["expectStatus"])
+    step = {"name": "healthcheck", "ok": ok, "exitCode": 0 if ok else 1, "ms": int((time.time() - started) * 1000)}
+    if not ok:
+        step["stderrTail"] = "failed %d time%s: %s" % (attempts, "" if attempts == 1 else "s", last)
+    steps.append(step)
+    progress("healthcheck", "end")
+    if not ok:
+        stop("failed", "healthcheck")
+
 stop("deployed", None)
 `;
 
 /** What APPLY_SCRIPT prints. */
 export interface ApplyScriptOutput {
   outcome: 'deployed' | 'failed' | 'locked' | 'interrupted';
+  /** key → version before the apply (absent when it stopped before the lock). */
+  before?: Record<string, string>;
   failedStep: string | null;
   steps: Array<{ name: string; ok: boolean; exitCode: number | null; ms: number; stderrTail?: string }>;
   /** key → version after the apply (absent when it stopped before the lock). */
@@ -281,8 +359,12 @@ export interface ApplyScriptInput {
   uninstallKeys: string[];
   /** key → version the venv must have afterwards. */
   expect: Record<string, string>;
-  migrate: { argv: string[]; cwd?: string; env?: Record<string, string> } | null;
+  /** Django: `argv` runs manage.py/django-admin; `run`: migrate this time (else only unmigrate may use it). */
+  migrate: { argv: string[]; cwd?: string; env?: Record<string, string>; run: boolean } | null;
+  /** Migrate each app back to `to` before installing (rollback --unapply-migrations). */
+  unmigrate: Array<{ app: string; to: string }>;
   reload: string | null;
+  healthcheck: { command?: string; url?: string; expectStatus: number; timeout: number; retries: number; interval: number } | null;
   /** The history record, completed by the script with before/after/outcome/steps. */
   history: Record<string, unknown>;
 }

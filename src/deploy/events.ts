@@ -17,6 +17,6 @@ export type DeployEvent =
   | { kind: 'reload:end'; host: string; ok: boolean; ms: number }
   | { kind: 'interrupt'; message: string };
 
-export type VenvOutcome = 'deployed' | 'unchanged' | 'declined' | 'skipped' | 'failed' | 'locked' | 'interrupted';
+export type VenvOutcome = 'deployed' | 'unchanged' | 'declined' | 'skipped' | 'failed' | 'locked' | 'interrupted' | 'rolled-back';
 
 export type EventSink = (event: DeployEvent) => void;

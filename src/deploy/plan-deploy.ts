@@ -6,18 +6,24 @@
 import type { ResolvedConfig, ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
 import { ConnectError, VdeployError } from '../errors.js';
 import { DEFAULT_WHEEL_CACHE, probeHost } from '../facts/probe-host.js';
-import type { HostFacts } from '../facts/types.js';
+import type { HostFacts, InterpreterFacts, VenvFacts } from '../facts/types.js';
+import { chooseRollbackTarget, migrationsToUnapply, parseHistory } from '../history/history-entry.js';
+import { parseRequirement } from '../requirements/pep508.js';
 import type { HostConnector } from '../remote/connect-host.js';
 import { Semaphore } from '../remote/semaphore.js';
 import { readRequirementsFile, type RequirementLine } from '../requirements/requirements-file.js';
 import { resolveVenv } from '../resolve/resolve-venv.js';
-import { createWheelDependencyReader } from '../resolve/wheel-dependencies.js';
+import { createWheelDependencyReader, type WheelDependencyReader } from '../resolve/wheel-dependencies.js';
 import { selectVenvs } from '../selectors/select-venvs.js';
 import { releasedWheels, type ReleasedWheel } from '../wheels/repository.js';
 import type { EventSink } from './events.js';
-import { diffPackages, type HostPlan, type Plan, type VenvPlan, type VenvTarget } from './plan.js';
+import { diffPackages, hasChanges, PROTECTED_PACKAGES, type HostPlan, type Plan, type RollbackPlan, type VenvPlan, type VenvTarget } from './plan.js';
+
+/** What the venvs should have: the requirements files (deploy), or a recorded set (rollback). */
+export type PlanMode = { kind: 'deploy' } | { kind: 'rollback'; to?: number; unapplyMigrations: boolean };
 
 export interface PlanDeployOptions {
+  mode?: PlanMode;
   selectors?: readonly string[];
   roles?: readonly string[];
   /** Plan removal of installed packages nothing requires. */
@@ -32,11 +38,15 @@ export interface PlanDeployOptions {
 export async function planDeploy(config: ResolvedConfig, options: PlanDeployOptions): Promise<Plan> {
   const emit: EventSink = options.onEvent ?? (() => {});
   const venvs = selectVenvs(config, { selectors: options.selectors ?? [], roles: options.roles ?? [] });
-  const prune = options.prune ?? false;
+  const mode: PlanMode = options.mode ?? { kind: 'deploy' };
+  // A rollback returns a venv to exactly a recorded set: what that set lacks goes.
+  const prune = mode.kind === 'rollback' || (options.prune ?? false);
 
   // Local input first: a bad requirements file or release log stops everything before any connection.
   const requirements = new Map<string, RequirementLine[]>();
-  for (const file of new Set(venvs.map((v) => v.requirements))) requirements.set(file, await readRequirementsFile(file));
+  if (mode.kind === 'deploy') {
+    for (const file of new Set(venvs.map((v) => v.requirements))) requirements.set(file, await readRequirementsFile(file));
+  }
   const released = await releasedWheels(config.wheels);
   const wheels = createWheelDependencyReader(config.wheels);
 
@@ -70,7 +80,7 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
         }
         const hostPlan: HostPlan = { name: host.name, cacheDir: facts.cacheDir, cachedWheels: facts.cachedWheels, ...(host.reload ? { reload: host.reload } : {}) };
         const plans = await Promise.all(
-          hostVenvs.map((v, i) => planVenv(v, facts.venvs[i]!, requirements.get(v.requirements)!, released, wheels, prune)),
+          hostVenvs.map((v, i) => planVenv(v, facts.venvs[i]!, { mode, requirements: requirements.get(v.requirements) ?? [], released, wheels, prune })),
         );
         return { host: hostPlan, venvs: plans };
       }),
@@ -85,56 +95,89 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
   };
 }
 
-async function planVenv(
-  venv: ResolvedVenv,
-  facts: HostFacts['venvs'][number],
-  requirements: RequirementLine[],
-  released: readonly ReleasedWheel[],
-  wheels: ReturnType<typeof createWheelDependencyReader>,
-  prune: boolean,
-): Promise<VenvPlan> {
-  const base = target(venv);
+interface PlanContext {
+  mode: PlanMode;
+  /** The venv's requirements file, read (deploy mode). */
+  requirements: RequirementLine[];
+  released: readonly ReleasedWheel[];
+  wheels: WheelDependencyReader;
+  prune: boolean;
+}
+
+async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext): Promise<VenvPlan> {
+  const history = parseHistory(facts.state === 'venv' ? facts.history : []);
+  const newest = history.at(-1);
+  const base: VenvTarget = {
+    ...target(venv),
+    ...(newest ? { last: { number: newest.number, action: newest.action, time: newest.time, localUser: newest.localUser, localHost: newest.localHost, outcome: newest.outcome } } : {}),
+  };
+  const fail = (stage: string, message: string, hint?: string): VenvPlan => ({ ...base, status: 'error', stage, message, ...(hint ? { hint } : {}) });
   if (facts.state === 'not-a-venv') {
-    return {
-      ...base,
-      status: 'error',
-      stage: 'probe',
-      message: `${venv.id}: ${facts.detail}; vdeploy never overwrites it`,
-      hint: 'point the venv at another path in the deployfile, or move what is there out of the way',
-    };
+    return fail('probe', `${venv.id}: ${facts.detail}; vdeploy never overwrites it`, 'point the venv at another path in the deployfile, or move what is there out of the way');
   }
   if (!facts.interpreter) {
     const why = facts.state === 'missing' ? facts.interpreterError : undefined;
-    return {
-      ...base,
-      status: 'error',
-      stage: 'probe',
-      message: `${venv.id}: cannot run its python "${venv.python}" to create it${why ? `: ${why}` : ''}`,
-      hint: 'set venvs[].python to an interpreter that exists on the host (e.g. /usr/bin/python3) and has the venv module',
+    return fail(
+      'probe',
+      `${venv.id}: cannot run its python "${venv.python}" to create it${why ? `: ${why}` : ''}`,
+      'set venvs[].python to an interpreter that exists on the host (e.g. /usr/bin/python3) and has the venv module',
+    );
+  }
+  const installed = facts.state === 'venv' ? facts.installed : [];
+  let requirements = ctx.requirements;
+  let rollback: RollbackPlan | undefined;
+  if (ctx.mode.kind === 'rollback') {
+    const chosen = chooseRollbackTarget(history, ctx.mode.to);
+    if (!chosen.ok) return fail('rollback', `${venv.id}: ${chosen.message}`, chosen.hint);
+    const where = chosen.undoes !== undefined ? `before history #${chosen.undoes}` : `history #${chosen.restores}`;
+    requirements = pinnedLines(chosen.packages, where);
+    rollback = {
+      ...(chosen.undoes !== undefined ? { undoes: chosen.undoes } : {}),
+      ...(chosen.restores !== undefined ? { restores: chosen.restores } : {}),
+      migrations: migrationsToUnapply(chosen.currentMigrations, chosen.migrations),
+      unapplyMigrations: ctx.mode.unapplyMigrations,
     };
   }
   try {
-    const resolution = await resolveVenv({
-      requirements,
-      released,
-      interpreter: facts.interpreter,
-      dependenciesOf: (w) => wheels.dependenciesOf(w),
-      sha256Of: (w) => wheels.sha256Of(w),
-    });
-    if (!resolution.ok) return { ...base, status: 'error', stage: 'resolve', message: resolution.message, hint: resolution.hint };
-    const installed = facts.state === 'venv' ? facts.installed : [];
-    return {
+    const resolution = await resolveWith(ctx, facts.interpreter, requirements);
+    if (!resolution.ok) return fail('resolve', resolution.message, resolution.hint);
+    const diff = diffPackages(resolution.packages, installed, ctx.prune);
+    const plan: VenvPlan = {
       ...base,
       status: 'ok',
       create: facts.state === 'missing' ? venv.python : null,
-      ...diffPackages(resolution.packages, installed, prune),
+      ...diff,
       desired: resolution.packages,
       installed,
+      ...(rollback ? { rollback } : {}),
     };
+    // What to put back if migrate, reload or the health check fails after the install.
+    const canFailAfterInstall = venv.django || venv.reload || venv.healthcheck || venv.host.healthcheck;
+    if (facts.state === 'venv' && hasChanges(plan) && canFailAfterInstall) {
+      const current = Object.fromEntries(installed.filter((p) => !PROTECTED_PACKAGES.has(p.key)).map((p) => [p.key, p.version]));
+      const restore = await resolveWith(ctx, facts.interpreter, pinnedLines(current, 'the installed set'));
+      (plan as Extract<VenvPlan, { status: 'ok' }>).restore = restore.ok ? { packages: restore.packages } : { error: restore.message };
+    }
+    return plan;
   } catch (err) {
     if (!(err instanceof VdeployError)) throw err;
-    return { ...base, status: 'error', stage: 'resolve', message: err.message, ...hintOf(err) };
+    return fail('resolve', err.message, err.hint);
   }
+}
+
+function resolveWith(ctx: PlanContext, interpreter: InterpreterFacts, requirements: readonly RequirementLine[]) {
+  return resolveVenv({
+    requirements,
+    released: ctx.released,
+    interpreter,
+    dependenciesOf: (w) => ctx.wheels.dependenciesOf(w),
+    sha256Of: (w) => ctx.wheels.sha256Of(w),
+  });
+}
+
+/** `name==version` requirement lines for a recorded package set; `where` names it in messages. */
+function pinnedLines(set: Record<string, string>, where: string): RequirementLine[] {
+  return Object.entries(set).map(([key, version]) => ({ requirement: parseRequirement(`${key}==${version}`), file: where, line: 0 }));
 }
 
 function target(v: ResolvedVenv): VenvTarget {

@@ -29,6 +29,17 @@ export interface VenvTarget {
   /** The venv's owning user. */
   user: string;
   path: string;
+  /** The newest line of the venv's history, when it has one. */
+  last?: LastApply;
+}
+
+export interface LastApply {
+  number: number;
+  action: string;
+  time: string;
+  localUser: string;
+  localHost: string;
+  outcome: string;
 }
 
 export type VenvPlan = VenvTarget &
@@ -45,6 +56,13 @@ export type VenvPlan = VenvTarget &
         /** The whole desired set, with wheels and hashes. */
         desired: ResolvedPackage[];
         installed: InstalledPackage[];
+        /**
+         * The installed set pinned to released wheels, to restore automatically when migrate, reload or
+         * the health check fails; an error says why that is impossible (absent: nothing to restore).
+         */
+        restore?: { packages: ResolvedPackage[] } | { error: string };
+        /** Set by `vdeploy rollback`: which history entry this undoes or restores, and its migrations. */
+        rollback?: RollbackPlan;
       }
     | {
         status: 'error';
@@ -54,6 +72,14 @@ export type VenvPlan = VenvTarget &
         hint?: string;
       }
   );
+
+export interface RollbackPlan {
+  undoes?: number;
+  restores?: number;
+  /** Migrations applied since the target state: unapplied first with --unapply-migrations. */
+  migrations: Array<{ app: string; to: string; unapplies: string[] }>;
+  unapplyMigrations: boolean;
+}
 
 export interface HostPlan {
   name: string;

@@ -43,6 +43,7 @@ const venvSchema = z.discriminatedUnion('state', [
     interpreter: interpreterRef,
     interpreterError: z.string().optional(),
     installed: z.array(z.object({ name: text, version: text })),
+    history: z.array(z.unknown()).optional(),
   }),
 ]);
 
@@ -80,7 +81,7 @@ export function parseProbeOutput(stdout: string, target: string): HostFacts {
     if (interpreter === null) {
       return { path: venv.path, state: 'not-a-venv', detail: `is a venv whose bin/python does not work: ${error!}`, interpreterError: error! };
     }
-    return { path: venv.path, state: 'venv', interpreter, installed: toInstalled(venv.installed) };
+    return { path: venv.path, state: 'venv', interpreter, installed: toInstalled(venv.installed), history: toHistory(venv.history) };
   });
   return {
     cacheDir: output.cacheDir,
@@ -132,4 +133,9 @@ function malformed(target: string, why: string): VdeployError {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** History lines as the host has them (older probes sent none); parsed by src/history/history-entry.ts. */
+function toHistory(history: unknown): Array<Record<string, unknown>> {
+  return Array.isArray(history) ? history.filter((h): h is Record<string, unknown> => typeof h === 'object' && h !== null && !Array.isArray(h)) : [];
 }

@@ -171,7 +171,23 @@ def inspect_venv(path):
         config = read_config(cfg)
     except OSError as e:
         return not_a_venv(path, 'cannot be inspected: pyvenv.cfg: %s' % e.strerror)
-    return {'path': path, 'state': 'venv', 'installed': read_installed(path, config)}
+    return {'path': path, 'state': 'venv', 'installed': read_installed(path, config), 'history': read_history(path)}
+
+def read_history(venv):
+    # The deploys recorded in <venv>/.vdeploy/history.jsonl, oldest first; a torn or foreign line is skipped.
+    entries = []
+    try:
+        with open(os.path.join(venv, '.vdeploy', 'history.jsonl'), 'rb') as f:
+            for raw in f:
+                try:
+                    entry = json.loads(raw.decode('utf-8'))
+                except ValueError:
+                    continue
+                if isinstance(entry, dict):
+                    entries.append(entry)
+    except OSError:
+        pass
+    return entries
 
 def site_packages(venv, config):
     # lib64 first, as site.getsitepackages() orders it where platlibdir is lib64.

@@ -31,7 +31,14 @@ export type VenvFacts =
    * whose bin/python exists but could not be probed (does not run, no packaging): `interpreterError` says why.
    */
   | { path: string; state: 'not-a-venv'; detail: string; interpreterError?: string }
-  | { path: string; state: 'venv'; interpreter: InterpreterFacts; installed: InstalledPackage[] };
+  | {
+      path: string;
+      state: 'venv';
+      interpreter: InterpreterFacts;
+      installed: InstalledPackage[];
+      /** The lines of `<venv>/.vdeploy/history.jsonl`, oldest first (unparsed: see src/history/). */
+      history: Array<Record<string, unknown>>;
+    };
 
 export interface HostFacts {
   /** The wheel cache directory on the host, absolute (`~` expanded for the login user). */

@@ -4,7 +4,7 @@
  */
 import type { ServerHostKeyAlgorithm } from 'ssh2';
 import { ConnectError } from '../errors.js';
-import { fingerprintSha256, keyTypeOf, type HostKeyVerdict, type KnownHosts } from './known-hosts.js';
+import { fingerprintSha256, hostPortName, keyTypeOf, type HostKeyVerdict, type KnownHosts } from './known-hosts.js';
 
 export interface HostKeyContext {
   /** The host's name as the user knows it (messages, and the second known_hosts lookup name). */
@@ -12,10 +12,13 @@ export interface HostKeyContext {
   address: string;
   port: number;
   /**
-   * 'yes' refuses keys not in known_hosts; 'no' accepts them. Changed and revoked keys are refused
-   * either way: deploying as root to a host that may be an impostor is never what the user wants.
+   * 'yes' refuses keys not in known_hosts; 'accept-new' records them (the caller does); 'no' accepts
+   * them unrecorded, with a warning. Changed and revoked keys are refused in every mode: deploying as
+   * root to a host that may be an impostor is never what the user wants.
    */
-  strictHostKeyChecking: 'yes' | 'no';
+  strictHostKeyChecking: 'yes' | 'accept-new' | 'no';
+  /** The ProxyJump hop the connection goes through, if any: such a host cannot be ssh-keyscanned directly. */
+  via?: string;
 }
 
 /** Check a presented key under the address and the host name (`[name]:port` off port 22). */
@@ -24,14 +27,17 @@ export function judgeHostKey(knownHosts: KnownHosts, ctx: HostKeyContext, keyBlo
   return knownHosts.check(names, ctx.port, keyTypeOf(keyBlob) ?? 'unknown', keyBlob);
 }
 
-/** The ConnectError that refuses a verdict, or null when the key may be trusted. */
+/**
+ * The ConnectError that refuses a verdict, or null when the key may be used: a match, or an unknown key
+ * under 'accept-new' (to be recorded) or 'no' (to be warned about).
+ */
 export function hostKeyError(
   verdict: HostKeyVerdict,
   ctx: HostKeyContext,
   keyBlob: Buffer,
   knownHostsPaths: readonly string[],
 ): ConnectError | null {
-  const where = `${ctx.host} (${ctx.address}:${ctx.port})`;
+  const where = `${ctx.host} (${ctx.address}:${ctx.port}${ctx.via ? ` via ${ctx.via}` : ''})`;
   const keyType = keyTypeOf(keyBlob) ?? 'unknown';
   const presented = `${describeKeyType(keyType)} ${fingerprintSha256(keyBlob)}`;
   const hostSideCheck = `\`ssh-keygen -lf /etc/ssh/ssh_host_${hostKeyFileType(keyType)}_key.pub\``;
@@ -39,10 +45,14 @@ export function hostKeyError(
     case 'match':
       return null;
     case 'unknown': {
-      if (ctx.strictHostKeyChecking === 'no') return null;
+      if (ctx.strictHostKeyChecking !== 'yes') return null;
       const file = knownHostsPaths[0] ?? '~/.ssh/known_hosts';
+      // Behind a jump host keyscan cannot reach it; the line itself is exactly the key whose fingerprint is shown.
+      const add = ctx.via
+        ? `\`echo '${hostPortName(ctx.address, ctx.port)} ${keyType} ${keyBlob.toString('base64')}' >> ${file}\``
+        : `\`ssh-keyscan -p ${ctx.port} ${ctx.address} >> ${file}\``;
       return new ConnectError(ctx.host, `host key of ${where} is not in known_hosts: ${presented}`, {
-        hint: `compare the fingerprint with the host's own ${hostSideCheck}; if they agree, add it with \`ssh-keyscan -p ${ctx.port} ${ctx.address} >> ${file}\``,
+        hint: `compare the fingerprint with the host's own ${hostSideCheck}; if they agree, add it with ${add}`,
       });
     }
     case 'changed': {

@@ -151,6 +151,11 @@ export function matchPatternList(name: string, list: string): 1 | 0 | -1 {
   return positive ? 1 : 0;
 }
 
+/** One OpenSSH wildcard pattern (`*`, `?`; no lists, no negation) against a name, case-sensitively as match_pattern. */
+export function matchGlob(name: string, pattern: string): boolean {
+  return globToRegExp(pattern).test(name);
+}
+
 function matchesHashedName(name: string, hosts: string): boolean {
   // `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`; only magic "1" exists and its salt is 20 bytes.
   const parts = hosts.split('|');

@@ -14,12 +14,17 @@ export interface ConnectFailureContext {
   readyTimeoutMs: number;
   /** What was offered for authentication, for the "rejected" message. */
   offered: readonly string[];
+  /** Keys left out and why (e.g. an encrypted key without passphrase), for the same message. */
+  skipped?: readonly string[];
+  /** The ProxyJump hop this connection went through, if any (named in messages). */
+  via?: string;
 }
 
 export function describeConnectFailure(err: Error & { level?: string; code?: string | number }, ctx: ConnectFailureContext): ConnectError {
   const target = `${ctx.username}@${ctx.address}:${ctx.port}`;
+  const route = ctx.via ? ` via ${ctx.via}` : '';
   const fail = (what: string, hint: string) =>
-    new ConnectError(ctx.host, `cannot connect to ${ctx.host} (${target}): ${what}`, { hint, cause: err });
+    new ConnectError(ctx.host, `cannot connect to ${ctx.host} (${target}${route}): ${what}`, { hint, cause: err });
 
   switch (err.code) {
     case 'ECONNREFUSED':
@@ -43,7 +48,9 @@ export function describeConnectFailure(err: Error & { level?: string; code?: str
       );
     case 'client-authentication':
       return fail(
-        `${ctx.username} was refused with every key offered (${ctx.offered.join(', ') || 'none'})`,
+        `${ctx.username} was refused with every key offered (${ctx.offered.join(', ') || 'none'})${
+          ctx.skipped?.length ? `; not offered: ${ctx.skipped.join('; ')}` : ''
+        }`,
         `add the public key to ~${ctx.username}/.ssh/authorized_keys on the host (e.g. \`ssh-copy-id -p ${ctx.port} ${target.replace(/:\d+$/, '')}\`), or set the right User/IdentityFile`,
       );
     case 'handshake':

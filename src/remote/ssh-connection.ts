@@ -1,37 +1,18 @@
 /**
  * A Connection to one host over a single SSH connection (ssh2): one channel per command, kept under
- * the server's MaxSessions by a semaphore, and one lazily opened SFTP session for uploads.
+ * the server's MaxSessions by a semaphore, and one lazily opened SFTP session for uploads. Opening the
+ * connection (host key, authentication) is ssh-handshake.ts's.
  */
-import ssh2 from 'ssh2';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { ConfigError, ConnectError, RemoteCommandError, VdeployError } from '../errors.js';
 import type { CommandResult } from './command-result.js';
 import { abortError, formatCommand, prefixEnv, type Connection, type ExecOptions, type PutOptions } from './connection.js';
-import { hostKeyError, judgeHostKey, orderHostKeyAlgorithms, type HostKeyContext } from './host-key-check.js';
-import type { KnownHosts } from './known-hosts.js';
 import { Semaphore } from './semaphore.js';
-import { planAuth } from './ssh-auth.js';
-import { describeConnectFailure } from './ssh-connect-errors.js';
+import { openSshClient, type HandshakeOptions, type SshClient } from './ssh-handshake.js';
 import { killArgv, runChannel, STOP_GRACE_MS, wrapKillable } from './ssh-exec.js';
 import { quoteCommand } from './shell-quote.js';
 
-export interface SshConnectOptions {
-  /** The host's name: used in messages and as a second known_hosts lookup name. */
-  host: string;
-  /** What to connect to (IP or resolvable name). */
-  address: string;
-  port: number;
-  username: string;
-  /** Private key files; undefined means OpenSSH's defaults (~/.ssh/id_ed25519, id_ecdsa, id_rsa). */
-  identityFiles?: string[];
-  /** SSH_AUTH_SOCK of an ssh-agent to use as well. */
-  agent?: string;
-  knownHosts: KnownHosts;
-  strictHostKeyChecking: 'yes' | 'no';
-  /** Limit for TCP connect + handshake + authentication. Default 15000. */
-  readyTimeoutMs?: number;
-  /** Keepalive probe interval; three unanswered probes drop the connection. Default 15000. */
-  keepaliveIntervalMs?: number;
+export interface SshConnectOptions extends HandshakeOptions {
   /**
    * Channels open at once (exec + SFTP). Default 8. One more is used only to kill timed-out
    * commands, so keep this below the server's MaxSessions (OpenSSH default 10).
@@ -41,7 +22,6 @@ export interface SshConnectOptions {
 
 /** Connect, verify the host key against known_hosts, authenticate; rejects with a ConnectError. */
 export async function connectSsh(opts: SshConnectOptions): Promise<Connection> {
-  const readyTimeoutMs = opts.readyTimeoutMs ?? 15000;
   const maxSessions = opts.maxSessions ?? 8;
   // The SFTP session keeps one slot for the connection's lifetime; with one slot execs would starve.
   if (!Number.isInteger(maxSessions) || maxSessions < 2) {
@@ -49,56 +29,7 @@ export async function connectSsh(opts: SshConnectOptions): Promise<Connection> {
       hint: "set it to at most the host's sshd MaxSessions minus 1 (OpenSSH's default MaxSessions is 10)",
     });
   }
-  const auth = await planAuth(opts.host, opts.username, opts.identityFiles, opts.agent);
-  const hostCtx: HostKeyContext = {
-    host: opts.host,
-    address: opts.address,
-    port: opts.port,
-    strictHostKeyChecking: opts.strictHostKeyChecking,
-  };
-  const knownTypes = opts.knownHosts.lookup([opts.address, opts.host], opts.port).map((e) => e.keyType);
-
-  const client = new ssh2.Client();
-  // ssh2 can emit more than one error while failing; an unheard 'error' event would crash the process.
-  client.on('error', () => {});
-  // ssh2 reports a refused host key as a generic handshake error; the verifier keeps the real reason.
-  let hostKeyRefusal: ConnectError | null = null;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => {
-      cleanUp();
-      client.destroy();
-      reject(hostKeyRefusal ?? describeConnectFailure(err, { ...opts, readyTimeoutMs, offered: auth.offered }));
-    };
-    const onClose = () => onError(hostKeyRefusal ?? new Error('the server closed the connection during the handshake'));
-    const onReady = () => {
-      cleanUp();
-      resolve();
-    };
-    const cleanUp = () => {
-      client.off('error', onError).off('close', onClose).off('ready', onReady);
-    };
-    client.on('error', onError).on('close', onClose).on('ready', onReady);
-    client.connect({
-      host: opts.address,
-      port: opts.port,
-      username: opts.username,
-      readyTimeout: readyTimeoutMs,
-      keepaliveInterval: opts.keepaliveIntervalMs ?? 15000,
-      keepaliveCountMax: 3,
-      // Ask first for the key types known_hosts has for this host, as ssh does, so a host with
-      // several keys is not reported "changed" just because it offered a different type.
-      algorithms: { serverHostKey: orderHostKeyAlgorithms(knownTypes) },
-      authHandler: auth.methods,
-      hostVerifier: (key: Buffer, verify: (valid: boolean) => void): void => {
-        hostKeyRefusal = hostKeyError(judgeHostKey(opts.knownHosts, hostCtx, key), hostCtx, key, opts.knownHosts.paths);
-        // ssh2 only refuses on a strict `false`.
-        verify(hostKeyRefusal === null);
-      },
-    });
-  });
-  // Many small packets (channel opens, requests) in flight at once: Nagle + delayed ACKs would add
-  // ~40ms to each and serialize the channels.
-  client.setNoDelay(true);
+  const client = await openSshClient(opts);
   return new SshConnection(client, opts);
 }
 
@@ -117,10 +48,10 @@ class SshConnection implements Connection {
   private closing: Promise<void> | undefined;
 
   constructor(
-    private readonly client: InstanceType<typeof ssh2.Client>,
+    private readonly client: SshClient,
     private readonly opts: SshConnectOptions,
   ) {
-    this.target = `${opts.username}@${opts.address}:${opts.port}`;
+    this.target = `${opts.username}@${opts.address}:${opts.port}${opts.via ? ` via ${opts.via}` : ''}`;
     this.sessions = new Semaphore(opts.maxSessions ?? 8);
     // Errors after the handshake (keepalive timeout, reset) end the connection; remember why.
     client.on('error', (err: Error) => this.markGone(this.lostError(err.message)));

@@ -331,12 +331,13 @@ describe('SSH connections to a real sshd fleet', function () {
       expect(err.hint).to.include('authorized_keys');
     });
 
-    it('refuses an encrypted key and a missing key with clear ConnectErrors, before connecting', async () => {
+    it('refuses an encrypted key without a passphrase and a missing key with clear ConnectErrors, before connecting', async () => {
       const locked = path.join(scratch, 'locked_ed25519');
       execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'secret', '-f', locked]);
       const encrypted = (await rejection(connect(hostAt(0), { identityFiles: [locked] }))) as ConnectError;
       expect(encrypted).to.be.instanceOf(ConnectError);
-      expect(encrypted.message).to.include('encrypted key, passphrase not supported yet').and.include(locked);
+      expect(encrypted.message).to.equal(`encrypted key ${locked} needs a passphrase and none was given`);
+      expect(encrypted.hint).to.include('VDEPLOY_SSH_PASSPHRASE').and.include(`ssh-add ${locked}`);
       const missing = path.join(scratch, 'no_such_key');
       const none = (await rejection(connect(hostAt(0), { identityFiles: [missing] }))) as ConnectError;
       expect(none.message).to.include('no usable SSH key').and.include(missing);

@@ -31,6 +31,11 @@ export interface StartFleetOptions {
   venvsPerHost?: number;
   /** Interpreter the venvs are made with. Default /usr/bin/python3 (Debian's). */
   python?: string;
+  /**
+   * Also start this many hosts on a PRIVATE network that only the fleet's bastion can reach (ProxyJump
+   * tests). Default 0. See startPrivateNetwork below for how; needs root (unshare/nsenter) and `ip`.
+   */
+  privateHosts?: number;
 }
 
 export interface FleetHost {
@@ -51,13 +56,22 @@ export interface FleetHost {
 export interface Fleet {
   dir: string;
   hosts: FleetHost[];
-  /** known_hosts with every host's key under `[address]:port`. */
+  /**
+   * With privateHosts: the jump host, reachable from here at `address`:`port` like any fleet host and
+   * itself on the private network (its own address there is 127.0.100.1). Undefined otherwise.
+   */
+  bastion: FleetHost | undefined;
+  /** With privateHosts: private1, private2, … at 127.0.100.2, .3, … port 22, reachable only via the bastion. */
+  privateHosts: FleetHost[];
+  /** The authorized_keys file every host reads (append a public key to let it in everywhere). */
+  authorizedKeysPath: string;
+  /** known_hosts with every host's key under `[address]:port` (private hosts: `address`, port 22). */
   knownHostsPath: string;
   /** Unencrypted ed25519 key accepted by every host. */
   clientKeyPath: string;
   /** The user tests log in as: whoever runs them. */
   user: string;
-  /** argv for the `ssh` binary, ending with user@address: append a command. */
+  /** argv for the `ssh` binary, ending with user@address: append a command (private hosts go through the bastion). */
   sshArgs(host: FleetHost): string[];
   /** Run argv on a host with the real `ssh` binary (independent of vdeploy's own SSH code). */
   exec(host: FleetHost, argv: string[], opts?: ExecOptions): Promise<CommandResult>;
@@ -99,11 +113,17 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
     const hosts = started.map((s) => (s as PromiseFulfilledResult<FleetHost>).value);
+    const privateNet = opts.privateHosts ? await startPrivateNetwork(state, `127.0.0.${opts.hosts + 2}`, opts.privateHosts) : undefined;
+    const privateHosts = privateNet?.hosts ?? [];
     const knownHostsPath = path.join(dir, 'known_hosts');
-    await writeFile(knownHostsPath, hosts.map((h) => `[${h.address}]:${h.port} ${h.hostKeyPub}\n`).join(''));
-    await createVenvs(hosts, opts.venvsPerHost ?? 0, opts.python ?? '/usr/bin/python3');
+    const everyHost = [...hosts, ...(privateNet ? [privateNet.bastion] : []), ...privateHosts];
+    await writeFile(
+      knownHostsPath,
+      everyHost.map((h) => `${h.port === 22 ? h.address : `[${h.address}]:${h.port}`} ${h.hostKeyPub}\n`).join(''),
+    );
+    await createVenvs([...hosts, ...privateHosts], opts.venvsPerHost ?? 0, opts.python ?? '/usr/bin/python3');
 
-    const sshOptions = (host: FleetHost) => [
+    const baseOptions = [
       '-F', '/dev/null',
       '-i', clientKeyPath,
       '-o', 'IdentitiesOnly=yes',
@@ -111,12 +131,22 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
       '-o', 'GlobalKnownHostsFile=/dev/null',
       '-o', 'StrictHostKeyChecking=yes',
       '-o', 'BatchMode=yes',
+    ];
+    const sshOptions = (host: FleetHost) => [
+      ...baseOptions,
+      // A private host through the bastion, with the same options for the jump (ProxyJump would not pass -i).
+      ...(privateHosts.includes(host)
+        ? ['-o', `ProxyCommand=${quoteCommand(['ssh', ...baseOptions, '-p', String(privateNet!.bastion.port), '-W', '%h:%p', `${user}@${privateNet!.bastion.address}`])}`]
+        : []),
       '-p', String(host.port),
     ];
     const local = new LocalConnection();
     return {
       dir,
       hosts,
+      bastion: privateNet?.bastion,
+      privateHosts,
+      authorizedKeysPath: path.join(dir, 'authorized_keys'),
       knownHostsPath,
       clientKeyPath,
       user,
@@ -191,6 +221,145 @@ async function startHost(state: { dir: string; sshds: RunningSshd[] }, n: number
     }
   }
   throw lastError!;
+}
+
+/**
+ * A private network the test machine cannot reach, and a bastion on it that it can: all on one kernel,
+ * so the isolation is a real network namespace, not a pretence.
+ *
+ * - The bastion's sshd runs in a new network namespace (`unshare --net`), on 127.0.100.1:22 there.
+ * - The private hosts' sshds join that namespace (`nsenter --net`), on 127.0.100.2, .3, … port 22.
+ *   From the test's namespace nothing listens on 127.0.100.x: a direct connection is refused.
+ * - The bastion is published on `publicAddress` like a host behind a router's port forward: this
+ *   process opens the listening socket here and hands it (Node IPC) to a small forwarder running in the
+ *   private namespace, which connects each accepted connection to the bastion's sshd there.
+ * So an SSH client reaches the bastion, and the bastion's sshd (direct-tcpip, what ProxyJump uses)
+ * reaches the private hosts, exactly as with a real jump host.
+ */
+async function startPrivateNetwork(
+  state: { dir: string; sshds: RunningSshd[] },
+  publicAddress: string,
+  count: number,
+): Promise<{ bastion: FleetHost; hosts: FleetHost[] }> {
+  for (const tool of ['/usr/bin/unshare', '/usr/bin/nsenter']) {
+    if (!existsSync(tool)) throw new Error(`privateHosts needs ${tool} (util-linux)`);
+  }
+  const namespaceOf = (pid: number) => `--net=/proc/${pid}/ns/net`;
+  const bastion = await startNamespacedHost(state, 'bastion', '127.0.100.1', (sshd) => [
+    '/usr/bin/unshare', '--net', '--', 'sh', '-c', `ip link set lo up && exec ${quoteCommand(sshd)}`,
+  ]);
+  const hosts = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      startNamespacedHost(state, `private${i + 1}`, `127.0.100.${i + 2}`, (sshd) => ['/usr/bin/nsenter', namespaceOf(bastion.pid), '--', ...sshd]),
+    ),
+  );
+
+  const forwarder = path.join(state.dir, 'forwarder.mjs');
+  await writeFile(
+    forwarder,
+    [
+      "import net from 'node:net';",
+      "process.on('message', (message, server) => {",
+      "  if (message !== 'listen') return;",
+      '  server.on(\'connection\', (outside) => {',
+      `    const inside = net.connect({ host: '127.0.100.1', port: 22 });`,
+      '    outside.pipe(inside).pipe(outside);',
+      "    inside.on('error', () => outside.destroy());",
+      "    outside.on('error', () => inside.destroy());",
+      '  });',
+      "  process.send('ready');",
+      '});',
+      "process.on('disconnect', () => {});",
+      '',
+    ].join('\n'),
+  );
+  const server = net.createServer({ pauseOnConnect: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, publicAddress, resolve);
+  });
+  const { port } = server.address() as net.AddressInfo;
+  const child = spawn('/usr/bin/nsenter', [namespaceOf(bastion.pid), '--', process.execPath, forwarder], {
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('error', () => {});
+  state.sshds.push({ child, exited });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the bastion forwarder did not start')), START_TIMEOUT_MS);
+      child.once('message', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      void exited.then(() => reject(new Error('the bastion forwarder exited')));
+      child.send('listen', server);
+    });
+  } finally {
+    // The forwarder holds its own copy of the listening socket now.
+    server.close();
+  }
+  child.disconnect();
+  return { bastion: { ...bastion, address: publicAddress, port }, hosts };
+}
+
+/** An sshd on port 22 of `address` inside the private namespace; `wrap` says how to get there. */
+async function startNamespacedHost(
+  state: { dir: string; sshds: RunningSshd[] },
+  name: string,
+  address: string,
+  wrap: (sshdArgv: string[]) => string[],
+): Promise<FleetHost> {
+  const root = path.join(state.dir, name);
+  const etc = path.join(root, 'sshd');
+  await mkdir(etc, { recursive: true });
+  await mkdir(path.join(root, 'srv'), { recursive: true });
+  const hostKey = path.join(etc, 'ssh_host_ed25519_key');
+  await keygen(hostKey, `${name}-hostkey`);
+  const hostKeyPub = (await readFile(`${hostKey}.pub`, 'utf8')).trim();
+  const config = path.join(etc, 'sshd_config');
+  const pidFile = path.join(etc, 'sshd.pid');
+  const log = path.join(etc, 'sshd.log');
+  await writeFile(config, sshdConfigLines(state.dir, `${address}:22`, hostKey, pidFile).join('\n'));
+  const argv = wrap([SSHD, '-D', '-f', config, '-E', log]);
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('error', () => {});
+  state.sshds.push({ child, exited });
+  // Not reachable from here: readiness comes from sshd's own log line.
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+  while (!(await readFile(log, 'utf8').catch(() => '')).includes(`Server listening on ${address} port 22`)) {
+    if (hasExited || Date.now() > deadline) {
+      const tail = await readFile(log, 'utf8').catch(() => '');
+      throw new Error(`sshd for ${name} (${address}:22, private network) did not start: ${`${tail}\n${stderr}`.trim().split('\n').slice(-8).join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  // unshare and nsenter exec (no fork) into sh and sshd: the PID we spawned is the daemon's.
+  await checkPidFile(pidFile, child.pid!);
+  return { name, address, port: 22, root, venvs: [], hostKeyPub, pid: child.pid! };
+}
+
+function sshdConfigLines(dir: string, listen: string, hostKey: string, pidFile: string): string[] {
+  return [
+    `ListenAddress ${listen}`,
+    `HostKey ${hostKey}`,
+    `PidFile ${pidFile}`,
+    `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+    'PermitRootLogin prohibit-password',
+    'StrictModes no',
+    'UsePAM no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'MaxSessions 10',
+    'LogLevel VERBOSE',
+    'Subsystem sftp internal-sftp',
+    '',
+  ];
 }
 
 // With -D the sshd we spawned is the daemon itself; its PidFile must agree, or we would kill the wrong thing.

@@ -274,8 +274,16 @@ describe('known-hosts', () => {
       expect(err.hint).to.include('/etc/ssh/ssh_host_ecdsa_key.pub');
     });
 
-    it("accepts an unknown key with strictHostKeyChecking 'no'", () => {
+    it("lets an unknown key through with 'no' (to warn about) and 'accept-new' (to record)", () => {
       expect(hostKeyError({ status: 'unknown' }, { ...ctx, strictHostKeyChecking: 'no' }, keys.ed1.blob, paths)).to.equal(null);
+      expect(hostKeyError({ status: 'unknown' }, { ...ctx, strictHostKeyChecking: 'accept-new' }, keys.ed1.blob, paths)).to.equal(null);
+    });
+
+    it('gives a host behind a jump host the exact known_hosts line to add (keyscan cannot reach it)', () => {
+      const err = hostKeyError({ status: 'unknown' }, { ...ctx, port: 22, via: 'bastion' }, keys.ed1.blob, paths)!;
+      expect(err.message).to.include('web1 (127.0.0.2:22 via bastion)');
+      expect(err.hint).to.include(`\`echo '127.0.0.2 ${keys.ed1.line}' >> /home/me/.ssh/known_hosts\``);
+      expect(err.hint).to.not.include('ssh-keyscan');
     });
 
     it('refuses a changed key showing both fingerprints and the file:line, even when not strict', () => {
@@ -283,7 +291,7 @@ describe('known-hosts', () => {
         status: 'changed',
         known: { file: '/kh', line: 7, keyType: 'ssh-ed25519', fingerprint: fingerprintSha256(keys.ed1.blob) },
       };
-      for (const strict of ['yes', 'no'] as const) {
+      for (const strict of ['yes', 'accept-new', 'no'] as const) {
         const err = hostKeyError(verdict, { ...ctx, strictHostKeyChecking: strict }, keys.ed2.blob, paths)!;
         expect(err).to.be.instanceOf(ConnectError);
         expect(err.message).to.include('CHANGED').and.include('/kh:7');

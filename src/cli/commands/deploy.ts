@@ -6,7 +6,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { applyPlan, type MigrateMode } from '../../deploy/apply-plan.js';
 import type { DeployEvent } from '../../deploy/events.js';
 import { hasChanges } from '../../deploy/plan.js';
-import { planDeploy } from '../../deploy/plan-deploy.js';
+import { planDeploy, type PlanMode } from '../../deploy/plan-deploy.js';
 import { ConfigError } from '../../errors.js';
 import { createHostConnector } from '../../remote/connect-host.js';
 import { selectVenvs } from '../../selectors/select-venvs.js';
@@ -33,15 +33,23 @@ interface DeployArgs extends PlanArgs {
   migrate: string | boolean;
   'lock-wait': number;
   'fail-fast': boolean;
+  rollback: boolean;
 }
 
-/** What one run of plan/deploy was asked to do, flags read and checked. */
+interface RollbackArgs extends DeployArgs {
+  to?: number;
+  'unapply-migrations': boolean;
+}
+
+/** What one run of plan/deploy/rollback was asked to do, flags read and checked. */
 interface DeployRequest extends PlanArgs {
+  mode: PlanMode;
   yes: boolean;
   dryRun: boolean;
   migrate: MigrateMode;
   lockWait: number;
   failFast: boolean;
+  autoRollback: boolean;
 }
 
 function planOptions<T>(y: Argv<T>) {
@@ -64,8 +72,35 @@ export function planCommand(output: Output, setExit: (code: number) => void): Co
     describe: 'Show what a deploy would change on each selected venv (changes nothing anywhere)',
     builder: (y) => planOptions(y),
     handler: async (args) => {
-      await runDeploy({ ...args, yes: false, dryRun: true, migrate: 'auto', lockWait: 0, failFast: false }, output, setExit);
+      await runDeploy({ ...args, mode: { kind: 'deploy' }, yes: false, dryRun: true, migrate: 'auto', lockWait: 0, failFast: false, autoRollback: true }, output, setExit);
     },
+  };
+}
+
+function applyOptions<T>(y: Argv<T>) {
+  return planOptions(y)
+    .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Apply to every venv with changes without asking' })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'Stop after showing the plan' })
+    .option('migrate', { type: 'string', default: 'auto', describe: 'Django migrate: when something changed (auto) or always; --no-migrate never' })
+    .option('lock-wait', { type: 'number', default: 0, describe: "Seconds to wait for another deploy's lock on a venv (default: fail at once)" })
+    .option('fail-fast', { type: 'boolean', default: false, describe: 'Start no new venv after the first failure' })
+    .option('rollback', { type: 'boolean', default: true, describe: 'Restore the previous set when migrate, reload or the health check fails (--no-rollback: leave it)' });
+}
+
+/** The flags common to deploy and rollback, read and checked. */
+function readApplyArgs(args: DeployArgs, mode: PlanMode): DeployRequest {
+  // yargs turns --no-migrate into migrate=false.
+  if (args.migrate !== false && args.migrate !== 'auto' && args.migrate !== 'always') {
+    throw new ConfigError(`--migrate must be auto or always (or --no-migrate), got ${JSON.stringify(args.migrate)}`, { hint: 'e.g. --migrate always' });
+  }
+  return {
+    ...args,
+    mode,
+    dryRun: args['dry-run'],
+    lockWait: args['lock-wait'],
+    failFast: args['fail-fast'],
+    migrate: args.migrate === false ? 'never' : args.migrate,
+    autoRollback: args.rollback,
   };
 }
 
@@ -73,20 +108,27 @@ export function deployCommand(output: Output, setExit: (code: number) => void): 
   return {
     command: 'deploy [selectors..]',
     describe: 'Plan, confirm per venv, then push wheels, install offline, migrate, reload and record',
-    builder: (y) =>
-      planOptions(y)
-        .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Deploy every venv with changes without asking' })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'Stop after showing the plan (same as `vdeploy plan`)' })
-        .option('migrate', { type: 'string', default: 'auto', describe: 'Django migrate: when something changed (auto) or always; --no-migrate never' })
-        .option('lock-wait', { type: 'number', default: 0, describe: 'Seconds to wait for another deploy\'s lock on a venv (default: fail at once)' })
-        .option('fail-fast', { type: 'boolean', default: false, describe: 'Start no new venv after the first failure' }),
+    builder: (y) => applyOptions(y),
     handler: async (args) => {
-      // yargs turns --no-migrate into migrate=false.
-      if (args.migrate !== false && args.migrate !== 'auto' && args.migrate !== 'always') {
-        throw new ConfigError(`--migrate must be auto or always (or --no-migrate), got ${JSON.stringify(args.migrate)}`, { hint: 'e.g. --migrate always' });
+      await runDeploy(readApplyArgs(args, { kind: 'deploy' }), output, setExit);
+    },
+  };
+}
+
+export function rollbackCommand(output: Output, setExit: (code: number) => void): CommandModule<GlobalArgs, RollbackArgs> {
+  return {
+    command: 'rollback [selectors..]',
+    describe: "Return each venv to the package set before its last successful deploy (or history entry --to N)",
+    builder: (y) =>
+      applyOptions(y)
+        .option('to', { type: 'number', describe: 'Go back to the package set history entry N left behind (see `vdeploy history`)' })
+        .option('unapply-migrations', { type: 'boolean', default: false, describe: 'Migrate Django apps back to their recorded state before installing the older code' }),
+    handler: async (args) => {
+      if (args.to !== undefined && (!Number.isInteger(args.to) || args.to < 1)) {
+        throw new ConfigError(`--to must be a history entry number (1 or more), got ${args.to}`, { hint: 'see the numbers with `vdeploy history SELECTOR`' });
       }
-      const migrate: MigrateMode = args.migrate === false ? 'never' : args.migrate;
-      await runDeploy({ ...args, dryRun: args['dry-run'], lockWait: args['lock-wait'], failFast: args['fail-fast'], migrate }, output, setExit);
+      const mode: PlanMode = { kind: 'rollback', unapplyMigrations: args['unapply-migrations'], ...(args.to !== undefined ? { to: args.to } : {}) };
+      await runDeploy(readApplyArgs(args, mode), output, setExit);
     },
   };
 }
@@ -112,6 +154,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
     let plan;
     try {
       plan = await planDeploy(config, {
+        mode: args.mode,
         selectors: args.selectors,
         roles: args.role,
         prune: args.prune,
@@ -138,7 +181,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
         throw new ConfigError('deploy needs a confirmation and standard input is not a terminal; nothing was changed', {
           hint: 'pass --yes to deploy every venv shown in the plan without asking',
         });
-      } else confirmed = await confirmVenvs(withChanges.map((v) => v.id));
+      } else confirmed = await confirmVenvs(withChanges.map((v) => v.id), args.mode.kind === 'rollback' ? 'Roll back' : 'Deploy to');
     } else if (!args.json) {
       output.out('Nothing to deploy.');
     }
@@ -159,6 +202,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
         migrate: args.migrate,
         lockWaitSeconds: args.lockWait,
         failFast: args.failFast,
+        autoRollback: args.autoRollback,
         ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
         onEvent: showEvent,
         signal: stop.signal,

@@ -28,7 +28,7 @@ export interface RelocateEntry {
   /** The local path, or the deployfile venv's `user@host:/path`. */
   target: string;
   result?: RelocateResult;
-  error?: { message: string; hint?: string };
+  error?: { message: string; hint: string | null };
 }
 
 /**
@@ -75,7 +75,7 @@ export function relocateCommand(output: Output, setExit: (code: number) => void)
       }
 
       const entries = local ? [await relocateLocal(args.target, base)] : await relocateRemote(args, base);
-      if (args.json) output.json(entries.map(({ error, ...e }) => (error ? { ...e, error: { message: error.message, hint: error.hint ?? null } } : e)));
+      if (args.json) output.json(entries.map(({ error, ...e }) => (error ? { ...e, error: { message: error.message, hint: error.hint } } : e)));
       else for (const entry of entries) render(output, entry);
       for (const entry of entries) {
         if (entry.error) setExit(entry.error.exitCode);
@@ -92,7 +92,7 @@ async function attempt(target: string, run: () => Promise<RelocateResult>): Prom
     return { target, result: await run() };
   } catch (err) {
     if (!(err instanceof VdeployError)) throw err;
-    return { target, error: { message: err.message, ...(err.hint ? { hint: err.hint } : {}), exitCode: err.exitCode } };
+    return { target, error: { message: err.message, hint: err.hint ?? null, exitCode: err.exitCode } };
   }
 }
 

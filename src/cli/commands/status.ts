@@ -1,0 +1,172 @@
+/** `vdeploy status` and `vdeploy history`: what runs where, and what each venv's deploys did. */
+import chalk from 'chalk';
+import { stripVTControlCharacters } from 'node:util';
+import type { CommandModule } from 'yargs';
+
+import { ConfigError } from '../../errors.js';
+import { createHostConnector } from '../../remote/connect-host.js';
+import { fleetStatus, safeCompare, type FleetStatus, type VenvStatus } from '../../status/fleet-status.js';
+import { readHistories } from '../../status/venv-history.js';
+import { loadConfig, type GlobalArgs } from '../context.js';
+import { formatTable, type Output } from '../output.js';
+import { EXIT } from '../report-error.js';
+
+interface StatusArgs extends GlobalArgs {
+  selectors: string[];
+  role: string[];
+  all: boolean;
+  json: boolean;
+}
+
+const SELECTORS = { type: 'string', array: true, default: [] as string[], describe: 'host, user@host, user@host:/path, host:/path, :/path or user@ (none = all)' } as const;
+
+export function statusCommand(output: Output, setExit: (code: number) => void): CommandModule<GlobalArgs, StatusArgs> {
+  return {
+    command: 'status [selectors..]',
+    describe: 'Show, live, whether each venv matches what a deploy would install, its last deploy, and a version matrix',
+    builder: (y) =>
+      y
+        .positional('selectors', SELECTORS)
+        .option('role', { type: 'string', array: true, default: [] as string[], describe: 'Only hosts with this role (repeatable)' })
+        .option('all', { type: 'boolean', default: false, describe: 'Every package in the matrix, not only those that differ' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print the status as JSON (schema in docs/status.md)' }),
+    handler: async (args) => {
+      const config = await loadConfig(args);
+      const connector = createHostConnector(config);
+      try {
+        const status = await fleetStatus(config, { selectors: args.selectors, roles: args.role, connector });
+        if (args.json) output.json(status);
+        else for (const line of renderStatus(status, args.all, process.stdout.columns || 80)) output.out(line);
+        if (status.venvs.some((v) => v.state === 'unreachable' || v.state === 'error')) setExit(EXIT.targetFailed);
+      } finally {
+        await connector.closeAll();
+      }
+    },
+  };
+}
+
+interface HistoryArgs extends GlobalArgs {
+  selectors: string[];
+  json: boolean;
+}
+
+export function historyCommand(output: Output, setExit: (code: number) => void): CommandModule<GlobalArgs, HistoryArgs> {
+  return {
+    command: 'history <selectors..>',
+    describe: "Show a venv's deploys, newest first: time, who, outcome, what changed",
+    builder: (y) =>
+      y.positional('selectors', { ...SELECTORS, demandOption: true }).option('json', { type: 'boolean', default: false, describe: 'Print the history as JSON (schema in docs/status.md)' }),
+    handler: async (args) => {
+      if (args.selectors.length === 0) throw new ConfigError('history needs a selector naming the venv', { hint: 'e.g. `vdeploy history app@web1:/srv/app/venv`' });
+      const config = await loadConfig(args);
+      const connector = createHostConnector(config);
+      try {
+        const histories = await readHistories(config, { selectors: args.selectors, connector });
+        if (args.json) output.json(histories.map((h) => (h.ok ? { ...h, entries: [...h.entries].reverse() } : h)));
+        else {
+          for (const h of histories) {
+            output.out(chalk.bold(h.id));
+            if (!h.ok) output.out(`  ${chalk.red('unreachable')}: ${h.message}`);
+            else if (h.entries.length === 0) output.out(chalk.dim('  no deploys recorded'));
+            else for (const line of formatTable([...h.entries].reverse().map(historyRow))) output.out(`  ${line}`);
+          }
+        }
+        if (histories.some((h) => !h.ok)) setExit(EXIT.targetFailed);
+      } finally {
+        await connector.closeAll();
+      }
+    },
+  };
+}
+
+function historyRow(e: import('../../history/history-entry.js').HistoryEntry): string[] {
+  const changes = e.changes.map((c) => (c.kind === 'install' ? `+${c.name} ${c.to}` : c.kind === 'remove' ? `-${c.name}` : `${c.name} ${c.from}→${c.to}`));
+  const shown = changes.length > 4 ? [...changes.slice(0, 4), `… ${changes.length - 4} more`] : changes;
+  const outcome = e.outcome === 'deployed' ? chalk.green(e.outcome) : chalk.red(`${e.outcome}${e.failedStep ? ` at ${e.failedStep}` : ''}`);
+  const what = e.action === 'deploy' ? '' : chalk.cyan(`${e.action}${e.undoes ? ` of #${e.undoes}` : e.restores ? ` to #${e.restores}` : ''}${e.reason ? ` (${e.reason})` : ''} `);
+  return [`#${e.number}`, shortTime(e.time), `${e.localUser}@${e.localHost}`, outcome, `${what}${shown.join(', ') || chalk.dim('no package changes')}`];
+}
+
+function shortTime(iso: string): string {
+  return iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, 'Z');
+}
+
+const STATE: Record<VenvStatus['state'], (v: VenvStatus) => string> = {
+  'in-sync': () => chalk.green('in sync'),
+  drift: (v) => chalk.yellow(`drift (${v.differing})`),
+  unreachable: () => chalk.red('unreachable'),
+  error: () => chalk.red('error'),
+};
+
+export function renderStatus(status: FleetStatus, all: boolean, columns: number): string[] {
+  const lastOf = (v: VenvStatus) =>
+    v.last ? `${shortTime(v.last.time)} ${v.last.localUser} ${v.last.action === 'deploy' ? '' : `${v.last.action} `}${v.last.outcome}` : 'never deployed';
+  const stateWidth = Math.max(...status.venvs.map((v) => stripVTControlCharacters(STATE[v.state](v)).length), 5);
+  const lastWidth = Math.max(...status.venvs.map((v) => lastOf(v).length), 11);
+  const idWidth = Math.max(20, columns - stateWidth - lastWidth - 4);
+  const rows = status.venvs.map((v) => [
+    elide(v.id, idWidth),
+    STATE[v.state](v),
+    v.last ? lastOf(v) : chalk.dim(lastOf(v)),
+  ]);
+  const lines = formatTable([['VENV', 'STATE', 'LAST DEPLOY'].map((h) => chalk.dim(h)), ...rows]);
+  for (const v of status.venvs) if (v.message && v.state !== 'in-sync') lines.push(chalk.dim(`  ${v.id}: ${v.message}`));
+  lines.push(chalk.dim('(a venv is in sync when a deploy now would change nothing in it)'));
+
+  const shown = status.matrix.filter((r) => all || r.differs);
+  if (shown.length === 0) {
+    lines.push('', chalk.dim(all ? 'No packages installed.' : 'Every venv has the same versions, and they are what a deploy would install.'));
+    return lines;
+  }
+  const labels = abbreviate(status.venvs);
+  const nameWidth = Math.max(7, ...shown.map((r) => r.name.length));
+  const colWidth = (i: number) => Math.max(labels[i]!.length, ...shown.map((r) => (r.versions[i] ?? '-').length));
+  // Fit the terminal: as many venv columns per block as the width allows.
+  const blocks: number[][] = [];
+  let block: number[] = [];
+  let width = nameWidth + 2 + 10;
+  for (let i = 0; i < labels.length; i++) {
+    const w = colWidth(i) + 2;
+    if (block.length > 0 && width + w > columns) {
+      blocks.push(block);
+      block = [];
+      width = nameWidth + 2 + 10;
+    }
+    block.push(i);
+    width += w;
+  }
+  if (block.length > 0) blocks.push(block);
+  for (const cols of blocks) {
+    lines.push('');
+    const header = [chalk.dim('PACKAGE'), ...cols.map((i) => chalk.dim(labels[i]!)), chalk.dim('NEWEST')];
+    const body = shown.map((r) => [r.name, ...cols.map((i) => colour(r.versions[i] ?? null, r.newest)), chalk.dim(r.newest ?? '-')]);
+    lines.push(...formatTable([header, ...body]));
+  }
+  lines.push(chalk.dim(`(${shown.length} of ${status.matrix.length} packages${all ? '' : ' that differ; --all for every one'}; yellow: older than the newest release, magenta: newer)`));
+  return lines;
+}
+
+function colour(version: string | null, newest: string | undefined): string {
+  if (version === null) return chalk.dim('-');
+  if (!newest) return version;
+  const order = safeCompare(version, newest);
+  return order < 0 ? chalk.yellow(version) : order > 0 ? chalk.magenta(version) : chalk.green(version);
+}
+
+/** Shorten `user@host:/a/b/c/venv` to `columns` by eliding the middle of the path, keeping both ends. */
+export function elide(id: string, columns: number): string {
+  if (id.length <= columns) return id;
+  const keepEnd = Math.ceil((columns - 1) * 0.6);
+  return `${id.slice(0, columns - 1 - keepEnd)}…${id.slice(id.length - keepEnd)}`;
+}
+
+/** `host:venv-dir`, with more of the path only where two venvs would otherwise look alike. */
+export function abbreviate(venvs: ReadonlyArray<{ host: string; path: string }>, max = 18): string[] {
+  const labelAt = (v: { host: string; path: string }, depth: number) => `${v.host}:${v.path.split('/').filter(Boolean).slice(-depth).join('/') || '/'}`;
+  let labels = venvs.map((v) => labelAt(v, 1));
+  for (let depth = 2; depth < 6 && new Set(labels).size < labels.length; depth++) {
+    labels = venvs.map((v, i) => (labels.filter((l) => l === labels[i]).length > 1 ? labelAt(v, depth) : labels[i]!));
+  }
+  return labels.map((l) => (l.length > max ? `${l.slice(0, max - 1)}…` : l)).map((l, i) => (labels.indexOf(labels[i]!) !== i ? `${l}#${i + 1}` : l));
+}
+

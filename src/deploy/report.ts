@@ -1,0 +1,41 @@
+/** What applying a plan did, per venv and per host: the value `applyPlan()` returns. */
+import type { VenvOutcome } from './events.js';
+import type { PackageChange, VenvTarget } from './plan.js';
+
+export interface StepReport {
+  name: string;
+  ok: boolean;
+  exitCode: number | null;
+  ms: number;
+  stderrTail?: string;
+}
+
+export interface VenvReport extends VenvTarget {
+  outcome: VenvOutcome;
+  changes: PackageChange[];
+  created: boolean;
+  ms: number;
+  /** For failures: where, and why in one line (host, venv, stage, exit code, stderr tail). */
+  failedStep?: string;
+  message?: string;
+  hint?: string;
+  steps: StepReport[];
+  /** When the venv was put back to its pre-deploy set after a failure: why, and how that went. */
+  rolledBack?: { reason: string; ok: boolean; message?: string };
+}
+
+export interface HostReport {
+  name: string;
+  /** Wheels uploaded to the host's cache. */
+  pushed: string[];
+  reload?: { ok: boolean; ms: number; message?: string };
+}
+
+export interface Report {
+  venvs: VenvReport[];
+  hosts: HostReport[];
+  /** Every selected venv succeeded or had nothing to do (declined counts as fine). */
+  ok: boolean;
+  interrupted: boolean;
+}
+

@@ -1,0 +1,999 @@
+/**
+ * The fixed programs behind `vdeploy relocate`. They are TypeScript string constants (tsc does not
+ * copy .py files to dist/) and are never built from user input: what varies travels as JSON on stdin.
+ *
+ * How one run is put together (see relocate.ts):
+ *
+ *   [sudo -n -u USER] sh -c PICK_PYTHON_SH vdeploy-relocate VENV BOOTSTRAP_PY
+ *   stdin: one line of JSON arguments, then RELOCATE_SCRIPT
+ *
+ * PICK_PYTHON_SH runs BOOTSTRAP_PY with the system interpreter that the venv's pyvenv.cfg `home`
+ * names, else `python3` from PATH (the venv's own bin/python may not run: after a copy from another
+ * machine its interpreter link can point nowhere). BOOTSTRAP_PY reads the JSON line, then compiles
+ * and runs the rest of stdin, which prints one JSON object (the RelocateResult) on stdout.
+ */
+
+/** $1 = the venv, $2 = the Python bootstrap. Exits 127 when no python3 is found. */
+export const PICK_PYTHON_SH = [
+  'home=$(sed -n "s/^[[:space:]]*home[[:space:]]*=[[:space:]]*//p" "$1/pyvenv.cfg" 2>/dev/null | head -n 1)',
+  'for py in "$home/python3" python3 /usr/bin/python3; do',
+  '  if command -v "$py" >/dev/null 2>&1; then exec "$py" -I -c "$2"; fi',
+  'done',
+  'echo "vdeploy relocate: no python3 found (looked in pyvenv.cfg home=$home and on PATH)" >&2',
+  'exit 127',
+].join('\n');
+
+/** Reads the JSON arguments line, then runs the script that follows it on stdin with ARGS set. */
+export const BOOTSTRAP_PY =
+  'import sys,json;a=json.loads(sys.stdin.buffer.readline().decode("utf-8"));' +
+  's=sys.stdin.buffer.read().decode("utf-8");' +
+  'exec(compile(s,"<vdeploy-relocate>","exec"),{"__name__":"__main__","ARGS":a})';
+
+/** Test hook: the script kills itself (SIGKILL) after this many writes. Never set it otherwise. */
+export const KILL_AFTER_ENV = 'VDEPLOY_RELOCATE_KILL_AFTER';
+
+export const RELOCATE_SCRIPT = String.raw`
+# vdeploy relocate: makes a virtualenv work at a new path and, with reinitialize, with this machine's
+# interpreter of the same X.Y. Arguments (ARGS, from vdeploy):
+#   {"venv": DIR, "newPath": PATH | "auto" | null, "oldPath": PATH | null,
+#    "reinitialize": bool, "dryRun": bool}
+# Prints one JSON object on stdout. Python 3.6+, standard library only.
+#
+# Order of writes, so that an interrupted run can simply be run again: stale temporary files, then
+# symlinks, bin/ scripts, site-packages files, bytecode; pyvenv.cfg and the activate scripts last,
+# bin/activate very last. bin/activate's VIRTUAL_ENV is the marker that says where the venv was built:
+# while it still names the old path, a run finds the old path again and finishes the job. Every file
+# is replaced atomically (temporary file + rename), so no file is ever half written.
+
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+from urllib.parse import quote as url_quote
+
+TEMP_PREFIX = '.vdeploy-relocate-'
+META_DIR = '.vdeploy'  # vdeploy's own records in the venv (deploy's lock and history): never rewritten
+# What cannot be written safely everywhere a venv's path appears: single- and double-quoted shell
+# words, Python string literals, JSON.
+UNSAFE_PATH = re.compile(r'[\'"$\x60\\\x00-\x1f\x7f]')
+BARE_SAFE = re.compile(rb'^[A-Za-z0-9_@%+=:,./-]+$')
+# Bytes that continue a file name: the old path followed by one of these is a longer name.
+NAME_BYTES = frozenset(b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+~%') | frozenset(range(0x80, 0x100))
+MAX_SHEBANG = 127  # pip (distlib) writes a plain shebang up to this length, else the /bin/sh trampoline
+ACTIVATE_NAME = re.compile(r'^(activate(\..+)?|Activate\.ps1|activate_this\.py)$')
+INTERPRETER_NAME = re.compile(r'^python(\d+(\.\d+)?)?$')
+PYC_NAME = re.compile(r'^(?P<mod>[^.]+)\.(?P<tag>[a-z]+-(?P<ver>\d+))(?:\.opt-(?P<opt>\d))?\.pyc$')
+TRAMPOLINE = re.compile(rb'^' + re.escape(b"'''exec' ") + rb'("[^"]*"|\S+)(.*) "\$0" "\$@"\r?$')
+PROBE = (
+    'import json,os,sys;v=sys.version_info;print(json.dumps({'
+    '"version":"%d.%d.%d"%v[:3],"xy":"%d.%d"%v[:2],'
+    '"versionInfo":"%d.%d.%d.%s.%d"%(v[0],v[1],v[2],v[3],v[4]),'
+    '"executable":sys.executable,"implementation":sys.implementation.name,'
+    '"cacheTag":sys.implementation.cache_tag,"prefix":sys.prefix,'
+    '"basePrefix":sys.base_prefix,"baseExecPrefix":sys.base_exec_prefix}))'
+)
+
+
+class Fatal(Exception):
+    """Nothing (more) can be done: reported as the result's "fatal". kind: usage | refused | failed."""
+
+    def __init__(self, message, hint=None, kind='failed'):
+        Exception.__init__(self, message)
+        self.message = message
+        self.hint = hint
+        self.kind = kind
+
+
+def normpath(path):
+    p = os.path.normpath(path)
+    return '/' + p.lstrip('/') if p.startswith('//') else p
+
+
+def check_new_path(path):
+    if not isinstance(path, str) or not path.startswith('/'):
+        raise Fatal('the new path %r is not absolute' % (path,), 'give an absolute path (starting with /)', 'usage')
+    bad = UNSAFE_PATH.search(path)
+    if bad:
+        raise Fatal(
+            'the new path %r contains %r, which cannot be written safely into activate scripts, shebangs and .pth files'
+            % (path, bad.group(0)),
+            'choose a path without quotes, $, backquotes, backslashes or control characters',
+            'usage',
+        )
+    path = normpath(path)
+    if path == '/':
+        raise Fatal('the new path cannot be /', 'give the directory the venv will live in', 'usage')
+    return path
+
+
+def check_old_path(path):
+    if not isinstance(path, str) or not path.startswith('/') or normpath(path) == '/':
+        raise Fatal('the old path %r is not an absolute path below /' % (path,), 'give the absolute path the venv was built at', 'usage')
+    return normpath(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the old path in bytes
+
+
+def occurrences(data, old, new, text):
+    """Offsets where the path old (bytes) appears as a whole path (not as part of a longer name).
+
+    In text the byte before must not continue a name either (a "://" before is fine: file URLs).
+    Places where the new path appears are skipped, so a new path below the old one is not rewritten
+    twice by a second run.
+    """
+    found = []
+    if not old:
+        return found
+    new_below_old = new is not None and new.startswith(old + b'/')
+    size = len(old)
+    i = data.find(old)
+    while i != -1:
+        end = i + size
+        ok = end == len(data) or data[end] not in NAME_BYTES
+        if ok and text and i > 0:
+            prev = data[i - 1]
+            if prev in NAME_BYTES or (prev == 0x2F and not data[max(0, i - 3):i] == b'://'):
+                ok = False
+        if ok and new_below_old and data.startswith(new, i):
+            after = i + len(new)
+            if after == len(data) or data[after] not in NAME_BYTES:
+                ok = False
+        if ok:
+            found.append(i)
+            i = data.find(old, end)
+        else:
+            i = data.find(old, i + 1)
+    return found
+
+
+def splice(data, offsets, size, replace):
+    """data with the size bytes at each offset replaced by replace(offset)."""
+    out = []
+    last = 0
+    for i in offsets:
+        out.append(data[last:i])
+        out.append(replace(i))
+        last = i + size
+    out.append(data[last:])
+    return b''.join(out)
+
+
+def is_text(data):
+    return b'\0' not in data[:8192]
+
+
+def line_of(data, offset):
+    return data.count(b'\n', 0, offset) + 1
+
+
+def quoted_at(data, offset):
+    """True when offset is inside a quoted string (or a comment) of its line, for shell-like files."""
+    start = data.rfind(b'\n', 0, offset) + 1
+    quote = None
+    j = start
+    while j < offset:
+        c = data[j:j + 1]
+        if quote is None:
+            if c == b'\\':
+                j += 2
+                continue
+            if c in (b"'", b'"'):
+                quote = c
+            elif c == b'#' and (j == start or data[j - 1:j] in (b' ', b'\t')):
+                return True
+        elif quote == b"'":
+            if c == b"'":
+                quote = None
+        else:
+            if c == b'\\':
+                j += 2
+                continue
+            if c == b'"':
+                quote = None
+        j += 1
+    return quote is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# The venv's description of itself
+
+
+def read_cfg(venv):
+    path = os.path.join(venv, 'pyvenv.cfg')
+    with open(path, 'rb') as f:
+        data = f.read()
+    values = {}
+    for line in data.decode('utf-8', 'surrogateescape').splitlines():
+        if '=' in line:
+            key, value = line.split('=', 1)
+            key = key.strip().lower()
+            if key and key not in values:
+                values[key] = value.strip()
+    return data, values
+
+
+def venv_xy(venv, cfg):
+    """The venv's Python X.Y and where that was read."""
+    for key in ('version', 'version_info'):
+        m = re.match(r'^(\d+)\.(\d+)', cfg.get(key, ''))
+        if m:
+            return '%s.%s' % (m.group(1), m.group(2)), 'pyvenv.cfg %s = %s' % (key, cfg[key])
+    try:
+        libs = sorted(n[6:] for n in os.listdir(os.path.join(venv, 'lib')) if re.match(r'^python\d+\.\d+$', n))
+    except OSError:
+        libs = []
+    if len(libs) == 1:
+        return libs[0], 'lib/python%s' % libs[0]
+    raise Fatal('cannot tell which Python version the venv was built with', 'pyvenv.cfg has no version and lib/ no single pythonX.Y', 'failed')
+
+
+_probes = {}
+
+
+def probe(exe):
+    """What the interpreter at exe is (see PROBE), or None when it does not run."""
+    if exe in _probes:
+        return _probes[exe]
+    info = None
+    if exe and os.path.isfile(exe) and os.access(exe, os.X_OK):
+        try:
+            p = subprocess.run([exe, '-I', '-B', '-c', PROBE], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            if p.returncode == 0:
+                info = json.loads(p.stdout.decode('utf-8').strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+            info = None
+    _probes[exe] = info
+    return info
+
+
+def is_system(info):
+    return info is not None and info['prefix'] == info['basePrefix']
+
+
+def shell_value(value):
+    """The one absolute path a shell assignment's right-hand side spells, or None."""
+    import shlex
+    value = value.strip().rstrip(';').strip()
+    if value.startswith("r#'") and value.endswith("'#"):
+        value = value[2:-1]
+    try:
+        words = shlex.split(value, comments=True)
+    except ValueError:
+        return None
+    if len(words) == 1 and words[0].startswith('/') and normpath(words[0]) != '/':
+        return normpath(words[0])
+    return None
+
+
+MARKERS = [
+    ('bin/activate', re.compile(r'^\s*(?:export\s+)?VIRTUAL_ENV=(.*)$')),
+    ('bin/activate.fish', re.compile(r'^\s*set\s+-gx\s+VIRTUAL_ENV\s+(.*)$')),
+    ('bin/activate.csh', re.compile(r'^\s*setenv\s+VIRTUAL_ENV\s+(.*)$')),
+    ('bin/activate.nu', re.compile(r'^\s*(?:let|const)\s+virtual_env\s*=\s*(.*)$')),
+]
+
+
+def detect_old(venv):
+    """(old path, where it was read) from the venv's own files, most authoritative first, or (None, None)."""
+    for rel, pattern in MARKERS:
+        try:
+            with open(os.path.join(venv, rel), 'rb') as f:
+                text = f.read().decode('utf-8', 'surrogateescape')
+        except OSError:
+            continue
+        for line in text.splitlines():
+            m = pattern.match(line)
+            if m:
+                value = shell_value(m.group(1))
+                if value:
+                    return value, rel
+    try:
+        _, cfg = read_cfg(venv)
+    except OSError:
+        cfg = {}
+    command = cfg.get('command', '')
+    at = command.find(' -m venv ')
+    if at != -1:
+        rest = command[at + len(' -m venv '):].strip()
+        while rest.startswith('-'):
+            if rest.startswith('--prompt="'):
+                end = rest.find('" ', len('--prompt="'))
+                rest = rest[end + 2:] if end != -1 else ''
+            else:
+                end = rest.find(' ')
+                rest = rest[end + 1:] if end != -1 else ''
+            rest = rest.strip()
+        if rest.startswith('/') and normpath(rest) != '/':
+            return normpath(rest), 'pyvenv.cfg command'
+    counts = {}
+    bindir = os.path.join(venv, 'bin')
+    try:
+        names = sorted(os.listdir(bindir))
+    except OSError:
+        names = []
+    for name in names:
+        path = os.path.join(bindir, name)
+        if os.path.islink(path) or not os.path.isfile(path):
+            continue
+        try:
+            with open(path, 'rb') as f:
+                head = f.read(4096)
+        except OSError:
+            continue
+        header = parse_script_header(head)
+        if header:
+            exe = header[0]
+            parent = os.path.dirname(exe)
+            if os.path.basename(exe).startswith(b'python') and os.path.basename(parent) == b'bin':
+                root = os.fsdecode(os.path.dirname(parent))
+                if root.startswith('/') and root != '/':
+                    counts[root] = counts.get(root, 0) + 1
+    if counts:
+        return max(sorted(counts), key=lambda k: counts[k]), 'bin/ script shebangs'
+    return None, None
+
+
+def parse_script_header(data):
+    """(interpreter, arguments, body offset, form) of a script, or None.
+
+    form is "shebang" for #!/path/python args, "trampoline" for pip's #!/bin/sh + '''exec' form.
+    """
+    if not data.startswith(b'#!'):
+        return None
+    nl = data.find(b'\n')
+    if nl == -1:
+        return None
+    first = data[2:nl].rstrip(b'\r').strip()
+    if first in (b'/bin/sh', b'/usr/bin/sh'):
+        nl2 = data.find(b'\n', nl + 1)
+        nl3 = data.find(b'\n', nl2 + 1) if nl2 != -1 else -1
+        if nl2 == -1 or nl3 == -1:
+            return None
+        m = TRAMPOLINE.match(data[nl + 1:nl2])
+        if not m or data[nl2 + 1:nl3].rstrip(b'\r') != b"' '''":
+            return None
+        exe = m.group(1)
+        if exe.startswith(b'"'):
+            exe = exe[1:-1]
+        return exe, m.group(2), nl3 + 1, 'trampoline'
+    m = re.match(rb'^(\S+)(.*)$', first)
+    if not m:
+        return None
+    return m.group(1), m.group(2), nl + 1, 'shebang'
+
+
+def build_header(exe, args):
+    """The header pip would write for exe: a plain shebang when it is short and has no space."""
+    plain = b'#!' + exe + args + b'\n'
+    if len(plain) <= MAX_SHEBANG and b' ' not in exe:
+        return plain, 'shebang'
+    quoted = b'"' + exe + b'"' if b' ' in exe else exe
+    return b'#!/bin/sh\n' + b"'''exec' " + quoted + args + b' "$0" "$@"\n' + b"' '''\n", 'trampoline'
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+class Run(object):
+    def __init__(self, args, result):
+        self.result = result
+        self.dry = bool(args.get('dryRun'))
+        kill = os.environ.get('VDEPLOY_RELOCATE_KILL_AFTER')
+        self.kill_after = int(kill) if kill else None
+        self.writes = 0
+        self.root = os.geteuid() == 0
+        self.holder = args.get('holder') or {'command': 'relocate', 'pid': os.getpid()}
+        self.lock_file = None
+
+    def lock(self, venv):
+        """Take <venv>/.vdeploy/lock (the lock deploy holds too) before the first write; never waits."""
+        if self.lock_file is not None:
+            return
+        import fcntl
+        meta = os.path.join(venv, META_DIR)
+        try:
+            made = not os.path.isdir(meta)
+            os.makedirs(meta, exist_ok=True)
+            lock = open(os.path.join(meta, 'lock'), 'a+')
+            if made:
+                st = os.stat(venv)
+                self.keep_owner(meta, st)
+                self.keep_owner(os.path.join(meta, 'lock'), st)
+        except OSError as e:
+            raise Fatal('cannot create the lock %s: %s' % (os.path.join(meta, 'lock'), e.strerror), None, 'failed')
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (BlockingIOError, PermissionError):
+            lock.seek(0)
+            holder = lock.read().strip()
+            try:
+                h = json.loads(holder)
+                holder = '%s@%s (pid %s, %s since %s)' % (h.get('user'), h.get('host'), h.get('pid'), h.get('command', 'deploy'), h.get('startedAt'))
+            except (ValueError, AttributeError):
+                pass
+            raise Fatal('locked by another vdeploy run: %s' % (holder or 'unknown'),
+                        'wait for it to finish, then run relocate again', 'failed')
+        lock.seek(0)
+        lock.truncate()
+        lock.write(json.dumps(self.holder))
+        lock.flush()
+        self.lock_file = lock
+
+    def change(self, path, kind, reason, **extra):
+        entry = {'path': path, 'kind': kind, 'reason': reason}
+        entry.update(extra)
+        self.result['changes'].append(entry)
+
+    def leftover(self, path, reason):
+        self.result['leftovers'].append({'path': path, 'reason': reason})
+
+    def warn(self, message):
+        self.result['warnings'].append(message)
+
+    def error(self, path, message):
+        self.result['errors'].append({'path': path, 'message': message})
+
+    def wrote(self):
+        self.writes += 1
+        if self.kill_after is not None and self.writes >= self.kill_after:
+            sys.stdout.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def keep_owner(self, path, st, link=False):
+        if self.root and (st.st_uid, st.st_gid) != (0, 0):
+            try:
+                (os.lchown if link else os.chown)(path, st.st_uid, st.st_gid)
+            except OSError:
+                pass
+
+    def write_file(self, path, data, st):
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=os.path.dirname(path))
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                f.write(data)
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+            self.keep_owner(tmp, st)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        self.wrote()
+
+    def write_link(self, path, target, st=None):
+        tmp = os.path.join(os.path.dirname(path), TEMP_PREFIX + 'link-' + os.path.basename(path))
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        os.symlink(target, tmp)
+        if st is not None:
+            self.keep_owner(tmp, st, link=True)
+        os.replace(tmp, path)
+        self.wrote()
+
+    def copy_file(self, source, path, st=None):
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=os.path.dirname(path))
+        os.close(fd)
+        try:
+            shutil.copy2(source, tmp)
+            os.chmod(tmp, 0o755)
+            if st is not None:
+                self.keep_owner(tmp, st)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        self.wrote()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reinitialize: link the venv to this machine's interpreter of the same X.Y
+
+
+def reinitialize(run, venv):
+    cfg_data, cfg = read_cfg(venv)
+    xy, xy_source = venv_xy(venv, cfg)
+    impl = cfg.get('implementation', '').lower()
+    home = cfg.get('home', '')
+    # The interpreter home names if it works here, else the system's, else whatever PATH has.
+    candidates = []
+    if home:
+        candidates += [os.path.join(home, 'python' + xy), os.path.join(home, 'python3'), os.path.join(home, 'python')]
+    candidates += ['/usr/bin/python' + xy, '/usr/local/bin/python' + xy]
+    for name in ('python' + xy, 'python3'):
+        found = shutil.which(name)
+        if found:
+            candidates.append(found)
+    candidates += ['/usr/bin/python3', sys.executable]
+    chosen = None
+    others = []
+    for exe in candidates:
+        info = probe(exe)
+        if not is_system(info):
+            continue
+        if info['xy'] == xy and (not impl or impl == info['implementation']):
+            chosen = (exe, info)
+            break
+        seen = '%s is %s' % (exe, info['version'])
+        if seen not in others:
+            others.append(seen)
+    if chosen is None:
+        raise Fatal(
+            'it is a Python %s venv (%s) and this machine has no Python %s%s: its site-packages (lib/python%s) '
+            'would not match another version' % (xy, xy_source, xy, ' (%s)' % '; '.join(others) if others else '', xy),
+            'install Python %s here, or rebuild the venv with this machine\'s Python' % xy,
+            'refused',
+        )
+    exe, info = chosen
+    run.result['reinitialize'] = {'python': exe, 'version': info['version'], 'xy': xy, 'changed': False}
+
+    bindir = os.path.join(venv, 'bin')
+    try:
+        present = set(n for n in os.listdir(bindir) if INTERPRETER_NAME.match(n))
+    except OSError as e:
+        raise Fatal('cannot read %s: %s' % (bindir, e.strerror), None, 'failed')
+    names = sorted(present | {'python', 'python3', 'python' + xy})
+    actions = []
+    for name in names:
+        path = os.path.join(bindir, name)
+        rel = 'bin/' + name
+        if os.path.islink(path):
+            target = os.readlink(path)
+            if '/' not in target and target in names:
+                continue  # python -> python3: follows its sibling
+            resolved = target if target.startswith('/') else os.path.join(bindir, target)
+            got = probe(resolved)
+            if is_system(got) and got['xy'] == xy:
+                continue
+            why = 'does not exist here' if not os.path.exists(resolved) else 'is not a Python %s interpreter' % xy
+            actions.append(('link', path, rel, '%s pointed to %s, which %s: now links to %s' % (rel, target, why, exe)))
+        elif os.path.isfile(path):
+            got = probe(path)
+            if got is not None and got['xy'] == xy:
+                continue
+            actions.append(('copy', path, rel, '%s is a copied interpreter that does not run here: replaced by a copy of %s' % (rel, exe)))
+        elif not os.path.lexists(path):
+            actions.append(('link', path, rel, '%s was missing: now links to %s' % (rel, exe)))
+
+    updates = {}
+    if not home or normpath(home) != normpath(os.path.dirname(exe)):
+        home_info = probe(os.path.join(home, 'python' + xy)) if home else None
+        if not (is_system(home_info) and home_info['xy'] == xy):
+            updates['home'] = os.path.dirname(exe)
+    wanted = {
+        'version': info['version'],
+        'version_info': info['versionInfo'],
+        'executable': os.path.realpath(exe),
+        'base-prefix': info['basePrefix'],
+        'base-exec-prefix': info['baseExecPrefix'],
+        'base-executable': exe,
+    }
+    if actions or updates:  # only a venv that needs relinking gets the rest of its interpreter facts rewritten
+        for key, value in wanted.items():
+            if key in cfg and cfg[key] != value:
+                updates[key] = value
+
+    for kind, path, rel, reason in actions:
+        run.change(rel, 'interpreter', reason)
+    if updates:
+        run.change('pyvenv.cfg', 'pyvenv.cfg', 'reinitialize: ' + ', '.join(
+            '%s %s -> %s' % (k, cfg.get(k, '(none)'), v) for k, v in sorted(updates.items())))
+    run.result['reinitialize']['changed'] = bool(actions or updates)
+    if run.dry or not (actions or updates):
+        return
+    run.lock(venv)
+    for kind, path, rel, reason in actions:
+        st = os.lstat(path) if os.path.lexists(path) else None
+        if kind == 'link':
+            run.write_link(path, exe, st)
+        else:
+            run.copy_file(exe, path, st)
+    if updates:
+        lines = cfg_data.splitlines(True)
+        out = []
+        for line in lines:
+            key = line.split(b'=', 1)[0].strip().lower().decode('utf-8', 'surrogateescape') if b'=' in line else None
+            if key in updates:
+                name = line.split(b'=', 1)[0].strip()
+                ending = b'\r\n' if line.endswith(b'\r\n') else b'\n'
+                out.append(name + b' = ' + os.fsencode(updates.pop(key)) + ending)
+            else:
+                out.append(line)
+        for key, value in updates.items():  # home was missing
+            if out and not out[-1].endswith(b'\n'):
+                out.append(b'\n')
+            out.append(os.fsencode('%s = %s\n' % (key, value)))
+        cfg_path = os.path.join(venv, 'pyvenv.cfg')
+        run.write_file(cfg_path, b''.join(out), os.stat(cfg_path))
+    _probes.clear()
+    if probe(os.path.join(bindir, 'python')) is None:
+        run.error('bin/python', 'bin/python still does not run after reinitializing')
+
+
+# ---------------------------------------------------------------------------------------------
+# Update the path
+
+
+class Plan(object):
+    def __init__(self):
+        self.temps = []      # rel
+        self.links = []      # (rel, path, new target, st, reason)
+        self.scripts = []    # (rel, path, data, st, reason)
+        self.site = []       # (rel, path, data, st, reason, kind)
+        self.bytecode = []   # (rel, path, source, tag, opt, st)
+        self.cfg = None      # (rel, path, data, st, reason)
+        self.activate = []   # (rel, path, data, st, reason)
+
+
+def find_old(run, venv, old):
+    """The old path: as given, else read from the venv (the marker). Read before anything is written."""
+    if old is not None:
+        return old
+    detected, source = detect_old(venv)
+    if detected is None:
+        raise Fatal(
+            'cannot tell where the venv was built: no VIRTUAL_ENV in its activate scripts, no command in pyvenv.cfg, '
+            'no script in bin/ with a venv interpreter',
+            'give the old location with --old-path', 'failed')
+    run.result['markerSource'] = source
+    return detected
+
+
+def update_path(run, venv, old, new):
+    result = run.result
+    result['oldPath'] = old
+    result['newPath'] = new
+    if old == new:
+        result['alreadyRelocated'] = True
+        return
+    if probe(os.path.join(venv, 'bin', 'python')) is None:
+        run.warn('bin/python does not run here (its interpreter link points to %s): relocate with --reinitialize to '
+                 're-link it to this machine\'s Python' % os.path.realpath(os.path.join(venv, 'bin', 'python')))
+    plan = make_plan(run, venv, old, new)
+    apply_plan(run, venv, old, new, plan)
+
+
+def make_plan(run, venv, old, new):
+    plan = Plan()
+    old_b, new_b = os.fsencode(old), os.fsencode(new)
+    old_u = url_quote(old).encode('ascii')
+    new_u = url_quote(new).encode('ascii')
+    if old_u == old_b:
+        old_u = None
+    bare_ok = BARE_SAFE.match(new_b) is not None
+
+    for root, dirs, files in os.walk(venv):
+        if root == venv and META_DIR in dirs:
+            dirs.remove(META_DIR)
+        dirs.sort()
+        files.sort()
+        entries = [d for d in dirs if os.path.islink(os.path.join(root, d))] + files
+        for name in entries:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, venv)
+            if name.startswith(TEMP_PREFIX):
+                plan.temps.append(rel)
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                target = os.readlink(path)
+                tb = os.fsencode(target)
+                if not occurrences(tb, old_b, new_b, True):
+                    continue
+                if target == old or target.startswith(old + '/'):
+                    plan.links.append((rel, path, new + target[len(old):], st, 'symlink to %s, inside the old venv' % target))
+                else:
+                    run.leftover(rel, 'symlink to %s, which names the old path' % target)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            try:
+                with open(path, 'rb') as f:
+                    data = f.read()
+            except OSError as e:
+                run.leftover(rel, 'could not be read to check it: %s' % e.strerror)
+                continue
+            if old_b not in data and (old_u is None or old_u not in data):
+                continue
+            text = is_text(data)
+            found = occurrences(data, old_b, new_b, text)
+            found_u = occurrences(data, old_u, new_u, text) if old_u else []
+            if not found and not found_u:
+                continue
+            parts = rel.split(os.sep)
+            in_site = 'site-packages' in parts or 'dist-packages' in parts
+            if len(parts) == 2 and parts[0] == 'bin' and ACTIVATE_NAME.match(name):
+                newdata = splice(data, found, len(old_b), lambda i: new_b if bare_ok or quoted_at(data, i) else b"'" + new_b + b"'")
+                plan.activate.append((rel, path, newdata, st, 'sets VIRTUAL_ENV to the old path'))
+            elif len(parts) == 2 and parts[0] == 'bin':
+                header = parse_script_header(data) if text else None
+                exe = header[0] if header else b''
+                if header and exe.startswith(old_b + b'/') and os.path.basename(exe).startswith(b'python'):
+                    new_exe = new_b + exe[len(old_b):]
+                    head, form = build_header(new_exe, header[1])
+                    newdata = head + data[header[2]:]
+                    how = 'plain shebang' if form == 'shebang' else '#!/bin/sh trampoline: %s' % (
+                        'the path has a space' if b' ' in new_exe else 'a shebang would be over %d bytes' % MAX_SHEBANG)
+                    plan.scripts.append((rel, path, newdata, st, 'interpreter %s -> %s (%s)' % (
+                        os.fsdecode(exe), os.fsdecode(new_exe), how)))
+                else:
+                    leftover_text(run, rel, data, found + found_u, text, 'a bin/ file whose interpreter is not in the old venv')
+            elif rel == 'pyvenv.cfg':
+                out = []
+                for line in data.splitlines(True):
+                    if line.split(b'=', 1)[0].strip().lower() == b'home':
+                        out.append(line)
+                    else:
+                        out.append(splice(line, occurrences(line, old_b, new_b, True), len(old_b), lambda i: new_b))
+                newdata = b''.join(out)
+                keys = [l.split(b'=', 1)[0].strip().decode('utf-8', 'replace') for l in data.splitlines()
+                        if occurrences(l, old_b, new_b, True) and l.split(b'=', 1)[0].strip().lower() != b'home']
+                if newdata != data:
+                    plan.cfg = (rel, path, newdata, st, '%s names the old path' % ', '.join(keys))
+                if occurrences(newdata, old_b, new_b, True):
+                    run.leftover(rel, 'home names a path inside the old venv (left as it is; see --reinitialize)')
+            elif name.endswith('.pyc') and len(parts) >= 2 and parts[-2] == '__pycache__':
+                m = PYC_NAME.match(name)
+                source_path = os.path.join(os.path.dirname(root), m.group('mod') + '.py') if m else None
+                if m and os.path.isfile(source_path):
+                    plan.bytecode.append((rel, path, source_path, m.group('tag'), m.group('opt') or '0', st))
+                else:
+                    run.leftover(rel, 'bytecode compiled at the old path whose source file is missing: cannot be recompiled')
+            elif in_site and text and (name.endswith('.pth') or name.endswith('.egg-link') or is_finder(parts, name)
+                                        or (name == 'direct_url.json' and parts[-2].endswith('.dist-info'))):
+                kind = ('pth' if name.endswith('.pth') else 'egg-link' if name.endswith('.egg-link')
+                        else 'direct-url' if name == 'direct_url.json' else 'editable-finder')
+                marks = sorted([(i, old_b, new_b) for i in found] + [(i, old_u, new_u) for i in found_u])
+                newdata = splice_marks(data, marks)
+                what = {'pth': 'a .pth file', 'egg-link': 'an egg-link', 'direct-url': 'install record (direct_url.json)',
+                        'editable-finder': 'an editable-install finder'}[kind]
+                plan.site.append((rel, path, newdata, st, '%s naming paths inside the old venv' % what, kind))
+            else:
+                leftover_text(run, rel, data, found + found_u, text, None)
+    return plan
+
+
+def splice_marks(data, marks):
+    out = []
+    last = 0
+    for i, old, new in marks:
+        out.append(data[last:i])
+        out.append(new)
+        last = i + len(old)
+    out.append(data[last:])
+    return b''.join(out)
+
+
+def is_finder(parts, name):
+    return (len(parts) >= 2 and parts[-2] in ('site-packages', 'dist-packages') and name.endswith('.py')
+            and (name.startswith('__editable__') or name.startswith('_editable_impl_') or name.endswith('_editable_loader.py')))
+
+
+def leftover_text(run, rel, data, offsets, text, why):
+    if text:
+        lines = sorted(set(line_of(data, i) for i in offsets))
+        where = 'line %s' % ', '.join(str(n) for n in lines[:5]) + (' and more' if len(lines) > 5 else '')
+        reason = 'names the old path (%s)' % where
+    else:
+        reason = 'binary file that names the old path (not rewritten)'
+    run.leftover(rel, reason + ('; ' + why if why else ''))
+
+
+def apply_plan(run, venv, old, new, plan):
+    old_b, new_b = os.fsencode(old), os.fsencode(new)
+    for rel in plan.temps:
+        run.change(rel, 'temporary', 'a temporary file left by an interrupted run: removed')
+    for rel, path, target, st, reason in plan.links:
+        run.change(rel, 'symlink', reason + ': now %s' % target)
+    for rel, path, data, st, reason in plan.scripts:
+        run.change(rel, 'script', reason)
+    for rel, path, data, st, reason, kind in plan.site:
+        run.change(rel, kind, reason)
+    by_dir = {}
+    for item in plan.bytecode:
+        by_dir.setdefault(os.path.dirname(item[0]), []).append(item)
+    for d in sorted(by_dir):
+        n = len(by_dir[d])
+        run.change(d, 'bytecode', '%d .pyc file%s compiled at the old path: recompiled' % (n, '' if n == 1 else 's'), files=n)
+    if plan.cfg:
+        run.change(plan.cfg[0], 'pyvenv.cfg', plan.cfg[4])
+    plan.activate.sort(key=lambda item: item[0] == os.path.join('bin', 'activate'))  # bin/activate last
+    for rel, path, data, st, reason in plan.activate:
+        run.change(rel, 'activate', reason)
+    # What is still left after the rewrite: the rest of a bin/ script, etc.
+    for rel, path, data, st, reason in plan.scripts + [a[:5] for a in plan.site] + ([plan.cfg] if plan.cfg else []) + plan.activate:
+        rest = occurrences(data, old_b, new_b, True)
+        if rest and rel != 'pyvenv.cfg':
+            leftover_text(run, rel, data, rest, True, 'outside the part vdeploy rewrites')
+    if run.dry:
+        return
+    run.lock(venv)
+
+    def attempt(rel, action):
+        try:
+            action()
+        except OSError as e:
+            run.error(rel, '%s: %s' % (e.strerror or e, e.filename or rel))
+
+    def remove(path):
+        os.unlink(path)
+        run.wrote()
+
+    for rel in plan.temps:
+        attempt(rel, lambda: remove(os.path.join(venv, rel)))
+    for rel, path, target, st, reason in plan.links:
+        attempt(rel, lambda: run.write_link(path, target, st))
+    for rel, path, data, st, reason in plan.scripts:
+        attempt(rel, lambda: run.write_file(path, data, st))
+    for rel, path, data, st, reason, kind in plan.site:
+        attempt(rel, lambda: run.write_file(path, data, st))
+    recompile(run, venv, old, new, plan.bytecode)
+    if run.result['errors']:
+        run.error(None, 'stopped before pyvenv.cfg and the activate scripts, which still name the old path so that '
+                        'running relocate again finishes the job')
+        return
+    if plan.cfg:
+        rel, path, data, st, reason = plan.cfg
+        attempt(rel, lambda: run.write_file(path, data, st))
+    for rel, path, data, st, reason in plan.activate:
+        if run.result['errors']:
+            break
+        attempt(rel, lambda: run.write_file(path, data, st))
+
+
+def recompile(run, venv, old, new, items):
+    if not items:
+        return
+    old_b, new_b = os.fsencode(old), os.fsencode(new)
+    by_tag = {}
+    for item in items:
+        by_tag.setdefault(item[3], []).append(item)
+    cfg_home = ''
+    try:
+        cfg_home = read_cfg(venv)[1].get('home', '')
+    except OSError:
+        pass
+    for tag in sorted(by_tag):
+        group = by_tag[tag]
+        ver = re.search(r'(\d)(\d+)$', tag)
+        xy = '%s.%s' % (ver.group(1), ver.group(2)) if ver else ''
+        candidates = [os.path.join(venv, 'bin', 'python')]
+        if cfg_home and xy:
+            candidates.append(os.path.join(cfg_home, 'python' + xy))
+        if xy:
+            candidates += ['/usr/bin/python' + xy, '/usr/local/bin/python' + xy]
+            if shutil.which('python' + xy):
+                candidates.append(shutil.which('python' + xy))
+        candidates.append(sys.executable)
+        exe, exe_info = None, None
+        for c in candidates:
+            info = probe(c)
+            if info and info['cacheTag'] == tag:
+                exe, exe_info = c, info
+                break
+        elsewhere = venv != new
+        why = None
+        if exe is None:
+            why = 'no %s interpreter here to recompile them with' % tag
+        elif elsewhere and tuple(int(x) for x in exe_info['xy'].split('.')) < (3, 9):
+            why = 'Python %s cannot record another path in bytecode (compileall -s/-p needs 3.9)' % exe_info['version']
+            exe = None
+        if exe is None:
+            run.warn('%d .pyc files (%s) were removed instead of recompiled: %s; Python rebuilds them on import'
+                     % (len(group), tag, why))
+            for item in group:
+                try:
+                    os.unlink(item[1])
+                except OSError as e:
+                    run.error(item[0], 'could not remove: %s' % e.strerror)
+            run.wrote()
+            continue
+        for opt in sorted(set(item[4] for item in group)):
+            sources = [item[2] for item in group if item[4] == opt]
+            # -B: the interpreter's own start-up (.pth imports) must not write bytecode for the venv's
+            # current path; compileall writes what it is asked to regardless.
+            argv = [exe, '-I', '-B'] + {'0': [], '1': ['-O'], '2': ['-OO']}.get(opt, []) + ['-m', 'compileall', '-q', '-f']
+            if elsewhere:
+                argv += ['-s', venv, '-p', new]
+            argv += ['-i', '-']
+            try:
+                subprocess.run(argv, input='\n'.join(sources).encode('utf-8', 'surrogateescape'),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800)
+            except (OSError, subprocess.SubprocessError) as e:
+                run.error(os.path.relpath(sources[0], venv), 'compileall failed: %s' % e)
+            run.wrote()
+        failed = 0
+        for rel, path, source, tag_, opt, st in group:
+            try:
+                with open(path, 'rb') as f:
+                    still = occurrences(f.read(), old_b, new_b, False)
+            except OSError:
+                still = False
+            if still:
+                failed += 1
+                try:
+                    os.unlink(path)
+                except OSError as e:
+                    run.error(rel, 'could not remove stale bytecode: %s' % e.strerror)
+            elif run.root:
+                try:
+                    run.keep_owner(path, st)
+                except OSError:
+                    pass
+        if failed:
+            run.warn('%d .pyc files could not be recompiled (their source does not compile with %s): removed instead'
+                     % (failed, exe))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def relocate(args, result):
+    run = Run(args, result)
+    venv = args.get('venv')
+    if not isinstance(venv, str) or not venv:
+        raise Fatal('no venv path given', None, 'usage')
+    venv = normpath(os.path.abspath(venv))
+    result['venv'] = venv
+    if not os.path.isdir(venv):
+        raise Fatal('no such directory', 'check the path of the venv', 'failed')
+    if not os.path.isfile(os.path.join(venv, 'pyvenv.cfg')):
+        raise Fatal('not a virtualenv: it has no pyvenv.cfg',
+                    'give the directory that holds pyvenv.cfg and bin/ (made by python -m venv or virtualenv)', 'failed')
+    new = args.get('newPath')
+    if new == 'auto':
+        new = venv
+    if new is not None:
+        new = check_new_path(new)
+    old = args.get('oldPath')
+    if old is not None:
+        old = check_old_path(old)
+    if new is not None:
+        old = find_old(run, venv, old)
+    if args.get('reinitialize'):
+        reinitialize(run, venv)
+    if new is not None and not result['errors']:
+        update_path(run, venv, old, new)
+    result['complete'] = not result['errors']
+
+
+def main(args):
+    result = {
+        'venv': args.get('venv'), 'oldPath': None, 'newPath': None, 'markerSource': None,
+        'alreadyRelocated': False, 'dryRun': bool(args.get('dryRun')),
+        'python': sys.executable, 'pythonVersion': '%d.%d.%d' % tuple(sys.version_info[:3]),
+        'reinitialize': None, 'changes': [], 'leftovers': [], 'warnings': [], 'errors': [],
+        'complete': False, 'fatal': None,
+    }
+    try:
+        relocate(args, result)
+    except Fatal as e:
+        result['fatal'] = {'message': e.message, 'hint': e.hint, 'kind': e.kind}
+    except OSError as e:
+        result['fatal'] = {'message': '%s: %s' % (e.filename or '', e.strerror or e), 'hint': None, 'kind': 'failed'}
+    sys.stdout.write(json.dumps(result, ensure_ascii=True) + '\n')
+    sys.stdout.flush()
+    return 3 if result['fatal'] else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(ARGS))  # noqa: F821 (set by the bootstrap)
+`;

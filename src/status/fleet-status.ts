@@ -1,0 +1,90 @@
+/**
+ * `fleetStatus()`: what is running where, read live with the same probe and resolution as a deploy.
+ * Each venv is in sync (a deploy now would change nothing), drifted (how many packages differ), or
+ * unreachable / in error; plus a packages × venvs matrix of installed versions.
+ */
+import { compare } from '@renovatebot/pep440';
+import type { ResolvedConfig } from '../config/resolve-config.js';
+import { PROTECTED_PACKAGES, type LastApply, type Plan } from '../deploy/plan.js';
+import { planDeploy, type PlanDeployOptions } from '../deploy/plan-deploy.js';
+import { releasedWheels } from '../wheels/repository.js';
+
+export interface VenvStatus {
+  id: string;
+  host: string;
+  path: string;
+  state: 'in-sync' | 'drift' | 'unreachable' | 'error';
+  /** Packages a deploy now would install, change or find unneeded. */
+  differing: number;
+  message?: string;
+  last?: LastApply;
+}
+
+export interface MatrixRow {
+  key: string;
+  name: string;
+  /** The newest released version, if the repository has the package. */
+  newest?: string;
+  /** Installed version per venv (same order as `venvs`), null where absent or unknown. */
+  versions: Array<string | null>;
+  /** Not the same in every venv, or not what a deploy would install somewhere. */
+  differs: boolean;
+}
+
+export interface FleetStatus {
+  venvs: VenvStatus[];
+  matrix: MatrixRow[];
+}
+
+export async function fleetStatus(config: ResolvedConfig, options: Omit<PlanDeployOptions, 'mode' | 'prune'>): Promise<FleetStatus> {
+  const plan = await planDeploy(config, { ...options, mode: { kind: 'deploy' } });
+  const newest = newestReleased(await releasedWheels(config.wheels));
+  return { venvs: plan.venvs.map(venvStatus), matrix: buildMatrix(plan, newest) };
+}
+
+function venvStatus(v: Plan['venvs'][number]): VenvStatus {
+  const base = { id: v.id, host: v.host, path: v.path, ...(v.last ? { last: v.last } : {}) };
+  if (v.status === 'error') {
+    return { ...base, state: v.stage === 'connect' ? 'unreachable' : 'error', differing: 0, message: v.message };
+  }
+  const differing = v.changes.length + v.unneeded.length + (v.create !== null ? 1 : 0);
+  return { ...base, state: differing === 0 ? 'in-sync' : 'drift', differing, ...(v.create !== null ? { message: 'does not exist yet' } : {}) };
+}
+
+/** Rows for every package installed or wanted anywhere (pip, setuptools and wheel left out). */
+export function buildMatrix(plan: Plan, newest: ReadonlyMap<string, string>): MatrixRow[] {
+  const names = new Map<string, string>();
+  const perVenv = plan.venvs.map((v) => {
+    const have = new Map<string, string>();
+    if (v.status !== 'ok') return { have, wanted: new Map<string, string>(), known: false };
+    for (const p of v.installed) if (!PROTECTED_PACKAGES.has(p.key)) (have.set(p.key, p.version), names.set(p.key, p.name));
+    const wanted = new Map(v.desired.map((p) => [p.key, p.version]));
+    for (const p of v.desired) if (!names.has(p.key)) names.set(p.key, p.name);
+    return { have, wanted, known: true };
+  });
+  return [...names.keys()].sort().map((key) => {
+    const versions = perVenv.map((v) => v.have.get(key) ?? null);
+    const known = perVenv.filter((v) => v.known);
+    const distinct = new Set(known.map((v) => v.have.get(key) ?? null));
+    const off = known.some((v) => (v.wanted.get(key) ?? null) !== (v.have.get(key) ?? null));
+    const latest = newest.get(key);
+    return { key, name: names.get(key)!, ...(latest ? { newest: latest } : {}), versions, differs: distinct.size > 1 || off };
+  });
+}
+
+function newestReleased(released: Awaited<ReturnType<typeof releasedWheels>>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const w of released) {
+    const seen = out.get(w.normalizedName);
+    if (seen === undefined || safeCompare(w.version, seen) > 0) out.set(w.normalizedName, w.version);
+  }
+  return out;
+}
+
+export function safeCompare(a: string, b: string): number {
+  try {
+    return compare(a, b);
+  } catch {
+    return a === b ? 0 : a < b ? -1 : 1;
+  }
+}

@@ -1,0 +1,41 @@
+/** `readHistories()`: the deploy history of each selected venv, read from its host with the probe. */
+import type { ResolvedConfig, ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
+import { DEFAULT_WHEEL_CACHE, probeHost } from '../facts/probe-host.js';
+import { parseHistory, type HistoryEntry } from '../history/history-entry.js';
+import type { HostConnector } from '../remote/connect-host.js';
+import { Semaphore } from '../remote/semaphore.js';
+import { selectVenvs } from '../selectors/select-venvs.js';
+
+export type VenvHistory = { id: string; host: string; path: string } & ({ ok: true; entries: HistoryEntry[] } | { ok: false; message: string });
+
+export async function readHistories(
+  config: ResolvedConfig,
+  options: { selectors?: readonly string[]; roles?: readonly string[]; connector: HostConnector },
+): Promise<VenvHistory[]> {
+  const venvs = selectVenvs(config, { selectors: options.selectors ?? [], roles: options.roles ?? [] });
+  const byHost = new Map<ResolvedHost, ResolvedVenv[]>();
+  for (const v of venvs) byHost.set(v.host, [...(byHost.get(v.host) ?? []), v]);
+  const limit = new Semaphore(config.ssh.concurrency);
+  const results = await Promise.all(
+    [...byHost].map(([host, hostVenvs]) =>
+      limit.run(async (): Promise<VenvHistory[]> => {
+        const id = (v: ResolvedVenv) => ({ id: v.id, host: host.name, path: v.path });
+        try {
+          const conn = await options.connector.connect(host);
+          const facts = await probeHost(conn, {
+            cacheDir: host.wheelCache ?? config.ssh.wheelCache ?? DEFAULT_WHEEL_CACHE,
+            venvs: hostVenvs.map((v) => ({ path: v.path, python: v.python })),
+          });
+          return hostVenvs.map((v, i) => {
+            const f = facts.venvs[i]!;
+            return { ...id(v), ok: true, entries: parseHistory(f.state === 'venv' ? f.history : []) };
+          });
+        } catch (err) {
+          return hostVenvs.map((v) => ({ ...id(v), ok: false, message: err instanceof Error ? err.message : String(err) }));
+        }
+      }),
+    ),
+  );
+  const byId = new Map(results.flat().map((r) => [r.id, r]));
+  return venvs.map((v) => byId.get(v.id)!);
+}
