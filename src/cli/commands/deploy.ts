@@ -11,6 +11,7 @@ import { ConfigError } from '../../errors.js';
 import { createHostConnector } from '../../remote/connect-host.js';
 import { selectVenvs } from '../../selectors/select-venvs.js';
 import { confirmVenvs } from '../confirm.js';
+import { hostConnectorOptions, sshOptions, type SshArgs } from '../ssh-options.js';
 import { loadConfig, type GlobalArgs } from '../context.js';
 import { onInterrupt } from '../interrupt.js';
 import { createLiveView } from '../live-view.js';
@@ -19,7 +20,7 @@ import { EXIT } from '../report-error.js';
 import { formatEvent } from '../render-events.js';
 import { renderPlan, renderSummary } from '../render-plan.js';
 
-interface PlanArgs extends GlobalArgs {
+interface PlanArgs extends GlobalArgs, SshArgs {
   selectors: string[];
   role: string[];
   json: boolean;
@@ -53,7 +54,7 @@ interface DeployRequest extends PlanArgs {
 }
 
 function planOptions<T>(y: Argv<T>) {
-  return y
+  return sshOptions(y)
     .positional('selectors', {
       type: 'string',
       array: true,
@@ -141,7 +142,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
     throw new ConfigError(`--lock-wait must be a number of seconds, 0 or more, got ${args.lockWait}`, { hint: 'e.g. --lock-wait 60' });
   }
   const config = await loadConfig(args);
-  const connector = createHostConnector(config);
+  const connector = createHostConnector(config, hostConnectorOptions(args, output));
   const plainEvent = (e: DeployEvent) => {
     const line = formatEvent(e);
     if (line !== undefined) output.err(line);
@@ -183,7 +184,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
         });
       } else confirmed = await confirmVenvs(withChanges.map((v) => v.id), args.mode.kind === 'rollback' ? 'Roll back' : 'Deploy to');
     } else if (!args.json) {
-      output.out('Nothing to deploy.');
+      output.out(args.mode.kind === 'rollback' ? 'Nothing to roll back.' : 'Nothing to deploy.');
     }
 
     // First Ctrl-C: start nothing new, let running steps finish and be recorded; second: exit now.

@@ -11,9 +11,10 @@ import { Semaphore } from '../../remote/semaphore.js';
 import { selectVenvs } from '../../selectors/select-venvs.js';
 import { loadConfig, type GlobalArgs } from '../context.js';
 import { formatTable, plural, type Output } from '../output.js';
+import { hostConnectorOptions, sshOptions, type SshArgs } from '../ssh-options.js';
 import { EXIT } from '../report-error.js';
 
-interface RelocateArgs extends GlobalArgs {
+interface RelocateArgs extends GlobalArgs, SshArgs {
   target: string;
   'update-path'?: string;
   reinitialize: boolean;
@@ -45,7 +46,7 @@ export function relocateCommand(output: Output, setExit: (code: number) => void)
     command: 'relocate <target>',
     describe: 'Make a moved or copied venv work at its new path (a local PATH, or a SELECTOR of deployfile venvs)',
     builder: (y) =>
-      y
+      sshOptions(y)
         .positional('target', {
           type: 'string',
           demandOption: true,
@@ -74,7 +75,7 @@ export function relocateCommand(output: Output, setExit: (code: number) => void)
         base.newPath = checkNewPath(local && updatePath !== 'auto' ? resolve(expandHome(updatePath)) : updatePath);
       }
 
-      const entries = local ? [await relocateLocal(args.target, base)] : await relocateRemote(args, base);
+      const entries = local ? [await relocateLocal(args.target, base)] : await relocateRemote(args, base, output);
       if (args.json) output.json(entries.map(({ error, ...e }) => (error ? { ...e, error: { message: error.message, hint: error.hint } } : e)));
       else for (const entry of entries) render(output, entry);
       for (const entry of entries) {
@@ -101,7 +102,7 @@ async function relocateLocal(target: string, base: Omit<RelocateRequest, 'venv'>
   return attempt(venv, () => relocateVenv(new LocalConnection(), { ...base, venv }));
 }
 
-async function relocateRemote(args: RelocateArgs, base: Omit<RelocateRequest, 'venv'>): Promise<Entry[]> {
+async function relocateRemote(args: RelocateArgs, base: Omit<RelocateRequest, 'venv'>, output: Output): Promise<Entry[]> {
   const localHint = existsSync(args.target) ? `; for the local directory ${args.target}, write ./${args.target}` : '';
   let config;
   let venvs;
@@ -124,7 +125,7 @@ async function relocateRemote(args: RelocateArgs, base: Omit<RelocateRequest, 'v
       hosts.set(v.host.name, v.id);
     }
   }
-  const connector = createHostConnector(config);
+  const connector = createHostConnector(config, hostConnectorOptions(args, output));
   const limit = new Semaphore(config.ssh.concurrency);
   try {
     return await Promise.all(

@@ -9,9 +9,10 @@ import { fleetStatus, safeCompare, type FleetStatus, type VenvStatus } from '../
 import { readHistories } from '../../status/venv-history.js';
 import { loadConfig, type GlobalArgs } from '../context.js';
 import { formatTable, type Output } from '../output.js';
+import { hostConnectorOptions, sshOptions, type SshArgs } from '../ssh-options.js';
 import { EXIT } from '../report-error.js';
 
-interface StatusArgs extends GlobalArgs {
+interface StatusArgs extends GlobalArgs, SshArgs {
   selectors: string[];
   role: string[];
   all: boolean;
@@ -25,14 +26,14 @@ export function statusCommand(output: Output, setExit: (code: number) => void): 
     command: 'status [selectors..]',
     describe: 'Show, live, whether each venv matches what a deploy would install, its last deploy, and a version matrix',
     builder: (y) =>
-      y
+      sshOptions(y)
         .positional('selectors', SELECTORS)
         .option('role', { type: 'string', array: true, default: [] as string[], describe: 'Only hosts with this role (repeatable)' })
         .option('all', { type: 'boolean', default: false, describe: 'Every package in the matrix, not only those that differ' })
         .option('json', { type: 'boolean', default: false, describe: 'Print the status as JSON (schema in docs/status.md)' }),
     handler: async (args) => {
       const config = await loadConfig(args);
-      const connector = createHostConnector(config);
+      const connector = createHostConnector(config, hostConnectorOptions(args, output));
       try {
         const status = await fleetStatus(config, { selectors: args.selectors, roles: args.role, connector });
         if (args.json) output.json(status);
@@ -45,7 +46,7 @@ export function statusCommand(output: Output, setExit: (code: number) => void): 
   };
 }
 
-interface HistoryArgs extends GlobalArgs {
+interface HistoryArgs extends GlobalArgs, SshArgs {
   selectors: string[];
   json: boolean;
 }
@@ -55,11 +56,11 @@ export function historyCommand(output: Output, setExit: (code: number) => void):
     command: 'history <selectors..>',
     describe: "Show a venv's deploys, newest first: time, who, outcome, what changed",
     builder: (y) =>
-      y.positional('selectors', { ...SELECTORS, demandOption: true }).option('json', { type: 'boolean', default: false, describe: 'Print the history as JSON (schema in docs/status.md)' }),
+      sshOptions(y).positional('selectors', { ...SELECTORS, demandOption: true }).option('json', { type: 'boolean', default: false, describe: 'Print the history as JSON (schema in docs/status.md)' }),
     handler: async (args) => {
       if (args.selectors.length === 0) throw new ConfigError('history needs a selector naming the venv', { hint: 'e.g. `vdeploy history app@web1:/srv/app/venv`' });
       const config = await loadConfig(args);
-      const connector = createHostConnector(config);
+      const connector = createHostConnector(config, hostConnectorOptions(args, output));
       try {
         const histories = await readHistories(config, { selectors: args.selectors, connector });
         if (args.json) output.json(histories.map((h) => (h.ok ? { ...h, entries: [...h.entries].reverse() } : h)));
@@ -111,7 +112,6 @@ export function renderStatus(status: FleetStatus, all: boolean, columns: number)
   ]);
   const lines = formatTable([['VENV', 'STATE', 'LAST DEPLOY'].map((h) => chalk.dim(h)), ...rows]);
   for (const v of status.venvs) if (v.message && v.state !== 'in-sync') lines.push(chalk.dim(`  ${v.id}: ${v.message}`));
-  lines.push(chalk.dim('(a venv is in sync when a deploy now would change nothing in it)'));
 
   const shown = status.matrix.filter((r) => all || r.differs);
   if (shown.length === 0) {
@@ -142,7 +142,8 @@ export function renderStatus(status: FleetStatus, all: boolean, columns: number)
     const body = shown.map((r) => [r.name, ...cols.map((i) => colour(r.versions[i] ?? null, r.newest)), chalk.dim(r.newest ?? '-')]);
     lines.push(...formatTable([header, ...body]));
   }
-  lines.push(chalk.dim(`(${shown.length} of ${status.matrix.length} packages${all ? '' : ' that differ; --all for every one'}; yellow: older than the newest release, magenta: newer)`));
+  lines.push(chalk.dim(`${shown.length} of ${status.matrix.length} packages${all ? '' : ' (those that differ; --all shows every one)'}.`));
+  lines.push(chalk.dim('Yellow: older than the newest release; magenta: newer; -: not installed.'));
   return lines;
 }
 
