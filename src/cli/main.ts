@@ -56,4 +56,13 @@ export async function runCli(argv: string[], output: Output = processOutput()): 
 }
 
 installDefaultInterrupt();
+// Node ends a process whose event loop is empty even while a promise is pending: a callback some
+// library never called would otherwise look like a quiet success.
+let finished = false;
+process.once('beforeExit', () => {
+  if (finished) return;
+  process.stderr.write('internal error: vdeploy stopped with work still pending (a callback that never came)\nhint: this is a bug in vdeploy; please report it with the output of the same command run with --debug\n');
+  process.exitCode = EXIT.targetFailed;
+});
 process.exitCode = await runCli(hideBin(process.argv));
+finished = true;

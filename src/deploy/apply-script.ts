@@ -270,7 +270,7 @@ check_interrupt()
 if mig and mig.get("run"):
     state = applied_migrations()
     if state is None:
-        stop("failed", "showmigrations")
+        stop("failed", "migrate")
     history["migrationsBefore"] = state
     ok, out = django("migrate", ["migrate", "--noinput"])
     after = {k: list(v) for k, v in state.items()}

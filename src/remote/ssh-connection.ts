@@ -46,6 +46,8 @@ class SshConnection implements Connection {
   private gone: VdeployError | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** Rejecters of transfers in flight, called when the connection goes away. */
+  private readonly onGone: Array<(err: Error) => void> = [];
 
   constructor(
     private readonly client: SshClient,
@@ -96,12 +98,14 @@ class SshConnection implements Connection {
   async put(localPath: string, remotePath: string, opts: PutOptions = {}): Promise<void> {
     const sftp = await this.openSftp();
     try {
-      await new Promise<void>((resolve, reject) =>
-        sftp.fastPut(localPath, remotePath, opts.mode === undefined ? {} : { mode: opts.mode }, (err) => (err ? reject(err) : resolve())),
+      await this.untilGone(
+        new Promise<void>((resolve, reject) =>
+          sftp.fastPut(localPath, remotePath, opts.mode === undefined ? {} : { mode: opts.mode }, (err) => (err ? reject(err) : resolve())),
+        ),
       );
       // The open-time mode is filtered by the server's umask and ignored for existing files.
       if (opts.mode !== undefined) {
-        await new Promise<void>((resolve, reject) => sftp.chmod(remotePath, opts.mode!, (err) => (err ? reject(err) : resolve())));
+        await this.untilGone(new Promise<void>((resolve, reject) => sftp.chmod(remotePath, opts.mode!, (err) => (err ? reject(err) : resolve()))));
       }
     } catch (err) {
       if (this.gone) throw this.gone;
@@ -199,6 +203,28 @@ class SshConnection implements Connection {
     this.gone ??= err;
     this.sessions.close(this.gone);
     this.killSessions.close(this.gone);
+    for (const fail of this.onGone.splice(0)) fail(this.gone);
+  }
+
+  /**
+   * `work`, or the reason the connection went away if that happens first: ssh2 never calls back an
+   * SFTP transfer whose connection dropped, and a promise nobody settles would let the process end
+   * with nothing reported.
+   */
+  private untilGone<T>(work: Promise<T>): Promise<T> {
+    if (this.gone) return Promise.reject(this.gone);
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: Error) => reject(err);
+      this.onGone.push(fail);
+      const done = () => {
+        const i = this.onGone.indexOf(fail);
+        if (i >= 0) this.onGone.splice(i, 1);
+      };
+      work.then(
+        (v) => (done(), resolve(v)),
+        (e: unknown) => (done(), reject(e)),
+      );
+    });
   }
 }
 

@@ -227,6 +227,37 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     expect(existsSync(fine)).to.equal(false);
   });
 
+  it('a host that dies mid-upload leaves no partial wheel under its real name; the next run succeeds', async () => {
+    const h2 = fleet.hosts[1]!;
+    const venv = join(h2.root, 'srv', 'bigpush');
+    // Random data does not compress: the upload takes long enough to be caught in the middle.
+    const { randomBytes } = await import('node:crypto');
+    const big = await buildWheel(wheels, {
+      name: 'bigwheel',
+      version: '1.0',
+      files: { 'bigwheel/__init__.py': '', 'bigwheel/blob.txt': randomBytes(36 * 1024 * 1024).toString('base64') },
+    });
+    const project = await makeDeployProject(fleet, { venvs: [{ host: h2, path: venv }], requirements: 'bigwheel\n', wheels: [big] });
+    const cache = cacheDirOf(h2);
+    const run = startCli(['deploy', '--yes'], project.dir);
+    const { stat } = await import('node:fs/promises');
+    await waitFor(async () => {
+      const tmp = (existsSync(cache) ? await readdir(cache) : []).find((f) => f.startsWith('.bigwheel') && f.includes('.tmp-'));
+      return tmp !== undefined && (await stat(join(cache, tmp)).catch(() => ({ size: 0 }))).size > 1024 * 1024;
+    });
+    await fleet.crashHost(h2);
+    const r = await run.done;
+    expect(r.exitCode, r.stderr + r.stdout).to.equal(1);
+    expect(r.stdout + r.stderr).to.match(/host2/);
+    expect(existsSync(join(cache, 'bigwheel-1.0-py3-none-any.whl'))).to.equal(false);
+
+    await fleet.restartHost(h2);
+    const again = await project.run(['deploy', '--yes']);
+    expect(again.exitCode, again.stderr + again.stdout).to.equal(0);
+    expect(again.stderr).to.match(/host2: pushed 1 wheel/);
+    expect(await installedVersion(venv, 'bigwheel')).to.equal('1.0');
+  });
+
   it('venv paths with spaces, quotes, $(...) and ; are quoted end to end', async () => {
     const h2 = fleet.hosts[1]!;
     const pwned = join(h2.root, 'PWNED');

@@ -8,7 +8,7 @@
  *   after(() => fleet?.stop());
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile, mkdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -77,6 +77,13 @@ export interface Fleet {
   exec(host: FleetHost, argv: string[], opts?: ExecOptions): Promise<CommandResult>;
   /** Kill exactly the sshds started here, wait for them, remove the directory. Safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * Crash a host: SIGKILL its sshd and every session process it forked (they are ours: children of
+   * the sshd we started), as a machine or network dying mid-transfer would. `restartHost` brings it
+   * back on the same address, port and host key.
+   */
+  crashHost(host: FleetHost): Promise<void>;
+  restartHost(host: FleetHost): Promise<void>;
 }
 
 interface RunningSshd {
@@ -155,6 +162,27 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
       exec: (host, argv, execOpts) =>
         local.exec(['ssh', ...sshOptions(host), '--', `${user}@${host.address}`, quoteCommand(argv)], execOpts),
       stop,
+      crashHost: async (host) => {
+        for (const pid of [...descendantsOf(host.pid), host.pid]) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }
+        const sshd = state.sshds.find((s) => s.child.pid === host.pid);
+        await sshd?.exited;
+      },
+      restartHost: async (host) => {
+        const etc = path.join(host.root, 'sshd');
+        const config = path.join(etc, 'sshd_config');
+        const child = spawn(SSHD, ['-D', '-f', config, '-E', path.join(etc, 'sshd.log')], { stdio: 'ignore' });
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.once('error', () => {});
+        state.sshds.push({ child, exited });
+        await waitForPort(host.address, host.port, exited);
+        host.pid = child.pid!;
+      },
     };
   } catch (err) {
     await stop();
@@ -472,4 +500,31 @@ function installEmergencyCleanup(): void {
     };
     process.on(signal, onSignal);
   }
+}
+
+/** PIDs whose parent chain leads to `pid` (read from /proc): the session processes an sshd forked. */
+function descendantsOf(pid: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command name (field 2) may contain spaces and parentheses: parse after its last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(Number(entry), ppid);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  const found: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, parent] of parents) {
+      if (parent === p) {
+        found.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return found;
 }

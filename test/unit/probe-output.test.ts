@@ -72,6 +72,7 @@ describe('parseProbeOutput', () => {
         { name: 'Django', key: 'django', version: '5.2.17' },
         { name: 'typing_extensions', key: 'typing-extensions', version: '4.16.0' },
       ],
+      history: [],
     });
     expect(a!.state === 'venv' && b!.state === 'venv' && a!.interpreter === b!.interpreter).to.equal(true);
     expect(c).to.deep.equal({ path: '/srv/c', state: 'missing', interpreter: py312 });
