@@ -26,3 +26,8 @@ export { createHostConnector, type HostConnector, type HostConnectorOptions } fr
 export { probeHost, type ProbeRequest } from './facts/probe-host.js';
 export type { HostFacts, VenvFacts, InterpreterFacts, InstalledPackage } from './facts/types.js';
 export { resolveVenv, type Resolution, type ResolvedPackage } from './resolve/resolve-venv.js';
+export { fleetStatus, type FleetStatus, type VenvStatus, type MatrixRow } from './status/fleet-status.js';
+export { readHistories, type VenvHistory } from './status/venv-history.js';
+export { parseHistory, chooseRollbackTarget, type HistoryEntry } from './history/history-entry.js';
+export type { PlanMode } from './deploy/plan-deploy.js';
+export { relocateVenv, RelocateError, type RelocateRequest, type RelocateResult, type RelocateChange } from './relocate/relocate.js';
