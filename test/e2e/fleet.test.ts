@@ -18,15 +18,7 @@ import { runChannel, wrapKillable } from '../../src/remote/ssh-exec.js';
 import { EventEmitter } from 'node:events';
 import type { ClientChannel } from 'ssh2';
 import { startFleet, type Fleet, type FleetHost } from '../helpers/fleet.js';
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from '../helpers/rejection.js';
 
 function pidAlive(pid: number): boolean {
   try {

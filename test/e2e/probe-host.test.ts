@@ -17,6 +17,7 @@ import { connectSsh } from '../../src/remote/ssh-connection.js';
 import { startFleet, type Fleet, type FleetHost } from '../helpers/fleet.js';
 import { makeTempDir } from '../helpers/cli.js';
 import { SHARED_WHEELS } from '../helpers/paths.js';
+import { rejection } from '../helpers/rejection.js';
 
 const local = new LocalConnection();
 /** Hermetic pip: this machine has a global pip config and PIP_FIND_LINKS. */
@@ -57,15 +58,6 @@ const pairsOf = (installed: InstalledPackage[]) => sortPairs(installed.map((p) =
 function venvOf(facts: VenvFacts | undefined): Extract<VenvFacts, { state: 'venv' }> {
   expect(facts?.state, JSON.stringify(facts)).to.equal('venv');
   return facts as Extract<VenvFacts, { state: 'venv' }>;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 function expectLinuxCp311(interpreter: InterpreterFacts | null | undefined): void {

@@ -16,15 +16,7 @@ import { ConnectError } from '../../src/errors.js';
 import { createHostConnector, type HostConnector, type HostConnectorOptions } from '../../src/remote/connect-host.js';
 import { makeTempDir } from '../helpers/cli.js';
 import { startFleet, type Fleet, type FleetHost } from '../helpers/fleet.js';
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from '../helpers/rejection.js';
 
 /** The SHA256 fingerprint OpenSSH prints for a public key line (the oracle for messages). */
 const fingerprint = (pubLine: string) => execFileSync('ssh-keygen', ['-lf', '-'], { input: pubLine, encoding: 'utf8' }).split(' ')[1]!;

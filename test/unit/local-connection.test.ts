@@ -5,15 +5,7 @@ import { expect } from 'chai';
 import { InterruptedError, RemoteCommandError, VdeployError } from '../../src/errors.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 import { Semaphore } from '../../src/remote/semaphore.js';
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from '../helpers/rejection.js';
 
 function pidAlive(pid: number): boolean {
   try {

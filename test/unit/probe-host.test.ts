@@ -8,6 +8,7 @@ import { InterruptedError, RemoteCommandError, VdeployError } from '../../src/er
 import { probeHost, probeInstalled } from '../../src/facts/probe-host.js';
 import { INTERPRETER_SCRIPT, PROBE_SCRIPT } from '../../src/facts/probe-script.js';
 import type { CommandResult, Connection, ExecOptions } from '../../src/remote/connection.js';
+import { rejection } from '../helpers/rejection.js';
 
 const TARGET = 'deploy@web1:22';
 
@@ -27,15 +28,6 @@ function fakeConnection(answer: (argv: string[], opts: ExecOptions) => Promise<C
 
 const result = (over: Partial<CommandResult>): CommandResult => ({ exitCode: 0, signal: null, stdout: '', stderr: '', ms: 5, ...over });
 const output = (venvs: unknown[]) => JSON.stringify({ v: 1, cacheDir: '/home/deploy/.cache/vdeploy/wheels', cachedWheels: [], interpreters: [], venvs });
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('probeHost (fake connection)', () => {
   const weird = `/srv/it's a "venv"; rm -rf $HOME`;

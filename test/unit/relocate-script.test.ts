@@ -28,18 +28,10 @@ import { relocateVenv, RelocateError, type RelocateRequest, type RelocateResult 
 import { KILL_AFTER_ENV } from '../../src/relocate/relocate-script.js';
 import type { Connection } from '../../src/remote/connection.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
+import { rejection } from '../helpers/rejection.js';
 
 const PYTHON = '/usr/bin/python3';
 const local = new LocalConnection();
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function relocate(venv: string, request: Omit<RelocateRequest, 'venv'>, conn: Connection = local): Promise<RelocateResult> {
   return relocateVenv(conn, { venv, ...request });

@@ -6,15 +6,7 @@ import { ConfigError, VdeployError } from '../../src/errors.js';
 import { checkNewPath, relocateArgv, relocateVenv, RelocateError, summarize, type RelocateResult } from '../../src/relocate/relocate.js';
 import { BOOTSTRAP_PY, RELOCATE_SCRIPT } from '../../src/relocate/relocate-script.js';
 import type { CommandResult, Connection, ExecOptions } from '../../src/remote/connection.js';
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from '../helpers/rejection.js';
 
 /** A Connection that records what it was asked to run and answers with `answer`. */
 function fakeConnection(answer: Partial<CommandResult>, target = 'deploy@10.0.0.5:22') {
