@@ -61,3 +61,8 @@ export function lastLines(text: string, n: number): string {
     .slice(-n)
     .join(' | ');
 }
+
+/** `{hint}` of a VdeployError that has one, for spreading into a report; `{}` otherwise. */
+export function hintOf(err: unknown): { hint?: string } {
+  return err instanceof VdeployError && err.hint ? { hint: err.hint } : {};
+}

@@ -5,7 +5,7 @@
  * happened to every venv.
  */
 import type { ResolvedConfig } from '../config/resolve-config.js';
-import { VdeployError, lastLines } from '../errors.js';
+import { hintOf, lastLines } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
 import type { HostConnector } from '../remote/connect-host.js';
 import { Semaphore } from '../remote/semaphore.js';
@@ -152,9 +152,3 @@ async function recordInReleaseLog(repoDir: string, reports: readonly VenvReport[
   if (lines.length > 0) await withRepoLock(repoDir, () => appendReleaseLog(repoDir, lines));
 }
 
-
-
-
-function hintOf(err: unknown): { hint?: string } {
-  return err instanceof VdeployError && err.hint ? { hint: err.hint } : {};
-}

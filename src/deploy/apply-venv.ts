@@ -6,7 +6,7 @@
 import { hostname, userInfo } from 'node:os';
 import { posix } from 'node:path';
 import type { ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
-import { lastLines, VdeployError } from '../errors.js';
+import { hintOf, lastLines } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
 import { APPLY_SCRIPT, type ApplyScriptInput, type ApplyScriptOutput } from './apply-script.js';
@@ -198,7 +198,7 @@ async function runApplyScript(conn: Connection, venv: ResolvedVenv, host: Resolv
         outcome: 'failed',
         failedStep: 'apply',
         message: `${venv.id}: ${err instanceof Error ? err.message : String(err)}`,
-        ...(err instanceof VdeployError && err.hint ? { hint: err.hint } : {}),
+        ...hintOf(err),
       },
     };
   }

@@ -4,7 +4,7 @@
  * plan (the rest still plan); only bad local input (deployfile, requirements, release log) throws.
  */
 import type { ResolvedConfig, ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
-import { ConnectError, VdeployError } from '../errors.js';
+import { ConnectError, hintOf, VdeployError } from '../errors.js';
 import { DEFAULT_WHEEL_CACHE, probeHost } from '../facts/probe-host.js';
 import type { HostFacts, InterpreterFacts, VenvFacts } from '../facts/types.js';
 import { chooseRollbackTarget, migrationsToUnapply, parseHistory } from '../history/history-entry.js';
@@ -184,6 +184,3 @@ function target(v: ResolvedVenv): VenvTarget {
   return { id: v.id, host: v.host.name, user: v.user, path: v.path };
 }
 
-function hintOf(err: unknown): { hint?: string } {
-  return err instanceof VdeployError && err.hint ? { hint: err.hint } : {};
-}
