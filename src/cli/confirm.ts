@@ -1,5 +1,4 @@
 /** The per-venv question: (y)es / (n)o / (a)ll remaining / (q)uit, one venv after another. */
-import { expand } from '@inquirer/prompts';
 import { InterruptedError } from '../errors.js';
 
 type Answer = 'yes' | 'no' | 'all' | 'quit';
@@ -9,6 +8,8 @@ type Answer = 'yes' | 'no' | 'all' | 'quit';
  * far is still deployed); Ctrl-C at a prompt is an InterruptedError and nothing is applied.
  */
 export async function confirmVenvs(ids: readonly string[], verb = 'Deploy to'): Promise<Set<string>> {
+  // Loaded only when someone is asked: it is a tenth of vdeploy's start-up time otherwise.
+  const { expand } = await import('@inquirer/prompts');
   const accepted = new Set<string>();
   for (const [i, id] of ids.entries()) {
     let answer: Answer;

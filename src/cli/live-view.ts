@@ -2,7 +2,7 @@
  * The live view on a terminal: one listr2 line per host (planning) or per venv (applying), updated
  * from the core's events. The core knows nothing of it; off a terminal the CLI prints plain lines.
  */
-import { Listr, type ListrTaskWrapper } from 'listr2';
+import type { ListrTaskWrapper } from 'listr2';
 import type { DeployEvent } from '../deploy/events.js';
 import { formatDuration } from '../remote/connection.js';
 import { formatBytes } from './render-events.js';
@@ -26,7 +26,9 @@ export interface LiveView {
  * Rows keyed by host name (`by: 'host'`) or venv id (`by: 'venv'`). Rows settle on their final event;
  * the renderer runs concurrently with the core call and never throws into it.
  */
-export function createLiveView(keys: readonly string[], by: 'host' | 'venv', stream: NodeJS.WriteStream): LiveView {
+export async function createLiveView(keys: readonly string[], by: 'host' | 'venv', stream: NodeJS.WriteStream): Promise<LiveView> {
+  // Only a terminal gets the live view: plain runs (CI, pipes) don't pay for loading listr2.
+  const { Listr } = await import('listr2');
   const rows = new Map<string, Row>();
   for (const key of keys) {
     let settle!: Row['settle'];

@@ -4,7 +4,6 @@
  * terminal and printing the connector's warnings live here, since the core never prints or asks.
  */
 import { resolve } from 'node:path';
-import { password } from '@inquirer/prompts';
 import chalk from 'chalk';
 import type { Argv } from 'yargs';
 import type { StrictHostKeyChecking } from '../config/schema.js';
@@ -73,6 +72,7 @@ export function hostConnectorOptions(args: SshArgs, output: Output, io: HostConn
 }
 
 async function askOnTerminal(message: string): Promise<string> {
+  const { password } = await import('@inquirer/prompts');
   try {
     // On stderr: stdout may be a pipe or JSON.
     return await password({ message, mask: true }, { output: process.stderr });

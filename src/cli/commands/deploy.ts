@@ -151,7 +151,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
   const live = output.isTTY && process.stderr.isTTY && !args.json;
   try {
     const hostNames = [...new Set(selectVenvs(config, { selectors: args.selectors, roles: args.role }).map((v) => v.host.name))];
-    const planView = live ? createLiveView(hostNames, 'host', process.stdout) : undefined;
+    const planView = live ? await createLiveView(hostNames, 'host', process.stdout) : undefined;
     let plan;
     try {
       plan = await planDeploy(config, {
@@ -189,7 +189,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
 
     // First Ctrl-C: start nothing new, let running steps finish and be recorded; second: exit now.
     const stop = new AbortController();
-    const applyView = live && confirmed.size > 0 ? createLiveView([...confirmed], 'venv', process.stdout) : undefined;
+    const applyView = live && confirmed.size > 0 ? await createLiveView([...confirmed], 'venv', process.stdout) : undefined;
     const showEvent = applyView ? (e: DeployEvent) => applyView.onEvent(e) : plainEvent;
     const restore = onInterrupt(() => {
       plainEvent({ kind: 'interrupt', message: 'Stopping: running steps finish and are recorded; press Ctrl-C again to exit at once.' });
