@@ -88,7 +88,7 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
           if (wheels.length > 0) {
             emit({ kind: 'push:start', host: host.name, wheels: wheels.map((w) => w.filename) });
             const started = performance.now();
-            const bytes = await pushWheels(conn, config.wheels, hostPlan.cacheDir, wheels);
+            const bytes = await pushWheels(conn, config.wheels, hostPlan.cacheDir, wheels, { cacheExists: hostPlan.cachedWheels.length > 0 });
             hostReport.pushed = wheels.map((w) => w.filename);
             emit({ kind: 'push:end', host: host.name, wheels: hostReport.pushed, bytes, ms: Math.round(performance.now() - started) });
           }

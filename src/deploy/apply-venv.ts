@@ -8,6 +8,7 @@ import { posix } from 'node:path';
 import type { ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
 import { hintOf, lastLines } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
+import { pythonScriptArgv } from '../remote/python-script.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
 import { APPLY_SCRIPT, type ApplyScriptInput, type ApplyScriptOutput } from './apply-script.js';
 import type { EventSink } from './events.js';
@@ -166,7 +167,7 @@ function djangoCommand(venv: ResolvedVenv, run: boolean): ApplyScriptInput['migr
 async function runApplyScript(conn: Connection, venv: ResolvedVenv, host: ResolvedHost, input: ApplyScriptInput): Promise<{ report: Partial<VenvReport> & { outcome: VenvReport['outcome'] } }> {
   const sudo = venv.user !== host.user ? ['sudo', '-n', '-u', venv.user] : [];
   try {
-    const result = await conn.exec([...sudo, 'python3', '-I', '-c', APPLY_SCRIPT], { stdin: JSON.stringify(input), nothrow: true });
+    const result = await conn.exec([...sudo, ...pythonScriptArgv('vdeploy-apply', APPLY_SCRIPT)], { stdin: JSON.stringify(input), nothrow: true });
     const out = parseApplyOutput(result.stdout);
     if (!out) {
       return {

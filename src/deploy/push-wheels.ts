@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { join, posix } from 'node:path';
 import { RemoteCommandError, VdeployError } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
+import { pythonScriptArgv } from '../remote/python-script.js';
 import { Semaphore } from '../remote/semaphore.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
 import { FINALIZE_UPLOADS_SCRIPT } from './push-script.js';
@@ -15,13 +16,20 @@ const PUSH_CONCURRENCY = 4;
  * renames the good ones into place: an interrupted upload never leaves a partial wheel under its
  * final name, and the next run (seeing it missing) uploads it again.
  */
-export async function pushWheels(conn: Connection, repoDir: string, cacheDir: string, wheels: readonly ResolvedPackage[]): Promise<number> {
-  await conn.exec(['mkdir', '-p', '--', cacheDir]);
+export async function pushWheels(
+  conn: Connection,
+  repoDir: string,
+  cacheDir: string,
+  wheels: readonly ResolvedPackage[],
+  options: { cacheExists?: boolean } = {},
+): Promise<number> {
+  // One round trip saved on every upgrade: the probe already saw the cache (it listed wheels in it).
+  if (!options.cacheExists) await conn.exec(['mkdir', '-p', '--', cacheDir]);
   const suffix = randomBytes(6).toString('hex');
   const uploads = wheels.map((w) => ({ local: join(repoDir, w.filename), tmp: posix.join(cacheDir, `.${w.filename}.tmp-${suffix}`), final: posix.join(cacheDir, w.filename), sha256: w.sha256 }));
   const limit = new Semaphore(PUSH_CONCURRENCY);
   await Promise.all(uploads.map((u) => limit.run(() => conn.put(u.local, u.tmp, { mode: 0o644 }))));
-  const result = await conn.exec(['python3', '-I', '-c', FINALIZE_UPLOADS_SCRIPT], {
+  const result = await conn.exec(pythonScriptArgv('vdeploy-push', FINALIZE_UPLOADS_SCRIPT), {
     stdin: JSON.stringify(uploads.map(({ tmp, final, sha256 }) => ({ tmp, final, sha256 }))),
     nothrow: true,
   });

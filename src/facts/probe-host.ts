@@ -7,23 +7,14 @@ import { InterruptedError, RemoteCommandError, VdeployError, lastLines } from '.
 import type { CommandResult, Connection } from '../remote/connection.js';
 import { parseInstalledOutput, parseProbeOutput } from './probe-output.js';
 import { PROBE_SCRIPT } from './probe-script.js';
+import { pythonScriptArgv } from '../remote/python-script.js';
 import type { HostFacts, InstalledPackage } from './types.js';
 
 export { parseProbeOutput } from './probe-output.js';
 
 export const DEFAULT_WHEEL_CACHE = '~/.cache/vdeploy/wheels';
 
-/**
- * Any python3 ≥ 3.6 can run the script (interpreter facts come from each venv's own python), so the
- * system's is preferred: a `python3` found first on PATH is often a pyenv/asdf shim costing 100 ms+.
- */
-const PROBE_ARGV = [
-  'sh',
-  '-c',
-  'if [ -x /usr/bin/python3 ]; then exec /usr/bin/python3 -I -c "$1"; else exec python3 -I -c "$1"; fi',
-  'vdeploy-probe',
-  PROBE_SCRIPT,
-];
+const PROBE_ARGV = pythonScriptArgv('vdeploy-probe', PROBE_SCRIPT);
 
 /** Generous: the probe itself takes well under a second, but interpreters on a loaded host start slowly. */
 const PROBE_TIMEOUT_MS = 120_000;
