@@ -1,0 +1,98 @@
+/** The benchmark's command line: `npm run bench -- [options]`. */
+import { parseArgs } from 'node:util';
+import type { Scenario } from './scenarios.js';
+
+export interface BenchOptions {
+  hosts: number;
+  venvs: number;
+  runs: number;
+  scenarios: Scenario[];
+  scale: boolean;
+  scaleHosts: number[];
+  scaleVenvs: number;
+  scaleRuns: number;
+  smoke: boolean;
+  /** Where results.md and results.json go; undefined: print only. */
+  out: string | undefined;
+  merge: boolean;
+}
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+  --hosts N           hosts in the main rows (default 4)
+  --venvs N           venvs per host in the main rows (default 4)
+  --runs N            timed runs per contender and row; the median is reported (default 3)
+  --scenarios LIST    any of fresh,noop,upgrade,scale (default: all)
+  --scale-hosts LIST  fleet sizes of the scale rows (default 1,4,16,32)
+  --scale-venvs N     venvs per host in the scale rows (default 2)
+  --scale-runs N      runs per scale row (default 1: the scale rows' baselines alone take ~6 min a run)
+  --smoke             1 host × 1 venv, 1 run, fresh/noop/upgrade; prints the table, writes no files
+                      unless --out is given (CI's check that the benchmark works)
+  --out DIR           write results.md and results.json there (default: bench/)
+  --merge             keep the rows of DIR/results.json that this run does not measure
+  -h, --help          this text
+
+Environment: VDEPLOY_BENCH_CLI=path/to/main.js measures another build of the CLI (default: dist/);
+VDEPLOY_SHARED_WHEELS=DIR takes the shared wheels from DIR (default: ../shared/wheels).
+`;
+
+const ALL: readonly string[] = ['fresh', 'noop', 'upgrade', 'scale'];
+
+/** Parse argv; throws an Error whose message is one line naming the bad flag and what it needs. */
+export function parseBenchOptions(argv: readonly string[], defaultOut: string): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      hosts: { type: 'string' },
+      venvs: { type: 'string' },
+      runs: { type: 'string' },
+      scenarios: { type: 'string' },
+      'scale-hosts': { type: 'string' },
+      'scale-venvs': { type: 'string' },
+      'scale-runs': { type: 'string' },
+      smoke: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      merge: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return 'help';
+  const smoke = values.smoke!;
+  const runs = count('--runs', values.runs, smoke ? 1 : 3);
+  const names = list('--scenarios', values.scenarios ?? (smoke ? 'fresh,noop,upgrade' : ALL.join(',')));
+  const unknown = names.find((n) => !ALL.includes(n));
+  if (unknown) throw new Error(`--scenarios: unknown scenario "${unknown}"; choose from ${ALL.join(', ')}`);
+  const scaleHosts = list('--scale-hosts', values['scale-hosts'] ?? '1,4,16,32').map((h) => count('--scale-hosts', h, 0));
+  const options: BenchOptions = {
+    hosts: count('--hosts', values.hosts, smoke ? 1 : 4),
+    venvs: count('--venvs', values.venvs, smoke ? 1 : 4),
+    runs,
+    scenarios: names.filter((n): n is Scenario => n !== 'scale'),
+    scale: names.includes('scale'),
+    scaleHosts: [...new Set(scaleHosts)].sort((a, b) => a - b),
+    scaleVenvs: count('--scale-venvs', values['scale-venvs'], 2),
+    scaleRuns: count('--scale-runs', values['scale-runs'], 1),
+    smoke,
+    out: values.out ?? (smoke ? undefined : defaultOut),
+    merge: values.merge!,
+  };
+  const tooMany = [options.hosts, ...options.scaleHosts].find((h) => h > 200);
+  if (tooMany) throw new Error(`at most 200 hosts (loopback addresses 127.0.0.2…), got ${tooMany}`);
+  if (options.merge && !options.out) throw new Error('--merge needs a results directory: give --out DIR');
+  return options;
+}
+
+function count(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a whole number of at least 1, got "${text}"`);
+  return n;
+}
+
+function list(flag: string, text: string): string[] {
+  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new Error(`${flag} needs a comma-separated list, got "${text}"`);
+  return items;
+}

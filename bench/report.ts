@@ -1,0 +1,190 @@
+/**
+ * The benchmark's results: medians per row, the Markdown table, the issue's targets checked against
+ * the numbers (reported, never enforced), and where vdeploy's time went.
+ */
+import { formatProfile, median, medianProfile, seconds, type RunProfile } from './profile.js';
+import type { RowResult } from './scenarios.js';
+
+export interface Machine {
+  cpu: string;
+  nproc: number;
+  memoryBytes: number;
+  os: string;
+  node: string;
+  python: string;
+  ssh: string;
+}
+
+export interface StartupTimes {
+  /** `vdeploy --version`: Node + the CLI's modules. */
+  version: number;
+  /** `vdeploy venvs`: + loading and checking the deployfile. */
+  venvs: number;
+}
+
+/** One run of the benchmark command; rows name the session that measured them. */
+export interface Session {
+  started: string;
+  command: string;
+  /** 1, 5 and 15-minute load averages when it started. */
+  loadAverage: number[];
+}
+
+export interface BenchResults {
+  generatedAt: string;
+  sessions: Session[];
+  machine: Machine;
+  rssMethod: string;
+  startup?: StartupTimes;
+  rows: RowResult[];
+}
+
+export interface RowSummary {
+  scenario: string;
+  size: string;
+  vdeploy: number;
+  baseline: number;
+  floor: number;
+  /** Max over runs, KiB. */
+  rssKiB: number;
+  load: number;
+  profile: RunProfile;
+}
+
+export interface Target {
+  text: string;
+  /** What was measured, in words; absent when the row was not run. */
+  actual?: string;
+  met?: boolean;
+}
+
+const MB = 1e6;
+
+export function summarizeRow(row: RowResult): RowSummary {
+  return {
+    scenario: row.scenario,
+    size: `${row.hosts}×${row.venvs}`,
+    vdeploy: median(row.runs.vdeploy),
+    baseline: median(row.runs.baseline),
+    floor: median(row.runs.floor),
+    rssKiB: Math.max(...row.rssKiB),
+    load: median(row.load),
+    profile: medianProfile(row.profiles),
+  };
+}
+
+export function renderTable(rows: readonly RowResult[]): string[] {
+  const lines = [
+    '| scenario | H×V | vdeploy | baseline | floor | vdeploy/baseline | vdeploy/floor | vdeploy peak RSS | load (1 min) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const row of rows) {
+    const s = summarizeRow(row);
+    const name = row.group === 'scale' ? `scale: ${s.scenario}` : s.scenario;
+    const vsBaseline = `${(s.vdeploy / s.baseline).toFixed(2)} (${(s.baseline / s.vdeploy).toFixed(1)}× faster)`;
+    lines.push(
+      `| ${name} | ${s.size} | ${seconds(s.vdeploy)} | ${seconds(s.baseline)} | ${seconds(s.floor)} | ${vsBaseline} | ${(s.vdeploy / s.floor).toFixed(2)} | ${formatMiB(s.rssKiB)} | ${s.load.toFixed(1)} |`,
+    );
+  }
+  return lines;
+}
+
+/** The issue's targets (for a 2-core machine), each met, missed, or not measured in this run. */
+export function checkTargets(rows: readonly RowResult[]): Target[] {
+  const find = (scenario: string, group: string, hosts: number, venvs?: number) =>
+    rows.find((r) => r.scenario === scenario && r.group === group && r.hosts === hosts && (venvs === undefined || r.venvs === venvs));
+  const targets: Target[] = [];
+  const ratioTargets: Array<[string, number, number]> = [
+    // scenario, min × faster than the baseline, max × the floor
+    ['noop', 5, 2],
+    ['upgrade', 3, 1.5],
+    ['fresh', 2, 1.3],
+  ];
+  for (const [scenario, faster, floorMax] of ratioTargets) {
+    const row = find(scenario, 'main', 4, 4);
+    const s = row && summarizeRow(row);
+    targets.push({
+      text: `${scenario} 4×4: vdeploy ≤ ${floorMax} × the floor`,
+      ...(s ? { actual: `${seconds(s.vdeploy)} vs ${seconds(s.floor)}: ${(s.vdeploy / s.floor).toFixed(2)} ×`, met: s.vdeploy <= floorMax * s.floor } : {}),
+    });
+    targets.push({
+      text: `${scenario} 4×4: vdeploy ≥ ${faster} × faster than the baseline`,
+      ...(s ? { actual: `${seconds(s.vdeploy)} vs ${seconds(s.baseline)}: ${(s.baseline / s.vdeploy).toFixed(1)} × faster`, met: s.baseline >= faster * s.vdeploy } : {}),
+    });
+  }
+  const one = find('noop', 'scale', 1);
+  const most = rows.filter((r) => r.group === 'scale' && r.scenario === 'noop').sort((a, b) => b.hosts - a.hosts)[0];
+  const big = find('noop', 'scale', 32);
+  targets.push({
+    text: 'scale: no-op at 32 hosts ≤ 4 × no-op at 1 host',
+    ...(one && big ? { actual: `${seconds(median(big.runs.vdeploy))} vs ${seconds(median(one.runs.vdeploy))}: ${(median(big.runs.vdeploy) / median(one.runs.vdeploy)).toFixed(2)} ×`, met: median(big.runs.vdeploy) <= 4 * median(one.runs.vdeploy) } : {}),
+  });
+  const at32 = rows.filter((r) => r.group === 'scale' && r.hosts === 32);
+  const rss32 = at32.length ? Math.max(...at32.flatMap((r) => r.rssKiB)) : undefined;
+  targets.push({
+    text: 'scale: vdeploy peak RSS ≤ 200 MB at 32 hosts',
+    ...(rss32 !== undefined ? { actual: `${formatMiB(rss32)} (${((rss32 * 1024) / MB).toFixed(0)} MB)`, met: rss32 * 1024 <= 200 * MB } : {}),
+  });
+  if (most && most.hosts !== 32 && one) {
+    targets.push({ text: `(scale measured up to ${most.hosts} hosts only)` });
+  }
+  return targets;
+}
+
+export function renderMarkdown(results: BenchResults): string {
+  const m = results.machine;
+  const when = (iso: string) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+  const used = results.sessions.filter((s) => results.rows.some((r) => r.session === s.started));
+  const rowsOf = (s: Session) =>
+    results.rows.filter((r) => r.session === s.started).map((r) => `${r.group === 'scale' ? 'scale ' : ''}${r.scenario} ${r.hosts}×${r.venvs}`).join(', ');
+  const lines = [
+    '# vdeploy benchmark results',
+    '',
+    used.length === 1
+      ? `Measured with \`${used[0]!.command}\` on ${when(used[0]!.started)}.`
+      : `Measured in ${used.length} sessions: ${used.map((s) => `\`${s.command}\` on ${when(s.started)} (${rowsOf(s)})`).join('; ')}.`,
+    '',
+    `Machine: ${m.cpu}, \`nproc\` ${m.nproc}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB memory, ${m.os}; Node ${m.node}, ${m.python} in the venvs, ${m.ssh}.`,
+    `Each time is the median of ${describeRuns(results.rows)}; peak RSS is the largest over the vdeploy runs` +
+      ` (${results.rssMethod === 'gnu-time' ? 'GNU time %M' : 'getrusage maxrss of the process'}). The machine may be shared: "load" is the median 1-minute load average around the row's runs.`,
+    '',
+    ...renderTable(results.rows),
+    '',
+    '## Targets',
+    '',
+    ...checkTargets(results.rows).map((t) => `- ${t.met === undefined ? (t.actual ? '?' : '–') : t.met ? 'met' : '**missed**'}: ${t.text}${t.actual ? ` — ${t.actual}` : t.text.startsWith('(') ? '' : ' — not measured'}`),
+    '',
+    '## Where vdeploy\'s time goes (medians)',
+    '',
+    ...(results.startup
+      ? [`- Process start alone (\`vdeploy --version\`): ${seconds(results.startup.version)}; with the deployfile loaded (\`vdeploy venvs\`): ${seconds(results.startup.venvs)}.`]
+      : []),
+    ...results.rows.map((r) => `- ${r.group === 'scale' ? 'scale: ' : ''}${r.scenario} ${r.hosts}×${r.venvs}: ${formatProfile(summarizeRow(r).profile)}`),
+    '',
+    'Stages: startup+load = process start until the first SSH connection starts; connect and probe = the slowest host; plan = last probe answered until the first apply work; push = slowest host\'s upload; apply = first apply work until the last venv finished; exit = last event until the process ended.',
+    '',
+    '## What was measured',
+    '',
+    '- **vdeploy**: `vdeploy deploy --yes` through the built CLI (`node dist/cli/main.js`), the whole process.',
+    '- **baseline**: the naive tool vdeploy replaces, written in the benchmark: one venv after another, `pip freeze` over `ssh`, `scp` of the wheels that venv lacks, `pip install --upgrade --no-index --find-links` over `ssh`.',
+    '- **floor**: fresh and upgrade: the pip command vdeploy runs (`pip install --no-index --require-hashes -r <pinned>`), run directly on the hosts with vdeploy\'s parallelism (hosts at once, each host\'s venvs in turn), no SSH; no-op: one `ssh host true` per host, in parallel.',
+    '- Hosts are real `sshd`s on 127.0.0.2… with real venvs (Debian\'s Python); wheels: Django, asgiref, sqlparse, gunicorn and a small app (1.0, 1.1).',
+    '- Before every timed run, venvs and wheel caches are reset (untimed) to the scenario\'s start (fresh: empty venvs; upgrade: app 1.0; no-op: everything at 1.1); after every run each venv must hold exactly the expected versions, or the benchmark fails.',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** "3 runs" or "3 runs (scale rows: 1 run)". */
+function describeRuns(rows: readonly RowResult[]): string {
+  const counts = (group: string) => [...new Set(rows.filter((r) => r.group === group).map((r) => r.runs.vdeploy.length))];
+  const words = (ns: number[]) => `${ns.join('/')} run${ns.length === 1 && ns[0] === 1 ? '' : 's'}`;
+  const main = counts('main');
+  const scale = counts('scale');
+  if (main.length === 0) return words(scale);
+  return scale.length === 0 || words(scale) === words(main) ? words(main) : `${words(main)} (scale rows: ${words(scale)})`;
+}
+
+function formatMiB(kib: number): string {
+  return `${(kib / 1024).toFixed(0)} MiB`;
+}

@@ -1,0 +1,217 @@
+/**
+ * `npm run bench`: vdeploy's deploy speed, scaling and memory, side by side with a naive baseline and
+ * the floor, on a real fleet of sshds on this machine. Prints the results as Markdown and writes
+ * bench/results.md and bench/results.json. Exits 1 if any run left a venv with the wrong versions (a
+ * fast wrong deploy is not a result); missed speed targets are reported, never an error.
+ *
+ *   npm run bench                  # the full benchmark (minutes)
+ *   npm run bench -- --smoke       # 1 × 1, one run: CI's check that it works
+ *   npm run bench -- --help
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeDeployProject, type DeployProject } from '../test/helpers/deploy-project.js';
+import { startBenchFleet, type BenchFleet } from './bench-fleet.js';
+import { detectRssMethod, pinnedRequirements, timeVdeploy, VDEPLOY_CLI, type FleetTarget, type RssMethod } from './contenders.js';
+import { parseBenchOptions, USAGE, type BenchOptions } from './options.js';
+import { median, seconds } from './profile.js';
+import { checkTargets, renderMarkdown, renderTable, summarizeRow, type BenchResults, type Machine, type StartupTimes } from './report.js';
+import { measureRow, WrongResultError, type RowContext, type RowResult, type Scenario } from './scenarios.js';
+import { SYSTEM_PYTHON } from './venvs.js';
+import { APP, copyWheels, prepareWheels, wantedWheels, type WheelSet } from './wheel-set.js';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const STARTUP_SAMPLES = 5;
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+/** Temporary directories of this run, removed at the end (and on Ctrl-C). */
+const scratch: string[] = [];
+function removeScratch(): void {
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: BenchOptions | 'help';
+  try {
+    options = parseBenchOptions(argv, BENCH_DIR);
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!existsSync(VDEPLOY_CLI)) {
+    log(`${VDEPLOY_CLI} not found: build first (\`npm run bench\` runs \`npm run build\` for you)`);
+    return 2;
+  }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    // process.exit runs the fleet helper's exit hook, which stops exactly the sshds it started.
+    process.on(signal, () => {
+      removeScratch();
+      process.exit(130);
+    });
+  }
+
+  const began = performance.now();
+  const session = new Date().toISOString();
+  const startLoad = loadavg().map((l) => Number(l.toFixed(2)));
+  const rss = await detectRssMethod();
+  const work = mkdtempSync(join(tmpdir(), 'vdeploy-bench-'));
+  scratch.push(work);
+  log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs; peak RSS via ${rss}`);
+  const rows: RowResult[] = [];
+  let startup: StartupTimes | undefined;
+  try {
+    const wheels = await prepareWheels(join(work, 'wheels'));
+    const floor = { requirements: join(work, 'floor-requirements.txt'), findLinks: join(work, 'floor-wheels') };
+    writeFileSync(floor.requirements, pinnedRequirements(wantedWheels(wheels, '1.1')));
+    copyWheels(wantedWheels(wheels, '1.1'), floor.findLinks);
+    const context = (bench: BenchFleet, project: DeployProject, targets: FleetTarget[]): RowContext => ({ bench, wheels, project, targets, rss, floor, log, session });
+
+    if (options.scenarios.length > 0) {
+      const bench = await startBenchFleet({ hosts: options.hosts, venvs: options.venvs, wheels, log });
+      try {
+        const project = await makeProject(bench, bench.all, wheels);
+        await establishStates(bench, project, bench.all, rss);
+        for (const scenario of options.scenarios) {
+          log(`${scenario} ${options.hosts}×${options.venvs}: ${options.runs} run${options.runs > 1 ? 's' : ''} of each contender`);
+          rows.push(await measureRow(context(bench, project, bench.all), scenario, 'main', options.runs));
+        }
+        startup = await measureStartup(project, rss);
+      } finally {
+        await bench.stop();
+      }
+    }
+
+    if (options.scale) {
+      const largest = Math.max(...options.scaleHosts);
+      const bench = await startBenchFleet({ hosts: largest, venvs: options.scaleVenvs, wheels, log });
+      try {
+        const projects = new Map<number, DeployProject>();
+        for (const hosts of new Set([1, ...options.scaleHosts])) projects.set(hosts, await makeProject(bench, bench.slice(hosts, options.scaleVenvs), wheels));
+        // Installing Django into 64 venvs would take minutes of setup: deploy host1 for real, then give
+        // every other venv the same files (paths rewritten). Every timed run still checks every venv.
+        const first = bench.slice(1, options.scaleVenvs);
+        await establishStates(bench, projects.get(1)!, first, rss);
+        const source = { host: first[0]!.host, venv: first[0]!.venvs[0]! };
+        bench.cloneState('app-1.0', source, bench.all);
+        bench.cloneState('app-1.1', source, bench.all);
+        for (const scenario of ['noop', 'upgrade'] as Scenario[]) {
+          for (const hosts of options.scaleHosts) {
+            log(`scale: ${scenario} ${hosts}×${options.scaleVenvs}: ${options.scaleRuns} run${options.scaleRuns > 1 ? 's' : ''} of each contender`);
+            rows.push(await measureRow(context(bench, projects.get(hosts)!, bench.slice(hosts, options.scaleVenvs)), scenario, 'scale', options.scaleRuns));
+          }
+        }
+      } finally {
+        await bench.stop();
+      }
+    }
+  } catch (err) {
+    if (err instanceof WrongResultError) log(`WRONG RESULT, no numbers reported: ${err.message}`);
+    else log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return 1;
+  } finally {
+    removeScratch();
+  }
+
+  const results: BenchResults = {
+    generatedAt: new Date().toISOString(),
+    sessions: [{ started: session, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`, loadAverage: startLoad }],
+    machine: describeMachine(),
+    rssMethod: rss,
+    ...(startup ? { startup } : {}),
+    rows,
+  };
+  const merged = options.merge && options.out ? mergeWithPrevious(results, join(options.out, 'results.json')) : results;
+  if (options.out) {
+    mkdirSync(options.out, { recursive: true });
+    writeFileSync(join(options.out, 'results.md'), renderMarkdown(merged));
+    const json = { ...merged, summaries: merged.rows.map(summarizeRow), targets: checkTargets(merged.rows) };
+    writeFileSync(join(options.out, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
+  }
+  process.stdout.write(options.smoke ? `${renderTable(rows).join('\n')}\n` : renderMarkdown(merged));
+  const verified = rows.reduce((n, r) => n + r.runs.vdeploy.length + r.runs.baseline.length + r.runs.floor.length, 0);
+  log(`all ${verified} timed runs verified (every venv held exactly the expected versions); took ${seconds(performance.now() - began)}${options.out ? `; wrote ${join(options.out, 'results.md')} and results.json` : ''}`);
+  return 0;
+}
+
+/** A deploy project (deployfile, wheel repository, requirements) for these hosts and venvs. */
+async function makeProject(bench: BenchFleet, targets: readonly FleetTarget[], wheels: WheelSet): Promise<DeployProject> {
+  const project = await makeDeployProject(
+    { ...bench.fleet, hosts: targets.map((t) => t.host) },
+    {
+      venvs: targets.flatMap(({ host, venvs }) => venvs.map((path) => ({ host, path }))),
+      requirements: `${APP}==1.1\n`,
+      wheels: wheels.all.map((w) => w.file),
+    },
+  );
+  scratch.push(project.dir);
+  return project;
+}
+
+/**
+ * Record the states scenarios start from, made by vdeploy itself (untimed): the venvs as created
+ * (empty), after deploying the app 1.0, and after upgrading it to 1.1 — each checked.
+ */
+async function establishStates(bench: BenchFleet, project: DeployProject, targets: readonly FleetTarget[], rss: RssMethod): Promise<void> {
+  bench.capture('empty', targets);
+  for (const version of ['1.0', '1.1'] as const) {
+    await project.setRequirements(`${APP}==${version}\n`);
+    const r = await timeVdeploy(project.dir, ['deploy', '--yes'], rss);
+    const problems = bench.check(`app-${version}`, targets);
+    if (problems.length > 0) throw new WrongResultError(`setting up (deploying ${APP} ${version}) left the fleet wrong:\n  ${problems.slice(0, 10).join('\n  ')}`);
+    bench.capture(`app-${version}`, targets);
+    log(`state app-${version} deployed (untimed setup, ${seconds(r.ms)})`);
+  }
+}
+
+async function measureStartup(project: DeployProject, rss: RssMethod): Promise<StartupTimes> {
+  const sample = async (args: string[]) => {
+    const times: number[] = [];
+    for (let i = 0; i < STARTUP_SAMPLES; i++) times.push((await timeVdeploy(project.dir, args, rss)).ms);
+    return median(times);
+  };
+  return { version: await sample(['--version']), venvs: await sample(['venvs']) };
+}
+
+function describeMachine(): Machine {
+  const run = (file: string, args: string[]) => {
+    try {
+      return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    } catch (err) {
+      return String((err as { stderr?: string }).stderr ?? '').trim();
+    }
+  };
+  return {
+    cpu: cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU',
+    nproc: availableParallelism(),
+    memoryBytes: totalmem(),
+    os: `${type()} ${release()}`,
+    node: process.version,
+    python: run(SYSTEM_PYTHON, ['--version']),
+    ssh: run('sh', ['-c', 'ssh -V 2>&1']).split(',')[0]!,
+  };
+}
+
+/** This run's rows, plus the rows of an earlier results.json that this run did not measure. */
+function mergeWithPrevious(results: BenchResults, file: string): BenchResults {
+  if (!existsSync(file)) return results;
+  const previous = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+  const key = (r: RowResult) => `${r.group} ${r.scenario} ${r.hosts}×${r.venvs}`;
+  const fresh = new Set(results.rows.map(key));
+  const order = (r: RowResult) => (r.group === 'main' ? 0 : 1) * 1e6 + ['fresh', 'noop', 'upgrade'].indexOf(r.scenario) * 1e3 + r.hosts;
+  const rows = [...previous.rows.filter((r) => !fresh.has(key(r))), ...results.rows].sort((a, b) => order(a) - order(b));
+  return {
+    ...results,
+    ...(results.startup ?? previous.startup ? { startup: results.startup ?? previous.startup! } : {}),
+    rows,
+    sessions: [...previous.sessions, ...results.sessions].filter((s) => rows.some((r) => r.session === s.started)),
+  };
+}
+
+process.exitCode = await main(process.argv.slice(2));
