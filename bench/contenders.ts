@@ -163,8 +163,9 @@ export async function timeFloorInstall(targets: readonly FleetTarget[], requirem
 }
 
 /**
- * Run a command with the small environment an SSH session gets (not this process's, which may carry
- * PYTHON* and PIP_* settings the hosts' pips never see), plus PIP_CONFIG_FILE=/dev/null as vdeploy sets.
+ * Run a command as an SSH session would: in a session of its own, with the small environment sshd
+ * gives (not this process's, which may carry PYTHON* and PIP_* settings the hosts' pips never see),
+ * plus PIP_CONFIG_FILE=/dev/null as vdeploy sets.
  */
 function runLikeSshSession(argv: readonly string[]): Promise<void> {
   const env: NodeJS.ProcessEnv = {
@@ -176,7 +177,10 @@ function runLikeSshSession(argv: readonly string[]): Promise<void> {
     ...PIP_ENV,
   };
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    // detached: a session of its own (setsid), as sshd gives every command it runs. With the kernel's
+    // autogroup scheduling, CPU is shared between sessions: sharing one with this process would give
+    // the floor's pips less CPU than vdeploy's whenever something else loads the machine.
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);

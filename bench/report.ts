@@ -135,8 +135,15 @@ export function renderMarkdown(results: BenchResults): string {
   const m = results.machine;
   const when = (iso: string) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
   const used = results.sessions.filter((s) => results.rows.some((r) => r.session === s.started));
-  const rowsOf = (s: Session) =>
-    results.rows.filter((r) => r.session === s.started).map((r) => `${r.group === 'scale' ? 'scale ' : ''}${r.scenario} ${r.hosts}×${r.venvs}`).join(', ');
+  const rowsOf = (s: Session) => {
+    const mine = results.rows.filter((r) => r.session === s.started);
+    const main = mine.filter((r) => r.group === 'main');
+    const scale = mine.filter((r) => r.group === 'scale');
+    return [
+      ...(main.length ? [`${[...new Set(main.map((r) => r.scenario))].join(', ')} ${[...new Set(main.map((r) => `${r.hosts}×${r.venvs}`))].join(', ')}`] : []),
+      ...(scale.length ? [`scale ${[...new Set(scale.map((r) => r.scenario))].join(', ')} at ${[...new Set(scale.map((r) => r.hosts))].join(', ')} hosts`] : []),
+    ].join('; ');
+  };
   const lines = [
     '# vdeploy benchmark results',
     '',
