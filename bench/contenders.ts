@@ -57,6 +57,8 @@ export const VDEPLOY_CLI = process.env.VDEPLOY_BENCH_CLI ?? CLI_BIN;
 export const VDEPLOY_CONCURRENCY = 16;
 
 const local = new LocalConnection();
+/** The user's TMPDIR, before the benchmark points it at its scratch root: vdeploy runs as the user would. */
+export const USER_TMPDIR = process.env.TMPDIR;
 const HOOK = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'max-rss-hook.mjs')).href;
 const PIP_ENV = { PIP_CONFIG_FILE: '/dev/null' };
 
@@ -74,7 +76,7 @@ export function timeVdeploy(cwd: string, args: readonly string[], rss: RssMethod
   const node = [process.execPath, ...(rss === 'node-hook' ? ['--import', HOOK] : []), VDEPLOY_CLI, ...args];
   const argv = rss === 'gnu-time' ? ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...node] : node;
   // As a user would run it, minus an SSH agent: only the fleet's key (the deployfile names it).
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, SSH_AUTH_SOCK: undefined, VDEPLOY_SSH_PASSPHRASE: undefined };
+  const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: USER_TMPDIR, NO_COLOR: '1', FORCE_COLOR: undefined, SSH_AUTH_SOCK: undefined, VDEPLOY_SSH_PASSPHRASE: undefined };
   if (rss === 'node-hook') env.VDEPLOY_BENCH_RSS_FILE = rssFile;
   return new Promise((resolve, reject) => {
     const started = performance.now();

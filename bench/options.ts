@@ -15,6 +15,8 @@ export interface BenchOptions {
   /** Where results.md and results.json go; undefined: print only. */
   out: string | undefined;
   merge: boolean;
+  /** Where the fleet lives (--tmpdir); undefined: /dev/shm when usable, else the system's temp dir. */
+  tmpdir: string | undefined;
 }
 
 export const USAGE = `Usage: npm run bench -- [options]
@@ -30,6 +32,8 @@ export const USAGE = `Usage: npm run bench -- [options]
                       unless --out is given (CI's check that the benchmark works)
   --out DIR           write results.md and results.json there (default: bench/)
   --merge             keep the rows of DIR/results.json that this run does not measure
+  --tmpdir DIR        put the fleet, venvs and projects under DIR (default: /dev/shm when it is a
+                      tmpfs with room, else the system's temporary directory)
   -h, --help          this text
 
 Environment: VDEPLOY_BENCH_CLI=path/to/main.js measures another build of the CLI (default: dist/);
@@ -53,6 +57,7 @@ export function parseBenchOptions(argv: readonly string[], defaultOut: string): 
       smoke: { type: 'boolean', default: false },
       out: { type: 'string' },
       merge: { type: 'boolean', default: false },
+      tmpdir: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -77,6 +82,7 @@ export function parseBenchOptions(argv: readonly string[], defaultOut: string): 
     smoke,
     out: values.out ?? (smoke ? undefined : defaultOut),
     merge: values.merge!,
+    tmpdir: values.tmpdir,
   };
   const tooMany = [options.hosts, ...options.scaleHosts].find((h) => h > 200);
   if (tooMany) throw new Error(`at most 200 hosts (loopback addresses 127.0.0.2…), got ${tooMany}`);

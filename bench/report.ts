@@ -13,6 +13,8 @@ export interface Machine {
   node: string;
   python: string;
   ssh: string;
+  /** What the fleet's files were on, e.g. "tmpfs (/dev/shm)". */
+  storage?: string;
 }
 
 export interface StartupTimes {
@@ -151,7 +153,7 @@ export function renderMarkdown(results: BenchResults): string {
       ? `Measured with \`${used[0]!.command}\` on ${when(used[0]!.started)}.`
       : `Measured in ${used.length} sessions: ${used.map((s) => `\`${s.command}\` on ${when(s.started)} (${rowsOf(s)})`).join('; ')}.`,
     '',
-    `Machine: ${m.cpu}, \`nproc\` ${m.nproc}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB memory, ${m.os}; Node ${m.node}, ${m.python} in the venvs, ${m.ssh}.`,
+    `Machine: ${m.cpu}, \`nproc\` ${m.nproc}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB memory, ${m.os}; Node ${m.node}, ${m.python} in the venvs, ${m.ssh}${m.storage ? `; fleet on ${m.storage}` : ''}.`,
     `Each time is the median of ${describeRuns(results.rows)}; peak RSS is the largest over the vdeploy runs` +
       ` (${results.rssMethod === 'gnu-time' ? 'GNU time %M' : 'getrusage maxrss of the process'}). The machine may be shared: "load" is the median 1-minute load average around the row's runs.`,
     '',

@@ -9,14 +9,15 @@
  *   npm run bench -- --help
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeDeployProject, type DeployProject } from '../test/helpers/deploy-project.js';
 import { startBenchFleet, type BenchFleet } from './bench-fleet.js';
-import { detectRssMethod, pinnedRequirements, timeVdeploy, VDEPLOY_CLI, type FleetTarget, type RssMethod } from './contenders.js';
+import { detectRssMethod, pinnedRequirements, timeVdeploy, USER_TMPDIR, VDEPLOY_CLI, type FleetTarget, type RssMethod } from './contenders.js';
 import { parseBenchOptions, USAGE, type BenchOptions } from './options.js';
+import { chooseScratchRoot } from './scratch-root.js';
 import { median, seconds } from './profile.js';
 import { checkTargets, renderMarkdown, renderTable, summarizeRow, type BenchResults, type Machine, type StartupTimes } from './report.js';
 import { measureRow, WrongResultError, type RowContext, type RowResult, type Scenario } from './scenarios.js';
@@ -25,12 +26,22 @@ import { APP, copyWheels, prepareWheels, wantedWheels, type WheelSet } from './w
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const STARTUP_SAMPLES = 5;
+const MIB = 2 ** 20;
+const GIB = 2 ** 30;
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 /** Temporary directories of this run, removed at the end (and on Ctrl-C). */
 const scratch: string[] = [];
 function removeScratch(): void {
-  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
+  for (const dir of scratch.splice(0)) {
+    rmSync(dir, { recursive: true, force: true });
+    // vdeploy's deployfile loader (jiti) caches each project's transpiled deployfile in TMPDIR/jiti.
+    for (const tmp of new Set([USER_TMPDIR ?? tmpdir(), dirname(dir)])) {
+      const cache = join(tmp, 'jiti');
+      if (!existsSync(cache)) continue;
+      for (const f of readdirSync(cache)) if (f.startsWith(`${basename(dir)}-`)) rmSync(join(cache, f), { force: true });
+    }
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -57,13 +68,16 @@ async function main(argv: string[]): Promise<number> {
     });
   }
 
+  // Everything the fleet writes goes under one root; os.tmpdir() (and so the fleet helper) reads TMPDIR.
+  const root = chooseScratchRoot(options.tmpdir, GIB + options.hosts * options.venvs * 100 * MIB + (options.scale ? GIB : 0));
+  process.env.TMPDIR = root.dir;
   const began = performance.now();
   const session = new Date().toISOString();
   const startLoad = loadavg().map((l) => Number(l.toFixed(2)));
   const rss = await detectRssMethod();
   const work = mkdtempSync(join(tmpdir(), 'vdeploy-bench-'));
   scratch.push(work);
-  log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs; peak RSS via ${rss}`);
+  log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs; peak RSS via ${rss}; fleet on ${root.description}`);
   const rows: RowResult[] = [];
   let startup: StartupTimes | undefined;
   try {
@@ -122,7 +136,7 @@ async function main(argv: string[]): Promise<number> {
   const results: BenchResults = {
     generatedAt: new Date().toISOString(),
     sessions: [{ started: session, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`, loadAverage: startLoad }],
-    machine: describeMachine(),
+    machine: { ...describeMachine(), storage: root.description },
     rssMethod: rss,
     ...(startup ? { startup } : {}),
     rows,
