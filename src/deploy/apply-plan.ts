@@ -1,20 +1,20 @@
 /**
  * `applyPlan()`: carry out the confirmed part of a plan, hosts in parallel. Per host: push the wheels
- * its cache lacks (once per host), apply each confirmed venv (one remote script per venv, under the
- * venv's lock), then run the host's reload once. A failure stops that venv only; the report says what
- * happened to every venv.
+ * its cache lacks (once per host), apply each confirmed venv in turn (each under its venv's lock),
+ * then run the host's reload once — one remote command for all of it when nothing fails. A failure stops that venv only; the report says what
+ * happened to every venv. Each host's part is apply-host.ts.
  */
 import type { ResolvedConfig } from '../config/resolve-config.js';
-import { hintOf, lastLines } from '../errors.js';
+import { hintOf } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
 import type { HostConnector } from '../remote/connect-host.js';
 import { Semaphore } from '../remote/semaphore.js';
 import { appendReleaseLog, formatErrorLine, formatInstallLine } from '../wheels/release-log.js';
 import { withRepoLock } from '../wheels/repo-lock.js';
-import { applyVenv, type MigrateMode } from './apply-venv.js';
+import { applyHost } from './apply-host.js';
+import type { MigrateMode } from './apply-venv.js';
 import type { EventSink, VenvOutcome } from './events.js';
-import { hasChanges, wheelsToPush, type Plan, type VenvPlan } from './plan.js';
-import { pushWheels } from './push-wheels.js';
+import { hasChanges, type Plan, type VenvPlan } from './plan.js';
 import type { HostReport, Report, VenvReport } from './report.js';
 
 export type { MigrateMode } from './apply-venv.js';
@@ -47,7 +47,7 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
   const reports = new Map<string, VenvReport>();
   const hostReports: HostReport[] = [];
   let failed = false;
-  const stopStarting = () => options.signal?.aborted || (options.failFast && failed);
+  const stopStarting = () => Boolean(options.signal?.aborted || (options.failFast && failed));
 
   const base = (v: VenvPlan, outcome: VenvOutcome): VenvReport => ({
     id: v.id, host: v.host, user: v.user, path: v.path, outcome,
@@ -76,50 +76,37 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
       limit.run(async () => {
         const host = hostByName.get(hostPlan.name)!;
         const venvs = toApply.filter((v) => v.host === host.name);
-        const hostReport: HostReport = { name: host.name, pushed: [] };
-        hostReports.push(hostReport);
-        const skip = (v: OkPlan, outcome: VenvOutcome, message?: string) => reports.set(v.id, { ...base(v, outcome), ...(message ? { message } : {}) });
-        if (stopStarting()) return venvs.forEach((v) => skip(v, 'skipped', 'not started: the deploy was stopped'));
+        if (stopStarting()) {
+          hostReports.push({ name: host.name, pushed: [] });
+          for (const v of venvs) reports.set(v.id, { ...base(v, 'skipped'), message: 'not started: the deploy was stopped' });
+          return;
+        }
 
         let conn: Connection;
         try {
           conn = await options.connector.connect(host);
-          const wheels = wheelsToPush(hostPlan, venvs);
-          if (wheels.length > 0) {
-            emit({ kind: 'push:start', host: host.name, wheels: wheels.map((w) => w.filename) });
-            const started = performance.now();
-            const bytes = await pushWheels(conn, config.wheels, hostPlan.cacheDir, wheels, { cacheExists: hostPlan.cachedWheels.length > 0 });
-            hostReport.pushed = wheels.map((w) => w.filename);
-            emit({ kind: 'push:end', host: host.name, wheels: hostReport.pushed, bytes, ms: Math.round(performance.now() - started) });
-          }
         } catch (err) {
           failed = true;
+          hostReports.push({ name: host.name, pushed: [] });
           const message = `${host.name}: ${err instanceof Error ? err.message : String(err)}`;
-          emit({ kind: 'host:failed', host: host.name, stage: 'push', message });
-          for (const v of venvs) reports.set(v.id, { ...base(v, 'failed'), failedStep: 'push', message, ...hintOf(err) });
+          emit({ kind: 'host:failed', host: host.name, stage: 'connect', message });
+          for (const v of venvs) reports.set(v.id, { ...base(v, 'failed'), failedStep: 'connect', message, ...hintOf(err) });
           return;
         }
-
-        let deployed = 0;
-        for (const v of venvs) {
-          if (stopStarting()) {
-            skip(v, 'skipped', options.signal?.aborted ? 'not started: the deploy was interrupted' : 'not started: an earlier venv failed (--fail-fast)');
-            continue;
-          }
-          const report = await applyVenv(conn, venvById.get(v.id)!, host, hostPlan, v, settings, emit);
-          reports.set(v.id, report);
-          if (report.outcome === 'deployed') deployed++;
-          else failed = true;
-        }
-        // The host's reload runs once, after all of its venvs, and only if one of them changed.
-        if (host.reload && deployed > 0) {
-          emit({ kind: 'reload:start', host: host.name });
-          const result = await conn.exec(['sh', '-c', host.reload], { nothrow: true });
-          const ok = result.exitCode === 0;
-          hostReport.reload = { ok, ms: result.ms, ...(ok ? {} : { message: `${host.name}: reload \`${host.reload}\` exited with ${result.exitCode ?? result.signal}: ${lastLines(result.stderr || result.stdout, 5)}` }) };
-          emit({ kind: 'reload:end', host: host.name, ok, ms: result.ms });
-          if (!ok) failed = true;
-        }
+        const done = await applyHost(conn, host, hostPlan, venvs, {
+          settings,
+          venvById,
+          emit,
+          signal: options.signal,
+          stopStarting,
+          skipReason: () => (options.signal?.aborted ? 'not started: the deploy was interrupted' : 'not started: an earlier venv failed (--fail-fast)'),
+          onFailure: () => {
+            failed = true;
+          },
+          base,
+        });
+        hostReports.push(done.host);
+        for (const r of done.reports) reports.set(r.id, r);
       }),
     ),
   );

@@ -1,20 +1,22 @@
 /**
- * Applying one venv's plan on its host: one run of the apply script (under the venv's lock), and —
- * when migrate, reload or the health check failed after the new packages went in — a second run that
- * restores the pre-deploy package set and reloads, unless automatic rollback is off.
+ * One venv's part of an apply: the apply script's input (built from the plan), its answer turned
+ * into the report, and — when migrate, reload or the health check failed after the new packages went
+ * in — the restore of the pre-deploy package set, unless automatic rollback is off. The runs
+ * themselves go through the host apply script (host-apply-script.ts), a host's venvs in one command.
  */
 import { hostname, userInfo } from 'node:os';
 import { posix } from 'node:path';
 import type { ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
-import { hintOf, lastLines } from '../errors.js';
+import { lastLines } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
-import { pythonScriptArgv } from '../remote/python-script.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
-import { APPLY_SCRIPT, type ApplyScriptInput, type ApplyScriptOutput } from './apply-script.js';
+import type { ApplyScriptInput } from './apply-script.js';
 import type { EventSink } from './events.js';
+import type { HostApplyLine } from './host-apply-script.js';
 import { diffPackages, packagesToFetch, pinnedRequirements, type HostPlan, type VenvPlan } from './plan.js';
-import { pushWheels, safeJson } from './push-wheels.js';
 import type { VenvReport } from './report.js';
+import { runHostApply } from './run-host-apply.js';
+import { corruptUploadError, planUploads, uploadWheels } from './upload-wheels.js';
 
 export type MigrateMode = 'auto' | 'always' | 'never';
 
@@ -29,47 +31,42 @@ export interface ApplyVenvSettings {
 }
 
 type OkPlan = Extract<VenvPlan, { status: 'ok' }>;
+type VenvLine = Extract<HostApplyLine, { venv: number }>;
 
 /** Steps after which the new packages are in place, so putting the old ones back makes sense. */
 const RESTORABLE_FAILURES = new Set(['showmigrations', 'migrate', 'reload', 'healthcheck']);
 
-export async function applyVenv(
+/** The input of a venv's deploy or rollback, as planned. */
+export function applyInputFor(venv: ResolvedVenv, hostPlan: HostPlan, plan: OkPlan, settings: ApplyVenvSettings): ApplyScriptInput {
+  return buildApplyInput(venv, hostPlan, plan, plan.desired, settings, {
+    action: plan.rollback ? 'rollback' : 'deploy',
+    ...(plan.rollback?.undoes !== undefined ? { undoes: plan.rollback.undoes } : {}),
+    ...(plan.rollback?.restores !== undefined ? { restores: plan.rollback.restores } : {}),
+  });
+}
+
+/**
+ * After a venv failed: put its pre-deploy set back if the failure came after the new packages went
+ * in and automatic rollback is on. Updates `report` in place.
+ */
+export async function restoreIfNeeded(
   conn: Connection,
   venv: ResolvedVenv,
   host: ResolvedHost,
   hostPlan: HostPlan,
   plan: OkPlan,
   settings: ApplyVenvSettings,
+  report: VenvReport,
   emit: EventSink,
-): Promise<VenvReport> {
-  const started = performance.now();
-  emit({ kind: 'venv:start', venv: plan.id });
-  const report: VenvReport = {
-    id: plan.id, host: plan.host, user: plan.user, path: plan.path, outcome: 'failed',
-    changes: plan.changes, created: plan.create !== null, ms: 0, steps: [],
-  };
-  const action = plan.rollback ? 'rollback' : 'deploy';
-  const input = buildInput(venv, hostPlan, plan, plan.desired, settings, {
-    action,
-    ...(plan.rollback?.undoes !== undefined ? { undoes: plan.rollback.undoes } : {}),
-    ...(plan.rollback?.restores !== undefined ? { restores: plan.rollback.restores } : {}),
-  });
-  const run = await runApplyScript(conn, venv, host, input);
-  Object.assign(report, run.report);
-  for (const s of report.steps) emit({ kind: 'step:end', venv: plan.id, step: s.name, ok: s.ok, ms: s.ms });
-
-  if (report.outcome === 'failed' && report.failedStep && RESTORABLE_FAILURES.has(report.failedStep) && settings.autoRollback && plan.restore) {
-    const reason = `${report.failedStep} failed`;
-    if ('error' in plan.restore) {
-      report.rolledBack = { reason, ok: false, message: `cannot restore the previous set: ${plan.restore.error}` };
-    } else {
-      report.rolledBack = await restore(conn, venv, host, hostPlan, plan, plan.restore.packages, settings, reason, emit);
-      if (report.rolledBack.ok) report.outcome = 'rolled-back';
-    }
+): Promise<void> {
+  if (report.outcome !== 'failed' || !report.failedStep || !RESTORABLE_FAILURES.has(report.failedStep) || !settings.autoRollback || !plan.restore) return;
+  const reason = `${report.failedStep} failed`;
+  if ('error' in plan.restore) {
+    report.rolledBack = { reason, ok: false, message: `cannot restore the previous set: ${plan.restore.error}` };
+    return;
   }
-  report.ms = Math.round(performance.now() - started);
-  emit({ kind: 'venv:end', venv: plan.id, outcome: report.outcome, ms: report.ms });
-  return report;
+  report.rolledBack = await restore(conn, venv, host, hostPlan, plan, plan.restore.packages, settings, reason, emit);
+  if (report.rolledBack.ok) report.outcome = 'rolled-back';
 }
 
 /** Put the pre-deploy packages back (pushing any the cache lost), reload, and record it. */
@@ -91,21 +88,24 @@ async function restore(
     const diff = diffPackages(previous, installedNow, true);
     const back: OkPlan = { ...plan, create: null, ...diff, desired: previous, installed: installedNow };
     const cached = new Set(hostPlan.cachedWheels);
-    const missing = packagesToFetch(back).filter((p) => !cached.has(p.filename));
-    if (missing.length > 0) await pushWheels(conn, settings.repoDir, hostPlan.cacheDir, missing);
+    const uploads = planUploads(settings.repoDir, hostPlan.cacheDir, packagesToFetch(back).filter((p) => !cached.has(p.filename)));
+    await uploadWheels(conn, hostPlan.cacheDir, uploads, { cacheExists: true });
     // The schema stays as migrate left it: the old code runs against it (unapplying needs the new code).
-    const input = buildInput(venv, hostPlan, back, previous, { ...settings, migrate: 'never' }, { action: 'auto-rollback', reason }, { healthcheck: false });
-    const run = await runApplyScript(conn, venv, host, input);
-    const ok = run.report.outcome === 'deployed';
+    const input = buildApplyInput(venv, hostPlan, back, previous, { ...settings, migrate: 'never' }, { action: 'auto-rollback', reason }, { healthcheck: false });
+    const { lines } = await runHostApply(conn, { uploads, waitForUploads: false, venvs: [{ sudo: sudoFor(venv, host), input }], reload: null, reloadAnyway: false }).done;
+    const pushed = lines.find((l): l is Extract<HostApplyLine, { push: unknown }> => 'push' in l);
+    if (pushed && pushed.push.bad.length > 0) throw corruptUploadError(pushed.push.bad);
+    const result = venvOutcome(venv, host, lines.find((l): l is VenvLine => 'venv' in l));
+    const ok = result.outcome === 'deployed';
     emit({ kind: 'step:end', venv: plan.id, step: 'rollback', ok, ms: Math.round(performance.now() - started) });
-    return { reason, ok, ...(ok ? {} : { message: run.report.message ?? 'the restore failed' }) };
+    return { reason, ok, ...(ok ? {} : { message: result.message ?? 'the restore failed' }) };
   } catch (err) {
     emit({ kind: 'step:end', venv: plan.id, step: 'rollback', ok: false, ms: Math.round(performance.now() - started) });
     return { reason, ok: false, message: err instanceof Error ? err.message : String(err) };
   }
 }
 
-function buildInput(
+export function buildApplyInput(
   venv: ResolvedVenv,
   hostPlan: HostPlan,
   plan: OkPlan,
@@ -163,53 +163,35 @@ function djangoCommand(venv: ResolvedVenv, run: boolean): ApplyScriptInput['migr
   return { argv, ...(django.cwd ? { cwd: django.cwd } : {}), env: { ...django.env, DJANGO_SETTINGS_MODULE: django.settings }, run };
 }
 
-/** One run of the apply script, as the venv's owner; its output turned into report fields. */
-async function runApplyScript(conn: Connection, venv: ResolvedVenv, host: ResolvedHost, input: ApplyScriptInput): Promise<{ report: Partial<VenvReport> & { outcome: VenvReport['outcome'] } }> {
-  const sudo = venv.user !== host.user ? ['sudo', '-n', '-u', venv.user] : [];
-  try {
-    const result = await conn.exec([...sudo, ...pythonScriptArgv('vdeploy-apply', APPLY_SCRIPT)], { stdin: JSON.stringify(input), nothrow: true });
-    const out = parseApplyOutput(result.stdout);
-    if (!out) {
-      return {
-        report: {
-          outcome: 'failed',
-          failedStep: 'apply',
-          message: `${venv.id}: the apply script ${result.signal ? `was killed by ${result.signal}` : `exited with ${result.exitCode}`}: ${lastLines(stripProgress(result.stderr), 5) || 'no output'}`,
-          hint: sudo.length > 0 ? `check that ${host.user} may run \`sudo -n -u ${venv.user} python3\` without a password` : "check that python3 is on the host's PATH",
-        },
-      };
-    }
-    const report: Partial<VenvReport> & { outcome: VenvReport['outcome'] } = { outcome: out.outcome, steps: out.steps };
-    if (out.outcome === 'locked') {
-      const who = out.heldBy ?? {};
-      report.failedStep = 'lock';
-      report.message = `${venv.id}: another deploy holds the lock (${String(who.user ?? '?')}@${String(who.host ?? '?')}, pid ${String(who.pid ?? '?')}, since ${String(who.startedAt ?? '?')})`;
-      report.hint = 'wait for it to finish, or pass --lock-wait SECONDS to wait for it';
-    } else if (out.outcome !== 'deployed') {
-      const step = out.steps.find((s) => !s.ok);
-      report.failedStep = out.failedStep ?? step?.name ?? 'apply';
-      const how = step?.exitCode !== null && step?.exitCode !== undefined ? ` (exit ${step.exitCode})` : '';
-      const why = out.error ?? step?.stderrTail?.split('\n').slice(-5).join(' | ') ?? out.outcome;
-      report.message = `${venv.id}: ${report.failedStep} failed${how}: ${why}`;
-    }
-    return { report };
-  } catch (err) {
+/** The argv prefix that runs the apply as the venv's owner when that is not the login user. */
+export function sudoFor(venv: ResolvedVenv, host: ResolvedHost): string[] {
+  return venv.user !== host.user ? ['sudo', '-n', '-u', venv.user] : [];
+}
+
+/** A venv's line from the host apply script (undefined: it never answered) → the report's outcome fields. */
+export function venvOutcome(venv: ResolvedVenv, host: ResolvedHost, line: VenvLine | undefined): Partial<VenvReport> & { outcome: VenvReport['outcome'] } {
+  const out = line?.output;
+  if (!out || typeof out.outcome !== 'string' || !Array.isArray(out.steps)) {
+    const sudo = sudoFor(venv, host).length > 0;
     return {
-      report: {
-        outcome: 'failed',
-        failedStep: 'apply',
-        message: `${venv.id}: ${err instanceof Error ? err.message : String(err)}`,
-        ...hintOf(err),
-      },
+      outcome: 'failed',
+      failedStep: 'apply',
+      message: `${venv.id}: the apply script ${line ? `exited with ${line.exitCode}: ${lastLines(line.stderrTail ?? '', 5) || 'no output'}` : 'gave no answer'}`,
+      hint: sudo ? `check that ${host.user} may run \`sudo -n -u ${venv.user} python3\` without a password` : "check that python3 is on the host's PATH",
     };
   }
-}
-
-function parseApplyOutput(stdout: string): ApplyScriptOutput | undefined {
-  const out = safeJson<ApplyScriptOutput>(stdout);
-  return out && typeof out.outcome === 'string' && Array.isArray(out.steps) ? out : undefined;
-}
-
-function stripProgress(stderr: string): string {
-  return stderr.split('\n').filter((l) => !l.startsWith('@vdeploy ')).join('\n');
+  const report: Partial<VenvReport> & { outcome: VenvReport['outcome'] } = { outcome: out.outcome, steps: out.steps };
+  if (out.outcome === 'locked') {
+    const who = out.heldBy ?? {};
+    report.failedStep = 'lock';
+    report.message = `${venv.id}: another deploy holds the lock (${String(who.user ?? '?')}@${String(who.host ?? '?')}, pid ${String(who.pid ?? '?')}, since ${String(who.startedAt ?? '?')})`;
+    report.hint = 'wait for it to finish, or pass --lock-wait SECONDS to wait for it';
+  } else if (out.outcome !== 'deployed') {
+    const step = out.steps.find((st) => !st.ok);
+    report.failedStep = out.failedStep ?? step?.name ?? 'apply';
+    const how = step?.exitCode !== null && step?.exitCode !== undefined ? ` (exit ${step.exitCode})` : '';
+    const why = out.error ?? step?.stderrTail?.split('\n').slice(-5).join(' | ') ?? out.outcome;
+    report.message = `${venv.id}: ${report.failedStep} failed${how}: ${why}`;
+  }
+  return report;
 }

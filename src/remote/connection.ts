@@ -2,6 +2,7 @@
  * The one way vdeploy runs commands and copies files, whether the target is a host over SSH or this
  * machine. Everything above this layer talks to a `Connection` and never to ssh2 or child_process.
  */
+import type { Readable } from 'node:stream';
 import { InterruptedError, RemoteCommandError, VdeployError } from '../errors.js';
 import type { CommandResult } from './command-result.js';
 import { quoteCommand } from './shell-quote.js';
@@ -9,8 +10,16 @@ import { quoteCommand } from './shell-quote.js';
 export type { CommandResult } from './command-result.js';
 
 export interface ExecOptions {
-  /** Written to the command's stdin, which is then closed. Without it stdin is closed at once. */
-  stdin?: string | Buffer;
+  /**
+   * Written to the command's stdin, which is then closed. Without it stdin is closed at once. A stream
+   * is piped as it produces data and stdin closes when it ends: a long-running command can be told
+   * things while it runs (the host apply script reads "stop" there).
+   */
+  stdin?: string | Buffer | Readable;
+  /** Called with each piece of stdout as it arrives (it is also collected into the result). */
+  onStdout?: (chunk: Buffer) => void;
+  /** Called with each piece of stderr as it arrives (it is also collected into the result). */
+  onStderr?: (chunk: Buffer) => void;
   /** Kill the command and reject after this long, counted from its start (not time queued). Rejects even with `nothrow`. */
   timeoutMs?: number;
   /** Resolve with the result on a non-zero exit instead of rejecting with RemoteCommandError. */

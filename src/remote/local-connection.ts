@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { chmod, copyFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { RemoteCommandError, VdeployError } from '../errors.js';
 import type { CommandResult } from './command-result.js';
 import { abortError, timeoutError, type Connection, type ExecOptions, type PutOptions } from './connection.js';
@@ -29,11 +30,22 @@ export class LocalConnection implements Connection {
       });
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
-      child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-      child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout.push(chunk);
+        opts.onStdout?.(chunk);
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr.push(chunk);
+        opts.onStderr?.(chunk);
+      });
       // A command that exits without reading its stdin makes the write fail with EPIPE; not our error.
       child.stdin.on('error', () => {});
-      child.stdin.end(opts.stdin ?? '');
+      if (opts.stdin instanceof Readable) {
+        opts.stdin.on('error', () => {});
+        opts.stdin.pipe(child.stdin);
+      } else {
+        child.stdin.end(opts.stdin ?? '');
+      }
 
       const resultOf = (exitCode: number | null, sig: string | null, errText?: string): CommandResult => ({
         exitCode,
@@ -60,6 +72,7 @@ export class LocalConnection implements Connection {
       const finish = (result: CommandResult) => {
         if (done) return; // 'close' can follow 'error'
         done = true;
+        if (opts.stdin instanceof Readable) opts.stdin.unpipe(child.stdin);
         clearTimeout(timer);
         clearTimeout(killTimer);
         signal?.removeEventListener('abort', onAbort);

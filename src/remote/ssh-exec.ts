@@ -8,6 +8,7 @@
  * So a command that may need stopping is started through `sh`, which reports its PID on stderr before
  * exec'ing the real command, and stopping it means running `kill` on a second channel.
  */
+import { Readable } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import type { CommandResult } from './command-result.js';
 import { abortError, timeoutError, type ExecOptions } from './connection.js';
@@ -50,26 +51,33 @@ export function runChannel(channel: ClientChannel, command: string, opts: RunCha
   // Until the PID line has been seen, stderr is held here: a login shell's rc files may print first.
   let head: Buffer | undefined = opts.killable ? Buffer.alloc(0) : undefined;
 
-  channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+  const addStderr = (chunk: Buffer) => {
+    stderr.push(chunk);
+    opts.onStderr?.(chunk);
+  };
+  channel.on('data', (chunk: Buffer) => {
+    stdout.push(chunk);
+    opts.onStdout?.(chunk);
+  });
   channel.stderr.on('data', (chunk: Buffer) => {
-    if (!head) return void stderr.push(chunk);
+    if (!head) return void addStderr(chunk);
     head = Buffer.concat([head, chunk]);
     let newline: number;
     while (head && (newline = head.indexOf(0x0a)) !== -1) {
       const match = PID_LINE.exec(head.subarray(0, newline).toString('latin1'));
       if (match) {
         pid = Number(match[1]);
-        stderr.push(head.subarray(newline + 1));
+        addStderr(head.subarray(newline + 1));
         head = undefined;
         if (stopped) opts.kill(pid);
       } else {
-        stderr.push(head.subarray(0, newline + 1));
+        addStderr(head.subarray(0, newline + 1));
         head = head.subarray(newline + 1);
       }
     }
     // Something is badly off if this much came first; stop looking rather than hoard output.
     if (head && head.length > MAX_HEAD_BYTES) {
-      stderr.push(head);
+      addStderr(head);
       head = undefined;
     }
   });
@@ -77,7 +85,13 @@ export function runChannel(channel: ClientChannel, command: string, opts: RunCha
     exitCode = code ?? null;
     exitSignal = sig ?? null;
   });
-  channel.end(opts.stdin ?? '');
+  if (opts.stdin instanceof Readable) {
+    // A remote that exits without reading all of it is not an error of ours.
+    opts.stdin.on('error', () => {});
+    opts.stdin.pipe(channel);
+  } else {
+    channel.end(opts.stdin ?? '');
+  }
 
   return new Promise<CommandResult>((resolve, reject) => {
     let graceTimer: NodeJS.Timeout | undefined;
@@ -89,6 +103,8 @@ export function runChannel(channel: ClientChannel, command: string, opts: RunCha
       ms: Math.round(performance.now() - started),
     });
     const finish = () => {
+      // The command is gone: whatever the caller still writes to a stdin stream goes nowhere.
+      if (opts.stdin instanceof Readable) opts.stdin.unpipe(channel);
       clearTimeout(timer);
       clearTimeout(graceTimer);
       opts.signal?.removeEventListener('abort', onAbort);

@@ -1,0 +1,170 @@
+/**
+ * One host's share of `applyPlan()`: upload the wheels its cache lacks, apply its confirmed venvs
+ * one after another and run its reload — normally all in ONE remote command (host-apply-script.ts),
+ * started while the uploads are still going so its start-up overlaps them.
+ *
+ * The script stops after a venv that failed; then the failed venv is restored here if it should be
+ * (before anything else happens on the host, exactly as when venvs ran one command each), and a new
+ * run takes the venvs that are left. Ctrl-C (the abort signal) says "stop" to the running script:
+ * the venv in progress finishes and is recorded, nothing new starts.
+ */
+import type { ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
+import { hintOf } from '../errors.js';
+import type { Connection } from '../remote/connection.js';
+import { applyInputFor, restoreIfNeeded, sudoFor, venvOutcome, type ApplyVenvSettings } from './apply-venv.js';
+import type { EventSink, VenvOutcome } from './events.js';
+import type { HostApplyLine } from './host-apply-script.js';
+import { wheelsToPush, type HostPlan, type VenvPlan } from './plan.js';
+import type { HostReport, VenvReport } from './report.js';
+import { runHostApply } from './run-host-apply.js';
+import { corruptUploadError, planUploads, uploadWheels, type Upload } from './upload-wheels.js';
+
+type OkPlan = Extract<VenvPlan, { status: 'ok' }>;
+
+export interface ApplyHostContext {
+  settings: ApplyVenvSettings;
+  venvById: ReadonlyMap<string, ResolvedVenv>;
+  emit: EventSink;
+  signal: AbortSignal | undefined;
+  /** Whether to start no new venv (interrupted, or --fail-fast after a failure anywhere). */
+  stopStarting: () => boolean;
+  /** Why nothing new starts, for the skipped venvs' reports. */
+  skipReason: () => string;
+  /** A venv failed: --fail-fast stops everywhere. */
+  onFailure: () => void;
+  /** A blank report for a venv that was not applied. */
+  base: (v: OkPlan, outcome: VenvOutcome) => VenvReport;
+}
+
+export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: HostPlan, venvs: readonly OkPlan[], ctx: ApplyHostContext): Promise<{ reports: VenvReport[]; host: HostReport }> {
+  const { emit, settings } = ctx;
+  const hostReport: HostReport = { name: host.name, pushed: [] };
+  const reports = new Map<string, VenvReport>();
+  const wheels = wheelsToPush(hostPlan, venvs);
+  let uploads: Upload[] = planUploads(settings.repoDir, hostPlan.cacheDir, wheels);
+  const pushStarted = performance.now();
+  if (uploads.length > 0) emit({ kind: 'push:start', host: host.name, wheels: wheels.map((w) => w.filename) });
+
+  let pending = [...venvs];
+  let deployed = 0;
+  let reloadDone = false;
+  while (pending.length > 0 || (host.reload && deployed > 0 && !reloadDone)) {
+    if (pending.length > 0 && ctx.stopStarting()) {
+      for (const v of pending) reports.set(v.id, { ...ctx.base(v, 'skipped'), message: ctx.skipReason() });
+      pending = [];
+      continue;
+    }
+    const batch = pending;
+    const inputs = batch.map((v) => {
+      const venv = ctx.venvById.get(v.id)!;
+      return { sudo: sudoFor(venv, host), input: applyInputFor(venv, hostPlan, v, settings) };
+    });
+    const started = new Map<number, number>();
+    // Set by the line handler: the venv the script stopped after, because it did not deploy.
+    const stop: { halted?: { plan: OkPlan; report: VenvReport } } = {};
+    let pushError: unknown;
+    const run = runHostApply(
+      conn,
+      { uploads: uploads.map(({ tmp, final, sha256 }) => ({ tmp, final, sha256 })), waitForUploads: uploads.length > 0, venvs: inputs, reload: host.reload ?? null, reloadAnyway: deployed > 0 },
+      {
+        onProgress: (p) => {
+          if ('reload' in p) return emit({ kind: 'reload:start', host: host.name });
+          const v = batch[p.venv];
+          if (!v) return;
+          if (p.phase === 'venv-start') {
+            started.set(p.venv, performance.now());
+            emit({ kind: 'venv:start', venv: v.id });
+          } else if (p.phase === 'start') {
+            emit({ kind: 'step:start', venv: v.id, step: p.step });
+          }
+        },
+        onLine: (line) => {
+          if ('push' in line) {
+            if (line.push.bad.length > 0) pushError = corruptUploadError(line.push.bad);
+            else {
+              hostReport.pushed = wheels.map((w) => w.filename);
+              emit({ kind: 'push:end', host: host.name, wheels: hostReport.pushed, bytes: line.push.bytes, ms: Math.round(performance.now() - pushStarted) });
+            }
+          } else if ('venv' in line) {
+            const v = batch[line.venv];
+            if (!v) return;
+            const report = venvReport(ctx, v, venvOutcome(ctx.venvById.get(v.id)!, host, line), started.get(line.venv));
+            reports.set(v.id, report);
+            for (const s of report.steps) emit({ kind: 'step:end', venv: v.id, step: s.name, ok: s.ok, ms: s.ms });
+            if (report.outcome === 'deployed') {
+              deployed++;
+              emit({ kind: 'venv:end', venv: v.id, outcome: report.outcome, ms: report.ms });
+            } else {
+              // Its venv:end waits for the restore, if there is one.
+              stop.halted = { plan: v, report };
+              ctx.onFailure();
+            }
+          } else if ('reload' in line) {
+            reloadDone = true;
+            const { ok, exitCode, ms, tail } = line.reload;
+            hostReport.reload = { ok, ms, ...(ok ? {} : { message: `${host.name}: reload \`${host.reload}\` exited with ${exitCode}: ${tail}` }) };
+            emit({ kind: 'reload:end', host: host.name, ok, ms });
+            if (!ok) ctx.onFailure();
+          }
+        },
+      },
+    );
+    const onAbort = () => run.stop();
+    ctx.signal?.addEventListener('abort', onAbort, { once: true });
+    if (ctx.signal?.aborted) run.stop();
+    if (uploads.length > 0) {
+      uploadWheels(conn, hostPlan.cacheDir, uploads, { cacheExists: hostPlan.cachedWheels.length > 0 }).then(
+        () => run.uploaded(),
+        (err: unknown) => {
+          pushError ??= err;
+          run.stop();
+        },
+      );
+    }
+    let outcome: Awaited<typeof run.done> | undefined;
+    try {
+      outcome = await run.done;
+    } catch (err) {
+      pushError ??= uploads.length > 0 && !hostReport.pushed.length ? err : undefined;
+      // The connection is gone: whatever this run had not answered for failed with it.
+      const message = `${host.name}: ${err instanceof Error ? err.message : String(err)}`;
+      if (!pushError) {
+        for (const v of batch) if (!reports.has(v.id)) reports.set(v.id, { ...ctx.base(v, 'failed'), failedStep: 'apply', message, ...hintOf(err) });
+        ctx.onFailure();
+        return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport };
+      }
+    } finally {
+      ctx.signal?.removeEventListener('abort', onAbort);
+    }
+    uploads = [];
+    if (pushError !== undefined) {
+      const message = `${host.name}: ${pushError instanceof Error ? pushError.message : String(pushError)}`;
+      emit({ kind: 'host:failed', host: host.name, stage: 'push', message });
+      for (const v of venvs) reports.set(v.id, { ...ctx.base(v, 'failed'), failedStep: 'push', message, ...hintOf(pushError) });
+      ctx.onFailure();
+      return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport };
+    }
+
+    const answered = outcome!.lines.filter((l): l is Extract<HostApplyLine, { venv: number }> => 'venv' in l).length;
+    pending = batch.slice(answered);
+    if (stop.halted) {
+      const { plan, report } = stop.halted;
+      await restoreIfNeeded(conn, ctx.venvById.get(plan.id)!, host, hostPlan, plan, settings, report, emit);
+      report.ms = Math.round(performance.now() - (started.get(batch.indexOf(plan)) ?? performance.now()));
+      emit({ kind: 'venv:end', venv: plan.id, outcome: report.outcome, ms: report.ms });
+    } else if (outcome!.done?.stoppedBy === 'stop' || pending.length > 0) {
+      // Told to stop (or an answer went missing): the rest never started.
+      for (const v of pending) reports.set(v.id, { ...ctx.base(v, 'skipped'), message: ctx.skipReason() });
+      pending = [];
+      // The script ran the reload itself if anything deployed; don't run it twice.
+      reloadDone = true;
+    } else {
+      reloadDone = true;
+    }
+  }
+  return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport };
+}
+
+function venvReport(ctx: ApplyHostContext, v: OkPlan, fields: Partial<VenvReport> & { outcome: VenvReport['outcome'] }, startedAt: number | undefined): VenvReport {
+  return { ...ctx.base(v, fields.outcome), created: v.create !== null, ...fields, ms: Math.round(performance.now() - (startedAt ?? performance.now())) };
+}
