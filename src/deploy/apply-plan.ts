@@ -1,8 +1,8 @@
 /**
  * `applyPlan()`: carry out the confirmed part of a plan, hosts in parallel. Per host: push the wheels
  * its cache lacks (once per host), apply each confirmed venv in turn (each under its venv's lock),
- * then run the host's reload once — one remote command for all of it when nothing fails. A failure stops that venv only; the report says what
- * happened to every venv. Each host's part is apply-host.ts.
+ * then run the host's reload once — one remote command for all of it when nothing fails. A failure
+ * stops that venv only; the report says what happened to every venv. Each host's part: apply-host.ts.
  */
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { hintOf } from '../errors.js';

@@ -1,11 +1,10 @@
 /**
- * The fixed Python script that applies one venv's plan on its host, run as
- * `python3 -I -c APPLY_SCRIPT` (under `sudo -n -u USER` for a venv owned by another user) with its
- * arguments as JSON on stdin. It holds an exclusive flock on `<venv>/.vdeploy/lock` for the whole
+ * The fixed Python script that applies one venv's plan on its host, run by the host apply script
+ * (host-apply-script.ts) as `python3 -I -c APPLY_SCRIPT` (under `sudo -n -u USER` for a venv owned by
+ * another user) with its arguments as JSON on stdin. It holds an exclusive flock on `<venv>/.vdeploy/lock` for the whole
  * apply (released by the kernel if the process dies: never a stale lock), then creates the venv,
  * installs the exact pinned set offline, checks the result, migrates, reloads and appends a history
- * line, stopping at the first failed step. One round trip per venv: pip dominates the time, the
- * protocol should not. It prints one JSON object (ApplyScriptOutput) on stdout, progress lines
+ * line, stopping at the first failed step. It prints one JSON object (ApplyScriptOutput) on stdout, progress lines
  * (`@vdeploy {...}`) on stderr, and exits 0 even when a step failed (the output says which).
  */
 export const APPLY_SCRIPT = String.raw`
