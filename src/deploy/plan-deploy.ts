@@ -14,6 +14,7 @@ import { Semaphore } from '../remote/semaphore.js';
 import { readRequirementsFile, type RequirementLine } from '../requirements/requirements-file.js';
 import { resolveVenv } from '../resolve/resolve-venv.js';
 import { createWheelDependencyReader, type WheelDependencyReader } from '../resolve/wheel-dependencies.js';
+import { WheelMetadataCache } from '../resolve/wheel-metadata-cache.js';
 import { selectVenvs } from '../selectors/select-venvs.js';
 import { releasedWheels, type ReleasedWheel } from '../wheels/repository.js';
 import type { EventSink } from './events.js';
@@ -48,7 +49,7 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
     for (const file of new Set(venvs.map((v) => v.requirements))) requirements.set(file, await readRequirementsFile(file));
   }
   const released = await releasedWheels(config.wheels);
-  const wheels = createWheelDependencyReader(config.wheels);
+  const wheels = createWheelDependencyReader(config.wheels, { cache: new WheelMetadataCache() });
 
   const byHost = new Map<ResolvedHost, ResolvedVenv[]>();
   for (const v of venvs) byHost.set(v.host, [...(byHost.get(v.host) ?? []), v]);

@@ -3,6 +3,7 @@
  * Requires-Python (from `*.dist-info/METADATA`) and its sha256 when the release line has none.
  * Both are memoized per filename: one deploy resolves many venvs against the same wheels, and a
  * released wheel's bytes don't change under the same name (add-wheel refuses that without --force).
+ * Dependencies are also remembered across runs (wheel-metadata-cache.ts) when given a cache.
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,17 +13,18 @@ import type { ReleasedWheel } from '../wheels/repository.js';
 import { hashFile } from '../wheels/validate-wheel.js';
 import { readDistInfoText } from '../wheels/wheel-zip.js';
 import type { WheelDependencies } from './resolve-venv.js';
+import type { WheelMetadataCache } from './wheel-metadata-cache.js';
 
 export interface WheelDependencyReader {
   dependenciesOf(wheel: ReleasedWheel): Promise<WheelDependencies>;
   sha256Of(wheel: ReleasedWheel): Promise<string>;
 }
 
-export function createWheelDependencyReader(repoDir: string): WheelDependencyReader {
+export function createWheelDependencyReader(repoDir: string, options: { cache?: WheelMetadataCache } = {}): WheelDependencyReader {
   const dependencies = new Map<string, Promise<WheelDependencies>>();
   const hashes = new Map<string, Promise<string>>();
 
-  const wheelPath = async (wheel: ReleasedWheel): Promise<string> => {
+  const wheelFile = async (wheel: ReleasedWheel): Promise<{ path: string; info: { size: number; mtimeMs: number; ino: number } }> => {
     const path = join(repoDir, wheel.filename);
     const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
@@ -32,24 +34,28 @@ export function createWheelDependencyReader(repoDir: string): WheelDependencyRea
       throw new VdeployError(`${path}: ${wheel.name} ${wheel.version} is released in release_log but its wheel file is missing from the repository`, {
         hint: `Put the wheel back with \`vdeploy add-wheel <path to ${wheel.filename}>\`.`,
       });
-    return path;
+    return { path, info };
   };
 
   const readDependencies = async (wheel: ReleasedWheel): Promise<WheelDependencies> => {
-    const path = await wheelPath(wheel);
+    const { path, info } = await wheelFile(wheel);
+    const cached = options.cache?.get(path, info);
+    if (cached) return cached;
     const fail = (why: string, hint = 'Re-add a good copy of the wheel with `vdeploy add-wheel --force`.') =>
       new VdeployError(`${path}: ${why}`, { hint });
     const { distInfo, text } = await readDistInfoText(path, wheel.wheel, 'METADATA', fail);
     const metadata = parseMetadata(text, `${path}: ${distInfo}/METADATA`);
-    return {
+    const deps: WheelDependencies = {
       requiresDist: metadata.requiresDist,
       ...(metadata.requiresPython === undefined ? {} : { requiresPython: metadata.requiresPython }),
       providesExtra: metadata.providesExtra,
     };
+    options.cache?.remember(path, info, deps);
+    return deps;
   };
 
   const readSha256 = async (wheel: ReleasedWheel): Promise<string> => {
-    const path = await wheelPath(wheel);
+    const { path } = await wheelFile(wheel);
     const fail = (why: string) => new VdeployError(`${path}: ${why}`, { hint: 'Check the repository permissions.' });
     return (await hashFile(path, fail)).sha256;
   };

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { copyFile, rename, unlink } from 'node:fs/promises';
+import { copyFile, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VdeployError } from '../../src/errors.js';
 import { createWheelDependencyReader } from '../../src/resolve/wheel-dependencies.js';
+import { WheelMetadataCache } from '../../src/resolve/wheel-metadata-cache.js';
 import { addWheels, releasedWheels, type ReleasedWheel } from '../../src/wheels/repository.js';
 import { buildWheel } from '../helpers/build-wheel.js';
 import { makeTempDir } from '../helpers/cli.js';
@@ -68,5 +69,25 @@ describe('createWheelDependencyReader', () => {
     }
     await copyFile(join(SHARED_WHEELS, DJANGO), join(repo, DJANGO));
     expect((await reader.dependenciesOf(wheel(DJANGO))).requiresPython).to.equal('>=3.10');
+  });
+
+  it('remembers dependencies across runs in the local cache, until the wheel file changes', async () => {
+    const env = { VDEPLOY_CACHE_DIR: join(repo, '..', 'cache') };
+    const app = 'my.app-1.0-py3-none-any.whl';
+    await createWheelDependencyReader(repo, { cache: new WheelMetadataCache(env) }).dependenciesOf(wheel(app));
+    const file = join(env.VDEPLOY_CACHE_DIR, 'wheel-metadata.json');
+    const cached = JSON.parse(await readFile(file, 'utf8')) as { wheels: Record<string, { requiresDist: string[] }> };
+    expect(Object.keys(cached.wheels)).to.deep.equal([join(repo, app)]);
+    // A later run takes the cache's word for it (a changed entry shows which source answered)…
+    cached.wheels[join(repo, app)]!.requiresDist = ['from-the-cache'];
+    await writeFile(file, JSON.stringify(cached));
+    expect((await createWheelDependencyReader(repo, { cache: new WheelMetadataCache(env) }).dependenciesOf(wheel(app))).requiresDist).to.deep.equal(['from-the-cache']);
+    // …until the file is not the one it came from.
+    await utimes(join(repo, app), new Date(), new Date(Date.now() + 5000));
+    expect((await createWheelDependencyReader(repo, { cache: new WheelMetadataCache(env) }).dependenciesOf(wheel(app))).requiresDist).to.deep.equal(['Django>=5.2', 'idna; extra == "net"']);
+    // A corrupt cache file is no error: it reads as empty and is replaced.
+    await writeFile(file, '{not json');
+    expect((await createWheelDependencyReader(repo, { cache: new WheelMetadataCache(env) }).dependenciesOf(wheel(DJANGO))).requiresPython).to.equal('>=3.10');
+    expect(Object.keys((JSON.parse(await readFile(file, 'utf8')) as { wheels: object }).wheels)).to.deep.equal([join(repo, DJANGO)]);
   });
 });
