@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 
 /** $VDEPLOY_CACHE_DIR, else $XDG_CACHE_HOME/vdeploy, else ~/.cache/vdeploy. */
 export function localCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -18,10 +18,10 @@ export function localCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return xdg && isAbsolute(xdg) ? join(xdg, 'vdeploy') : join(homedir(), '.cache', 'vdeploy');
 }
 
-/** The parsed JSON of a cache file, or undefined when it is missing, unreadable or not JSON. */
+/** The parsed JSON of a cache file (a name in the cache directory, or a path), or undefined when it is missing, unreadable or not JSON. */
 export function readCacheFile(name: string, env: NodeJS.ProcessEnv = process.env): unknown {
   try {
-    return JSON.parse(readFileSync(join(localCacheDir(env), name), 'utf8'));
+    return JSON.parse(readFileSync(cachePath(name, env), 'utf8'));
   } catch {
     return undefined;
   }
@@ -29,11 +29,10 @@ export function readCacheFile(name: string, env: NodeJS.ProcessEnv = process.env
 
 /** Replace a cache file atomically; silently does nothing when it cannot be written. */
 export function writeCacheFile(name: string, data: unknown, env: NodeJS.ProcessEnv = process.env): void {
-  const dir = localCacheDir(env);
-  const file = join(dir, name);
+  const file = cachePath(name, env);
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(temp, JSON.stringify(data));
     renameSync(temp, file);
   } catch {
@@ -43,4 +42,8 @@ export function writeCacheFile(name: string, data: unknown, env: NodeJS.ProcessE
       // Nothing more to do: the cache is only an optimization.
     }
   }
+}
+
+function cachePath(name: string, env: NodeJS.ProcessEnv): string {
+  return isAbsolute(name) ? name : join(localCacheDir(env), name);
 }

@@ -1,11 +1,14 @@
 /**
  * The probe: one command per host that reports every selected venv (exists? interpreter? installed
  * set?) and the wheel cache, so a deploy that changes nothing costs one round trip per host and runs
- * no pip. The work happens in a fixed Python script (probe-script.ts) fed JSON on stdin.
+ * no pip. The work happens in a fixed Python script (probe-script.ts) fed JSON on stdin. Interpreter
+ * facts vdeploy has seen before are offered from its local cache (interpreter-cache.ts), and the
+ * script starts only the interpreters whose fingerprint no longer matches.
  */
 import { InterruptedError, RemoteCommandError, VdeployError, lastLines } from '../errors.js';
 import type { CommandResult, Connection } from '../remote/connection.js';
-import { parseInstalledOutput, parseProbeOutput } from './probe-output.js';
+import { defaultInterpreterCache, type InterpreterCache } from './interpreter-cache.js';
+import { parseInstalledOutput, readProbeAnswer } from './probe-output.js';
 import { PROBE_SCRIPT } from './probe-script.js';
 import { pythonScriptArgv } from '../remote/python-script.js';
 import type { HostFacts, InstalledPackage } from './types.js';
@@ -30,6 +33,8 @@ export interface ProbeOptions {
   signal?: AbortSignal;
   /** Default 120 s. */
   timeoutMs?: number;
+  /** Where interpreter facts are remembered between runs; default: the one the environment names; null: none. */
+  interpreterCache?: InterpreterCache | null;
 }
 
 /** What the script reads on stdin; `interpreters: false` skips the interpreter subprocesses. */
@@ -37,18 +42,33 @@ interface ScriptRequest {
   cacheDir: string | null;
   venvs: Array<{ path: string; python: string | null }>;
   interpreters: boolean;
+  /** Interpreters whose facts vdeploy has: answered by fingerprint instead of being run. */
+  known?: Array<{ python: string; fingerprint: string; files: string[] }>;
 }
 
 /** Facts for one host: its wheel cache and every venv in `request`, in the order asked. */
 export async function probeHost(conn: Connection, request: ProbeRequest, opts: ProbeOptions = {}): Promise<HostFacts> {
-  const result = await runProbeScript(conn, { cacheDir: request.cacheDir, venvs: request.venvs, interpreters: true }, opts);
-  const facts = parseProbeOutput(result.stdout, conn.target);
+  const cache = opts.interpreterCache === undefined ? defaultInterpreterCache() : opts.interpreterCache;
+  // The connection's target names the host; the fingerprints, not the name, decide whether facts still hold.
+  const known = cache?.known(conn.target) ?? [];
+  const result = await runProbeScript(
+    conn,
+    {
+      cacheDir: request.cacheDir,
+      venvs: request.venvs,
+      interpreters: true,
+      known: known.map(({ python, fingerprint, files }) => ({ python, fingerprint, files })),
+    },
+    opts,
+  );
+  const { facts, learned } = readProbeAnswer(result.stdout, conn.target, new Map(known.map((k) => [k.fingerprint, k.facts])));
   const asked = request.venvs.map((v) => v.path);
   if (facts.venvs.length !== asked.length || facts.venvs.some((v, i) => v.path !== asked[i])) {
     throw new VdeployError(`the probe of ${conn.target} answered for other venvs than asked (${facts.venvs.length} of ${asked.length})`, {
       hint: 'this is a vdeploy bug; please report it',
     });
   }
+  cache?.remember(conn.target, learned);
   return facts;
 }
 

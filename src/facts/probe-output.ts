@@ -1,7 +1,8 @@
 /**
  * Reading what the probe script (probe-script.ts) prints: validate the shape, then turn the wire
- * format (interpreters listed once, referenced by index) into HostFacts. Pure, so it is table-tested
- * without SSH; anything off is a VdeployError naming the host, never a half-filled HostFacts.
+ * format (interpreters listed once, referenced by index; cached ones by fingerprint) into HostFacts.
+ * Pure, so it is table-tested without SSH; anything off is a VdeployError naming the host, never a
+ * half-filled HostFacts.
  */
 import { z } from 'zod';
 import { VdeployError } from '../errors.js';
@@ -25,11 +26,22 @@ const markersSchema = z.object({
   sys_platform: z.string(),
 }) satisfies z.ZodType<MarkerEnvironment>;
 
-const interpreterSchema = z.object({
+/** Also what interpreter-cache.ts checks its file against. */
+export const interpreterSchema = z.object({
   version: z.string().regex(/^\d+\.\d+/, { message: 'must be a Python version like 3.11.2' }),
   markers: markersSchema,
   supportedTags: z.array(z.string().regex(/^[^-\s]+-[^-\s]+-[^-\s]+$/, { message: 'must be a py-abi-platform tag' })).min(1),
 });
+
+/** Facts just computed on the host; python/fingerprint/files are there to be cached (absent: not cacheable). */
+const freshInterpreterSchema = interpreterSchema.extend({
+  python: text.optional(),
+  fingerprint: text.optional(),
+  files: z.array(z.string()).optional(),
+});
+
+/** An interpreter whose fingerprint matched one vdeploy sent: the facts are in vdeploy's cache. */
+const cachedInterpreterSchema = z.object({ python: text, cached: text });
 
 /** Index into `interpreters`; null when it could not be probed; absent when not asked for. */
 const interpreterRef = z.number().int().min(0).nullable().optional();
@@ -51,23 +63,59 @@ const outputSchema = z.object({
   v: z.literal(1),
   cacheDir: z.string().optional(),
   cachedWheels: z.array(text).optional(),
-  interpreters: z.array(interpreterSchema),
+  // Checked item by item (freshInterpreterSchema or cachedInterpreterSchema): a union's error would not say which field.
+  interpreters: z.array(z.unknown()),
   venvs: z.array(venvSchema),
+  interpretersRun: z.number().int().min(0).optional(),
   probeMs: z.number().optional(),
 });
 
 type ProbeOutput = z.infer<typeof outputSchema>;
 
+/** Facts the host computed this time, with what the cache needs to offer them back next time. */
+export interface LearnedInterpreter {
+  /** The interpreter's realpath on the host. */
+  python: string;
+  fingerprint: string;
+  files: string[];
+  facts: InterpreterFacts;
+}
+
+export interface ProbeAnswer {
+  facts: HostFacts;
+  learned: LearnedInterpreter[];
+}
+
 const HINT = 'this is likely a vdeploy bug, or something on the host prints to stdout when python3 starts (sitecustomize?)';
 
 /** The script's stdout as HostFacts; throws a VdeployError naming `target` when it is not what the script prints. */
-export function parseProbeOutput(stdout: string, target: string): HostFacts {
+export function parseProbeOutput(stdout: string, target: string, cached: ReadonlyMap<string, InterpreterFacts> = new Map()): HostFacts {
+  return readProbeAnswer(stdout, target, cached).facts;
+}
+
+/**
+ * parseProbeOutput, plus the interpreter facts worth caching. `cached` maps each fingerprint sent in
+ * the request to its facts; an answer referring to any other is malformed.
+ */
+export function readProbeAnswer(stdout: string, target: string, cached: ReadonlyMap<string, InterpreterFacts>): ProbeAnswer {
   const output = readOutput(stdout, target);
   if (output.cacheDir === undefined || output.cachedWheels === undefined) {
     throw malformed(target, 'cacheDir and cachedWheels are missing');
   }
   if (!output.cacheDir.startsWith('/')) throw malformed(target, `cacheDir ${JSON.stringify(output.cacheDir)} is not absolute`);
-  const interpreters = output.interpreters as InterpreterFacts[];
+  const learned: LearnedInterpreter[] = [];
+  const interpreters = output.interpreters.map((item, i): InterpreterFacts => {
+    if (isObject(item) && 'cached' in item) {
+      const ref = check(cachedInterpreterSchema, item, target, ['interpreters', i]);
+      const facts = cached.get(ref.cached);
+      if (facts === undefined) throw malformed(target, `interpreters.${i}: fingerprint ${ref.cached} was not offered`);
+      return facts;
+    }
+    const { python, fingerprint, files, ...rest } = check(freshInterpreterSchema, item, target, ['interpreters', i]);
+    const facts: InterpreterFacts = { version: rest.version, markers: rest.markers, supportedTags: rest.supportedTags };
+    if (python !== undefined && fingerprint !== undefined && files !== undefined) learned.push({ python, fingerprint, files, facts });
+    return facts;
+  });
   const venvs = output.venvs.map((venv, i): VenvFacts => {
     if (venv.state === 'not-a-venv') return { path: venv.path, state: venv.state, detail: venv.detail };
     if (venv.interpreter === undefined) throw malformed(target, `venvs.${i}.interpreter is missing`);
@@ -83,12 +131,14 @@ export function parseProbeOutput(stdout: string, target: string): HostFacts {
     }
     return { path: venv.path, state: 'venv', interpreter, installed: toInstalled(venv.installed), history: toHistory(venv.history) };
   });
-  return {
+  const facts: HostFacts = {
     cacheDir: output.cacheDir,
     cachedWheels: output.cachedWheels,
     venvs,
+    ...(output.interpretersRun === undefined ? {} : { interpretersRun: output.interpretersRun }),
     ...(output.probeMs === undefined ? {} : { probeMs: output.probeMs }),
   };
+  return { facts, learned };
 }
 
 /** The installed set of the one venv a probeInstalled run asked about; throws if it is not a venv. */
@@ -114,13 +164,15 @@ function readOutput(stdout: string, target: string): ProbeOutput {
   if (isObject(json) && typeof json.error === 'string') {
     throw new VdeployError(`probing ${target} failed: ${json.error}`, { hint: 'check the wheel cache directory on that host (ssh.wheelCache in the deployfile)' });
   }
-  const parsed = outputSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw malformed(target, `${where}${issue.message}`);
-  }
-  return parsed.data;
+  return check(outputSchema, json, target, []);
+}
+
+function check<T>(schema: z.ZodType<T>, value: unknown, target: string, at: Array<string | number>): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const path = [...at, ...issue.path.map(String)];
+  throw malformed(target, `${path.length > 0 ? `${path.join('.')}: ` : ''}${issue.message}`);
 }
 
 function toInstalled(list: Array<{ name: string; version: string }>): InstalledPackage[] {

@@ -3,8 +3,9 @@
  * JSON on stdin. It is a constant (tsc does not copy .py files) and never has user text pasted in.
  *
  * It prints one JSON line (the last line of stdout, so rc-file noise before it is harmless):
- *   {"v": 1, "cacheDir", "cachedWheels", "interpreters": [InterpreterFacts…],
- *    "venvs": [{"path", "state", …, "interpreter": <index into interpreters> | null}], "probeMs"}
+ *   {"v": 1, "cacheDir", "cachedWheels", "interpreters": [InterpreterFacts… | {"python", "cached"}],
+ *    "venvs": [{"path", "state", …, "interpreter": <index into interpreters> | null}],
+ *    "interpretersRun", "probeMs"}
  * or {"error": "one line"} when the host as a whole cannot be probed (e.g. the cache is a file).
  * Interpreter facts are listed once and referenced by index: 900-odd tags per interpreter would
  * otherwise be repeated for every venv made from the same python.
@@ -14,85 +15,16 @@
  *   process: no `pip freeze`, no subprocess per venv. Directories named by `.pth` files are scanned
  *   too, after site-packages, and the first distribution of a name wins — what pip list sees.
  * - Interpreter facts need the interpreter itself: one subprocess per distinct interpreter (by
- *   realpath), all started at once. A venv's bin/python with pip installed is preferred: pip's
- *   vendored `packaging` gives the tags; Debian's bare /usr/bin/python3 has no pip but ships a pip
- *   wheel for ensurepip, which is importable as a zip (slower: no cached bytecode).
- * - The marker environment is computed as packaging's default_environment() does, without importing
- *   `packaging.markers` (old vendored versions pull in pyparsing: 30–100 ms per interpreter).
+ *   realpath) whose facts vdeploy has not cached, all started at once (probe-interpreters-script.ts).
+ *   A venv's bin/python with pip installed is preferred: pip's vendored `packaging` gives the tags;
+ *   Debian's bare /usr/bin/python3 has no pip but ships a pip wheel for ensurepip, which is
+ *   importable as a zip (slower: no cached bytecode).
  * - Python 3.6 syntax and library at most: it runs on whatever python3 a host has.
  */
+import { INTERPRETER_SCRIPT } from './interpreter-script.js';
+import { PROBE_INTERPRETERS_PY } from './probe-interpreters-script.js';
 
-/** Run by each distinct interpreter: prints its version, marker environment and supported tags. */
-export const INTERPRETER_SCRIPT = String.raw`
-import json, os, platform, re, sys
-
-def full_version(info):
-    version = '%d.%d.%d' % (info.major, info.minor, info.micro)
-    if info.releaselevel != 'final':
-        version += info.releaselevel[0] + str(info.serial)
-    return version
-
-def marker_environment():
-    return {
-        'implementation_name': sys.implementation.name,
-        'implementation_version': full_version(sys.implementation.version),
-        'os_name': os.name,
-        'platform_machine': platform.machine(),
-        'platform_release': platform.release(),
-        'platform_system': platform.system(),
-        'platform_version': platform.version(),
-        'python_full_version': platform.python_version(),
-        'platform_python_implementation': platform.python_implementation(),
-        'python_version': '.'.join(platform.python_version_tuple()[:2]),
-        'sys_platform': sys.platform,
-    }
-
-def forget(package):
-    for name in list(sys.modules):
-        if name == package or name.startswith(package + '.'):
-            del sys.modules[name]
-
-def pip_wheels():
-    import glob, sysconfig
-    found = glob.glob(os.path.join(sysconfig.get_paths()['stdlib'], 'ensurepip', '_bundled', 'pip-*.whl'))
-    found += glob.glob('/usr/share/python-wheels/pip-*.whl')
-    def version(path):
-        m = re.match(r'pip-([0-9.]+)', os.path.basename(path))
-        return [int(p) for p in m.group(1).strip('.').split('.') if p] if m else []
-    return sorted(found, key=version, reverse=True)
-
-def import_tags():
-    try:
-        from pip._vendor.packaging import tags
-        return tags
-    except Exception:
-        forget('pip')
-    try:
-        from packaging import tags
-        return tags
-    except Exception:
-        forget('packaging')
-    for wheel in pip_wheels():
-        sys.path.insert(0, wheel)
-        try:
-            from pip._vendor.packaging import tags
-            return tags
-        except Exception:
-            sys.path.remove(wheel)
-            forget('pip')
-    return None
-
-tags = import_tags()
-if tags is None:
-    out = {'error': 'no packaging library for %s: no pip in it, no packaging module, no pip wheel for ensurepip' % sys.executable}
-else:
-    out = {
-        'version': platform.python_version(),
-        'markers': marker_environment(),
-        'supportedTags': [str(t) for t in tags.sys_tags()],
-    }
-sys.stdout.write('\n' + json.dumps(out) + '\n')
-`;
+export { INTERPRETER_SCRIPT } from './interpreter-script.js';
 
 export const PROBE_SCRIPT = String.raw`
 import json, os, re, shutil, stat, subprocess, sys, time
@@ -285,93 +217,16 @@ def read_installed(venv, config):
             installed.append({'name': name, 'version': version})
     return installed
 
-def resolve_python(python):
-    found = shutil.which(python)
-    if found:
-        return found, None
-    if '/' in python:
-        return None, '%s does not exist or is not executable' % python
-    return None, "%s not found on the login user's PATH" % python
-
-def last_line(text):
-    lines = [l.strip() for l in text.splitlines() if l.strip()]
-    return lines[-1] if lines else ''
-
-def start_interpreter(executable):
-    try:
-        process = subprocess.Popen([executable, '-I', '-c', INTERPRETER_SCRIPT], stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd='/')
-    except OSError as e:
-        return None, '%s cannot run: %s' % (executable, e.strerror)
-    return process, None
-
-def finish_interpreter(executable, process):
-    try:
-        out, err = process.communicate(timeout=INTERPRETER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        return None, '%s did not answer within %ds' % (executable, INTERPRETER_TIMEOUT)
-    stdout, stderr = out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
-    if process.returncode != 0:
-        return None, '%s failed (exit %s): %s' % (executable, process.returncode, last_line(stderr) or 'no output')
-    try:
-        facts = json.loads(last_line(stdout))
-    except ValueError:
-        return None, '%s printed no facts: %s' % (executable, (last_line(stdout) or last_line(stderr) or 'no output')[:200])
-    if 'error' in facts:
-        return None, facts['error']
-    return facts, None
-
-def describe_interpreters(requested, venvs):
-    groups = []
-    by_real = {}
-    for request, facts in zip(requested, venvs):
-        if facts['state'] == 'venv':
-            executable = os.path.join(request['path'], 'bin', 'python')
-        elif facts['state'] == 'missing':
-            executable, error = resolve_python(request.get('python') or 'python3')
-            if executable is None:
-                facts['interpreter'], facts['interpreterError'] = None, error
-                continue
-        else:
-            continue
-        real = os.path.realpath(executable)
-        group = by_real.get(real)
-        if group is None:
-            group = by_real[real] = {'run': executable, 'rank': -1, 'members': []}
-            groups.append(group)
-        # Run the python that finds packaging fastest: a venv's with pip, then any venv's, then the base.
-        rank = 0
-        if facts['state'] == 'venv':
-            rank = 2 if any(normalize(p['name']) == 'pip' for p in facts['installed']) else 1
-        if rank > group['rank']:
-            group['run'], group['rank'] = executable, rank
-        group['members'].append(facts)
-    for group in groups:
-        group['process'], group['error'] = start_interpreter(group['run'])
-    interpreters = []
-    for group in groups:
-        facts = None
-        if group['process'] is not None:
-            facts, group['error'] = finish_interpreter(group['run'], group['process'])
-        index = None
-        if facts is not None:
-            index = len(interpreters)
-            interpreters.append(facts)
-        for member in group['members']:
-            member['interpreter'] = index
-            if index is None:
-                member['interpreterError'] = group['error']
-    return interpreters
-
+${PROBE_INTERPRETERS_PY}
 def main():
     request = json.loads(sys.stdin.buffer.read().decode('utf-8'))
     out = {'v': 1}
     if request.get('cacheDir') is not None:
         out['cacheDir'], out['cachedWheels'] = list_cache(request['cacheDir'])
     venvs = [inspect_venv(v['path']) for v in request['venvs']]
-    out['interpreters'] = describe_interpreters(request['venvs'], venvs) if request.get('interpreters', True) else []
+    out['interpreters'], out['interpretersRun'] = [], 0
+    if request.get('interpreters', True):
+        out['interpreters'], out['interpretersRun'] = describe_interpreters(request['venvs'], venvs, known_interpreters(request))
     out['venvs'] = venvs
     out['probeMs'] = round((time.time() - STARTED) * 1000, 1)
     return out

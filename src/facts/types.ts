@@ -47,6 +47,8 @@ export interface HostFacts {
   cachedWheels: string[];
   /** In the order asked for. */
   venvs: VenvFacts[];
+  /** How many interpreters the probe started; the others' facts came from vdeploy's cache (interpreter-cache.ts). */
+  interpretersRun?: number;
   /** How long the probe script took on the host, in ms (its own clock: no SSH, no interpreter start-up). */
   probeMs?: number;
 }

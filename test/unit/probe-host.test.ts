@@ -3,11 +3,14 @@
  * how a failed, timed-out or interrupted probe is reported (briefly: never the whole script).
  */
 import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { expect } from 'chai';
 import { InterruptedError, RemoteCommandError, VdeployError } from '../../src/errors.js';
+import { InterpreterCache } from '../../src/facts/interpreter-cache.js';
 import { probeHost, probeInstalled } from '../../src/facts/probe-host.js';
 import { INTERPRETER_SCRIPT, PROBE_SCRIPT } from '../../src/facts/probe-script.js';
 import type { CommandResult, Connection, ExecOptions } from '../../src/remote/connection.js';
+import { makeTempDir } from '../helpers/cli.js';
 import { rejection } from '../helpers/rejection.js';
 
 const TARGET = 'deploy@web1:22';
@@ -26,6 +29,13 @@ function fakeConnection(answer: (argv: string[], opts: ExecOptions) => Promise<C
   return { conn, calls };
 }
 
+const markers = {
+  implementation_name: 'cpython', implementation_version: '3.11.2', os_name: 'posix', platform_machine: 'x86_64',
+  platform_release: '6.1.0', platform_system: 'Linux', platform_version: '#1 SMP', python_full_version: '3.11.2',
+  platform_python_implementation: 'CPython', python_version: '3.11', sys_platform: 'linux',
+};
+const py311 = { version: '3.11.2', markers, supportedTags: ['cp311-cp311-manylinux_2_36_x86_64', 'py3-none-any'] };
+
 const result = (over: Partial<CommandResult>): CommandResult => ({ exitCode: 0, signal: null, stdout: '', stderr: '', ms: 5, ...over });
 const output = (venvs: unknown[]) => JSON.stringify({ v: 1, cacheDir: '/home/deploy/.cache/vdeploy/wheels', cachedWheels: [], interpreters: [], venvs });
 
@@ -42,9 +52,42 @@ describe('probeHost (fake connection)', () => {
     expect(argv.at(-1)).to.equal(PROBE_SCRIPT);
     expect(argv.slice(0, 2)).to.deep.equal(['sh', '-c']);
     expect(argv.join(' ')).to.not.include(weird);
-    expect(JSON.parse(String(opts.stdin))).to.deep.equal({ cacheDir: '~/.cache/vdeploy/wheels', venvs: [{ path: weird, python: 'python3' }], interpreters: true });
+    expect(JSON.parse(String(opts.stdin))).to.deep.equal({ cacheDir: '~/.cache/vdeploy/wheels', venvs: [{ path: weird, python: 'python3' }], interpreters: true, known: [] });
     expect(opts.signal).to.equal(controller.signal);
     expect(opts.timeoutMs).to.be.a('number');
+  });
+
+  it("offers the cached interpreters' fingerprints, fills in the facts the host refers to, and remembers new ones", async () => {
+    const cache = new InterpreterCache(path.join(await makeTempDir('vdeploy-probe-fake-'), 'interpreters.json'));
+    cache.remember(TARGET, [{ python: '/usr/bin/python3.11', fingerprint: 'f311', files: ['/usr/lib/tags.py'], facts: py311 }]);
+    const py312 = { ...py311, version: '3.12.1' };
+    const fresh = { ...py312, python: '/opt/bin/python3.12', fingerprint: 'f312', files: [] };
+    const { conn, calls } = fakeConnection(() =>
+      result({
+        stdout: JSON.stringify({
+          v: 1, cacheDir: '/c', cachedWheels: [], interpretersRun: 1,
+          interpreters: [{ python: '/usr/bin/python3.11', cached: 'f311' }, fresh],
+          venvs: [{ path: '/srv/a', state: 'missing', interpreter: 0 }, { path: '/srv/b', state: 'missing', interpreter: 1 }],
+        }),
+      }),
+    );
+    const venvs = [{ path: '/srv/a', python: 'python3' }, { path: '/srv/b', python: 'python3.12' }];
+    const facts = await probeHost(conn, { cacheDir: '/c', venvs }, { interpreterCache: cache });
+    expect(JSON.parse(String(calls[0]!.opts.stdin)).known).to.deep.equal([{ python: '/usr/bin/python3.11', fingerprint: 'f311', files: ['/usr/lib/tags.py'] }]);
+    expect(facts.interpretersRun).to.equal(1);
+    expect(facts.venvs.map((v) => v.state === 'missing' && v.interpreter)).to.deep.equal([py311, py312]);
+    expect(new InterpreterCache(cache.file).known(TARGET).map((k) => [k.python, k.fingerprint, k.facts])).to.deep.equal([
+      ['/usr/bin/python3.11', 'f311', py311],
+      ['/opt/bin/python3.12', 'f312', py312],
+    ]);
+  });
+
+  it('refuses an answer that refers to facts it was not offered', async () => {
+    const { conn } = fakeConnection(() =>
+      result({ stdout: JSON.stringify({ v: 1, cacheDir: '/c', cachedWheels: [], interpreters: [{ python: '/usr/bin/python3', cached: 'nope' }], venvs: [] }) }),
+    );
+    const err = await rejection(probeHost(conn, { cacheDir: '/c', venvs: [] }, { interpreterCache: null }));
+    expect(err.message).to.equal(`the probe of ${TARGET} gave unreadable output (interpreters.0: fingerprint nope was not offered)`);
   });
 
   it('refuses an answer about other venvs than asked', async () => {
@@ -108,6 +151,7 @@ describe('probeInstalled (fake connection)', () => {
 
 describe('the probe scripts', () => {
   // They run on whatever python3 a host has; Python 3.6 grammar keeps them runnable on old distributions.
+  // INTERPRETER_SCRIPT is also inside PROBE_SCRIPT, but as a string literal: parsed on its own here.
   for (const [name, script] of [['PROBE_SCRIPT', PROBE_SCRIPT], ['INTERPRETER_SCRIPT', INTERPRETER_SCRIPT]] as const) {
     it(`${name} parses as Python 3.6`, () => {
       execFileSync('/usr/bin/python3', ['-I', '-c', 'import ast, sys; ast.parse(sys.stdin.read(), feature_version=(3, 6))'], { input: script });

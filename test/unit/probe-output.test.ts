@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { VdeployError } from '../../src/errors.js';
 import { parseProbeOutput } from '../../src/facts/probe-host.js';
-import { parseInstalledOutput } from '../../src/facts/probe-output.js';
+import { parseInstalledOutput, readProbeAnswer } from '../../src/facts/probe-output.js';
 import type { HostFacts } from '../../src/facts/types.js';
 
 const TARGET = 'deploy@web1:22';
@@ -78,6 +78,20 @@ describe('parseProbeOutput', () => {
     expect(c).to.deep.equal({ path: '/srv/c', state: 'missing', interpreter: py312 });
     expect(d).to.deep.equal({ path: '/srv/d', state: 'missing', interpreter: null, interpreterError: 'python3.13 not found on PATH' });
     expect(e).to.deep.equal({ path: '/srv/e', state: 'not-a-venv', detail: 'is a file, not a venv directory' });
+  });
+
+  it('fills in interpreters the host answered by fingerprint, and reports the fresh ones to cache', () => {
+    const output = good();
+    output.interpreters = [{ python: '/usr/bin/python3.11', cached: 'f311' }, { ...py312, python: '/opt/py/bin/python3.12', fingerprint: 'f312', files: ['/opt/py/lib/tags.py'] }];
+    output.interpretersRun = 1;
+    const { facts, learned } = readProbeAnswer(line(output), TARGET, new Map([['f311', py311]]));
+    const [a, , c] = facts.venvs;
+    expect(a!.state === 'venv' && a!.interpreter).to.equal(py311);
+    expect(c).to.deep.equal({ path: '/srv/c', state: 'missing', interpreter: py312 });
+    expect(facts.interpretersRun).to.equal(1);
+    expect(learned).to.deep.equal([{ python: '/opt/py/bin/python3.12', fingerprint: 'f312', files: ['/opt/py/lib/tags.py'], facts: py312 }]);
+    // Facts without a fingerprint (the interpreter was replaced while it ran) are used, not cached.
+    expect(readProbeAnswer(line(good()), TARGET, new Map()).learned).to.deep.equal([]);
   });
 
   it('ignores what a login shell prints before the JSON line', () => {
@@ -154,6 +168,9 @@ describe('parseProbeOutput', () => {
     ['an interpreter index as a string', mutate((o) => (o.venvs[0].interpreter = '0')), /venvs\.0\.interpreter/],
     ['a dangling interpreter index', mutate((o) => (o.venvs[2].interpreter = 7)), /venvs\.2\.interpreter: no interpreter #7/],
     ['a negative interpreter index', mutate((o) => (o.venvs[2].interpreter = -1)), /venvs\.2\.interpreter/],
+    ['a cached interpreter it was not offered', mutate((o) => (o.interpreters[1] = { python: '/usr/bin/python3', cached: 'abc' })), /interpreters\.1: fingerprint abc was not offered/],
+    ['a cached interpreter without python', mutate((o) => (o.interpreters[1] = { cached: 'abc' })), /interpreters\.1\.python/],
+    ['an interpretersRun that is not a count', mutate((o) => (o.interpretersRun = -1)), /interpretersRun/],
     ['an error that is not a string', line({ error: 42 }), /\(v: /],
   ];
   for (const [what, stdout, pattern] of refused) {
