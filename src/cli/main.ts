@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** vdeploy's command line: yargs wiring only; every command is one core call plus rendering. */
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ConfigError } from '../errors.js';
@@ -40,7 +41,7 @@ export async function runCli(argv: string[], output: Output = processOutput()): 
     .epilogue('Exit codes: 0 ok, 1 a target failed, 2 usage or config error, 130 interrupted. Docs: docs/cli.md')
     .help()
     .alias('h', 'help')
-    .version()
+    .version(ownVersion())
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((message, error) => {
       // yargs reports its own validation problems as a message; errors thrown by handlers pass through.
@@ -53,6 +54,12 @@ export async function runCli(argv: string[], output: Output = processOutput()): 
     return Math.max(exitCode, reportError(error, output, debug));
   }
   return exitCode;
+}
+
+/** vdeploy's own version: yargs' default reads the nearest package.json, which may be the user's project. */
+function ownVersion(): string {
+  // From src/cli/ (tests) and from dist/cli/main.js (the bundle) alike, the package root is two up.
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 installDefaultInterrupt();

@@ -3,9 +3,8 @@
  * Every failure is a ConfigError that names the file, and the field path or file:line:col.
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createJiti } from 'jiti';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { resolveConfig, type ResolvedConfig } from './resolve-config.js';
@@ -62,10 +61,14 @@ export function parseConfig(value: unknown, file: string | undefined, dir?: stri
 }
 
 async function importDeployfile(file: string): Promise<unknown> {
+  // Loaded here, not at the top: only commands that read a deployfile need jiti. And with require():
+  // jiti's ESM entry imports its 190 KB CommonJS build, which Node would first scan for export names.
+  const { createJiti } = createRequire(import.meta.url)('jiti') as typeof import('jiti');
+  const vdeploy = await import('../index.js');
   const jiti = createJiti(import.meta.url, {
-    // A deployfile imports `defineConfig` from 'vdeploy': always give it the running vdeploy, even when
-    // the project around the deployfile has no node_modules of its own.
-    alias: { vdeploy: packageEntry() },
+    // A deployfile imports `defineConfig` from 'vdeploy': always give it the running vdeploy (these very
+    // modules, not a second copy), even when the project around the deployfile has no node_modules.
+    virtualModules: { vdeploy },
     moduleCache: false,
   });
   let mod: unknown;
@@ -83,13 +86,6 @@ async function importDeployfile(file: string): Promise<unknown> {
     });
   }
   return mod;
-}
-
-function packageEntry(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const js = join(here, '..', 'index.js');
-  // Under tsx (tests) the sources run directly and there is no built index.js beside them.
-  return existsSync(js) ? js : join(here, '..', 'index.ts');
 }
 
 /** One line: the error's own message plus the deployfile location (file:line:col) where we can find one. */

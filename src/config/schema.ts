@@ -4,7 +4,8 @@
  * deployfiles: add fields, never rename them.
  */
 import { posix } from 'node:path';
-import { z } from 'zod';
+// A namespace import (not `{ z }`): the CLI bundle then keeps only the parts of zod we use (~200 KiB, not ~800).
+import * as z from 'zod';
 
 /** Names used in selectors (`user@host:/path`) must not contain the selector's punctuation. */
 const selectorSafeName = (what: string) =>

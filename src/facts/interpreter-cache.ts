@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { localCacheDir, readCacheFile, writeCacheFile } from '../local-cache.js';
 import { interpreterSchema, type LearnedInterpreter } from './probe-output.js';
 

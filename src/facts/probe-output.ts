@@ -4,7 +4,7 @@
  * Pure, so it is table-tested without SSH; anything off is a VdeployError naming the host, never a
  * half-filled HostFacts.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { VdeployError } from '../errors.js';
 import type { MarkerEnvironment } from '../requirements/markers.js';
 import { normalizeName } from '../requirements/names.js';

@@ -8,7 +8,7 @@
  * One JSON file, `wheel-metadata.json` in vdeploy's cache directory; like every local cache an
  * optimization only: unreadable or corrupt reads as empty, an unwritable one is left alone.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { readCacheFile, writeCacheFile } from '../local-cache.js';
 import type { WheelDependencies } from './resolve-venv.js';
 
