@@ -119,7 +119,14 @@ export function checkTargets(rows: readonly RowResult[]): Target[] {
   const big = find('noop', 'scale', 32);
   targets.push({
     text: 'scale: no-op at 32 hosts ≤ 4 × no-op at 1 host',
-    ...(one && big ? { actual: `${seconds(median(big.runs.vdeploy))} vs ${seconds(median(one.runs.vdeploy))}: ${(median(big.runs.vdeploy) / median(one.runs.vdeploy)).toFixed(2)} ×`, met: median(big.runs.vdeploy) <= 4 * median(one.runs.vdeploy) } : {}),
+    // The floor's own ratio goes with it: the simulated hosts share this machine's cores, so their
+    // sshds' work grows with the fleet as it would not on real, separate servers.
+    ...(one && big
+      ? {
+          actual: `${seconds(median(big.runs.vdeploy))} vs ${seconds(median(one.runs.vdeploy))}: ${(median(big.runs.vdeploy) / median(one.runs.vdeploy)).toFixed(2)} × (the floor, \`ssh host true\`: ${(median(big.runs.floor) / median(one.runs.floor)).toFixed(2)} ×)`,
+          met: median(big.runs.vdeploy) <= 4 * median(one.runs.vdeploy),
+        }
+      : {}),
   });
   const at32 = rows.filter((r) => r.group === 'scale' && r.hosts === 32);
   const rss32 = at32.length ? Math.max(...at32.flatMap((r) => r.rssKiB)) : undefined;
