@@ -10,20 +10,8 @@ import { defaultInterpreterCache, InterpreterCache, interpreterCacheFile, MAX_AG
 import type { LearnedInterpreter } from '../../src/facts/probe-output.js';
 import type { InterpreterFacts } from '../../src/facts/types.js';
 import { makeTempDir } from '../helpers/cli.js';
+import { LINUX_MARKERS as markers } from '../helpers/interpreter-facts.js';
 
-const markers = {
-  implementation_name: 'cpython',
-  implementation_version: '3.11.2',
-  os_name: 'posix',
-  platform_machine: 'x86_64',
-  platform_release: '6.1.0',
-  platform_system: 'Linux',
-  platform_version: '#1 SMP',
-  python_full_version: '3.11.2',
-  platform_python_implementation: 'CPython',
-  python_version: '3.11',
-  sys_platform: 'linux',
-};
 const py311: InterpreterFacts = { version: '3.11.2', markers, supportedTags: ['cp311-cp311-manylinux_2_36_x86_64', 'py3-none-any'] };
 const py312: InterpreterFacts = { version: '3.12.1', markers: { ...markers, python_version: '3.12' }, supportedTags: ['cp312-cp312-linux_x86_64'] };
 

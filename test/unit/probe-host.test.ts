@@ -12,6 +12,7 @@ import { INTERPRETER_SCRIPT, PROBE_SCRIPT } from '../../src/facts/probe-script.j
 import type { CommandResult, Connection, ExecOptions } from '../../src/remote/connection.js';
 import { makeTempDir } from '../helpers/cli.js';
 import { rejection } from '../helpers/rejection.js';
+import { LINUX_MARKERS as markers } from '../helpers/interpreter-facts.js';
 
 const TARGET = 'deploy@web1:22';
 
@@ -29,11 +30,6 @@ function fakeConnection(answer: (argv: string[], opts: ExecOptions) => Promise<C
   return { conn, calls };
 }
 
-const markers = {
-  implementation_name: 'cpython', implementation_version: '3.11.2', os_name: 'posix', platform_machine: 'x86_64',
-  platform_release: '6.1.0', platform_system: 'Linux', platform_version: '#1 SMP', python_full_version: '3.11.2',
-  platform_python_implementation: 'CPython', python_version: '3.11', sys_platform: 'linux',
-};
 const py311 = { version: '3.11.2', markers, supportedTags: ['cp311-cp311-manylinux_2_36_x86_64', 'py3-none-any'] };
 
 const result = (over: Partial<CommandResult>): CommandResult => ({ exitCode: 0, signal: null, stdout: '', stderr: '', ms: 5, ...over });
