@@ -185,7 +185,7 @@ export function renderMarkdown(results: BenchResults): string {
     '- **baseline**: the naive tool vdeploy replaces, written in the benchmark: one venv after another, `pip freeze` over `ssh`, `scp` of the wheels that venv lacks, `pip install --upgrade --no-index --find-links` over `ssh`.',
     '- **floor**: fresh and upgrade: the pip command vdeploy runs (`pip install --no-index --require-hashes -r <pinned>`), run directly on the hosts with vdeploy\'s parallelism (hosts at once, each host\'s venvs in turn), no SSH; no-op: one `ssh host true` per host, in parallel.',
     '- Hosts are real `sshd`s on 127.0.0.2… with real venvs (Debian\'s Python); wheels: Django, asgiref, sqlparse, gunicorn and a small app (1.0, 1.1).',
-    '- Before every timed run, venvs and wheel caches are reset (untimed) to the scenario\'s start (fresh: empty venvs; upgrade: app 1.0; no-op: everything at 1.1); after every run each venv must hold exactly the expected versions, or the benchmark fails.',
+    '- Before every timed run, venvs and wheel caches are reset (untimed) to the scenario\'s start (fresh: empty venvs; upgrade: app 1.0; no-op: everything at 1.1); after every run each venv must hold exactly the expected versions, or the benchmark fails. vdeploy\'s local caches (interpreter facts, wheel metadata) are as deploying the fleet leaves them: every host has been deployed or probed by vdeploy before the timed runs.',
     '',
   ];
   return lines.join('\n');

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import * as z from 'zod';
 import { localCacheDir, readCacheFile, writeCacheFile } from '../local-cache.js';
-import { interpreterSchema, type LearnedInterpreter } from './probe-output.js';
+import { interpreterSchema, type ConfirmedInterpreter, type LearnedInterpreter } from './probe-output.js';
 
 /**
  * Entries older than this are not offered, so the host computes the facts afresh: a backstop for
@@ -36,6 +36,8 @@ const entrySchema = z.object({
   facts: z.string(),
   /** When it was learned, ms since the epoch. */
   learned: z.number(),
+  /** Hash of the identity SFTP can check (quick-identity.ts): lets a probe run without a command. */
+  quick: z.string().optional(),
 });
 
 const fileSchema = z.object({
@@ -78,7 +80,8 @@ export class InterpreterCache {
     const entries = Object.hasOwn(data.hosts, host) ? data.hosts[host]! : {};
     return Object.entries(entries).flatMap(([python, entry]) => {
       if (!Object.hasOwn(data.facts, entry.facts) || !isFresh(entry.learned, now)) return [];
-      return [{ python, fingerprint: entry.fingerprint, files: entry.files, facts: data.facts[entry.facts]! }];
+      const facts = data.facts[entry.facts]!;
+      return [{ python, fingerprint: entry.fingerprint, files: entry.files, facts, ...(entry.quick === undefined ? {} : { quick: entry.quick }) }];
     });
   }
 
@@ -88,12 +91,30 @@ export class InterpreterCache {
     const data = this.read();
     const now = this.now();
     const entries = Object.hasOwn(data.hosts, host) ? data.hosts[host]! : (data.hosts[host] = {});
-    for (const { python, fingerprint, files, facts } of learned) {
+    for (const { python, fingerprint, files, facts, quick } of learned) {
       const key = factsKey(facts);
       data.facts[key] = facts;
-      entries[python] = { fingerprint, files, facts: key, learned: now };
+      entries[python] = { fingerprint, files, facts: key, learned: now, ...(quick === undefined ? {} : { quick }) };
     }
     prune(data, now);
+    this.data = data;
+    this.write(data);
+  }
+
+  /**
+   * Record the quick identity of entries the host just confirmed by fingerprint. Their age is kept:
+   * confirming must not push back the week after which facts are computed afresh.
+   */
+  confirm(host: string, confirmed: readonly ConfirmedInterpreter[]): void {
+    const known = this.known(host);
+    const changed = confirmed.filter((c) => known.some((k) => k.python === c.python && k.fingerprint === c.fingerprint && k.quick !== c.quick));
+    if (changed.length === 0) return;
+    const data = this.read();
+    const entries = Object.hasOwn(data.hosts, host) ? data.hosts[host]! : {};
+    for (const { python, fingerprint, quick } of changed) {
+      const entry = Object.hasOwn(entries, python) ? entries[python] : undefined;
+      if (entry?.fingerprint === fingerprint) entry.quick = quick;
+    }
     this.data = data;
     this.write(data);
   }

@@ -3,14 +3,17 @@
  * set?) and the wheel cache, so a deploy that changes nothing costs one round trip per host and runs
  * no pip. The work happens in a fixed Python script (probe-script.ts) fed JSON on stdin. Interpreter
  * facts vdeploy has seen before are offered from its local cache (interpreter-cache.ts), and the
- * script starts only the interpreters whose fingerprint no longer matches.
+ * script starts only the interpreters whose fingerprint no longer matches. Once every interpreter a
+ * host uses is cached, not even the script runs: the same files are read over SFTP
+ * (read-host-files.ts), which costs the host no login shell and no Python start.
  */
 import { InterruptedError, RemoteCommandError, VdeployError, lastLines } from '../errors.js';
 import type { CommandResult, Connection } from '../remote/connection.js';
 import { defaultInterpreterCache, type InterpreterCache } from './interpreter-cache.js';
-import { parseInstalledOutput, readProbeAnswer } from './probe-output.js';
+import { parseInstalledOutput, readProbeAnswer, type LearnedInterpreter } from './probe-output.js';
 import { PROBE_SCRIPT } from './probe-script.js';
 import { pythonScriptArgv } from '../remote/python-script.js';
+import { readHostFiles } from './read-host-files.js';
 import type { HostFacts, InstalledPackage } from './types.js';
 
 export { parseProbeOutput } from './probe-output.js';
@@ -51,6 +54,8 @@ export async function probeHost(conn: Connection, request: ProbeRequest, opts: P
   const cache = opts.interpreterCache === undefined ? defaultInterpreterCache() : opts.interpreterCache;
   // The connection's target names the host; the fingerprints, not the name, decide whether facts still hold.
   const known = cache?.known(conn.target) ?? [];
+  const quick = await readByFiles(conn, request, known, opts);
+  if (quick !== null) return quick;
   const result = await runProbeScript(
     conn,
     {
@@ -61,7 +66,7 @@ export async function probeHost(conn: Connection, request: ProbeRequest, opts: P
     },
     opts,
   );
-  const { facts, learned } = readProbeAnswer(result.stdout, conn.target, new Map(known.map((k) => [k.fingerprint, k.facts])));
+  const { facts, learned, confirmed } = readProbeAnswer(result.stdout, conn.target, new Map(known.map((k) => [k.fingerprint, k.facts])));
   const asked = request.venvs.map((v) => v.path);
   if (facts.venvs.length !== asked.length || facts.venvs.some((v, i) => v.path !== asked[i])) {
     throw new VdeployError(`the probe of ${conn.target} answered for other venvs than asked (${facts.venvs.length} of ${asked.length})`, {
@@ -69,7 +74,35 @@ export async function probeHost(conn: Connection, request: ProbeRequest, opts: P
     });
   }
   cache?.remember(conn.target, learned);
+  cache?.confirm(conn.target, confirmed);
   return facts;
+}
+
+/**
+ * The probe over SFTP alone (read-host-files.ts), tried when the cache can vouch for interpreters
+ * without a command; null sends the caller to the script. Interrupting it interrupts the probe.
+ */
+async function readByFiles(conn: Connection, request: ProbeRequest, known: LearnedInterpreter[], opts: ProbeOptions): Promise<HostFacts | null> {
+  if (conn.files === undefined || !known.some((k) => k.quick !== undefined)) return null;
+  const { signal } = opts;
+  // As the script's exec would: an abort reason of ours passes through unchanged.
+  const interrupted = () =>
+    signal?.reason instanceof VdeployError ? signal.reason : new InterruptedError(`the probe of ${conn.target} was interrupted`, { cause: signal?.reason });
+  if (signal?.aborted) throw interrupted();
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(interrupted());
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    const read = (async () => {
+      const files = await conn.files!().catch(() => null);
+      return files === null ? null : readHostFiles(files, request, known);
+    })();
+    return await Promise.race([read, aborted]);
+  } finally {
+    signal?.removeEventListener('abort', onAbort!);
+  }
 }
 
 /** The installed set of one venv, re-read after an install; no interpreter is started. */

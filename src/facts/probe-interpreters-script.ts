@@ -13,6 +13,11 @@
  * fingerprint matches is answered as {"python", "cached": <fingerprint>}; only the others are run,
  * and their facts come back with "python", "fingerprint" and "files" for vdeploy to remember. Nothing
  * is written on the host: the cache is vdeploy's, and a plan changes nothing anywhere.
+ *
+ * Each interpreter also comes back with "quick": the parts of a weaker identity that SFTP can read
+ * without running anything (size, whole-second mtime and mode of the same files; the kernel release
+ * and version from /proc; /etc/ld.so.cache's stat). vdeploy stores its hash next to the fingerprint,
+ * and a later probe over SFTP alone (read-host-files.ts) trusts the cached facts while it matches.
  */
 export const PROBE_INTERPRETERS_PY = String.raw`
 def resolve_python(python):
@@ -75,6 +80,28 @@ def system_identity():
         libc = [[p, file_identity(p)] for p in sorted(glob.glob('/lib/ld-musl-*.so.1'))]
     return [u.sysname, u.release, u.version, u.machine, libc]
 
+def quick_attrs(path):
+    # What SFTP's stat can see too (read-host-files.ts checks the same identity without a command).
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    return [st.st_size, st.st_mtime_ns // 1000000000, st.st_mode]
+
+def read_text(path):
+    try:
+        with open(path, 'rb') as f:
+            return f.read().decode('utf-8', 'replace')
+    except OSError:
+        return None
+
+def quick_system():
+    # uname's release and version as files; ld.so.cache is rewritten whenever a C library is installed.
+    return [read_text('/proc/sys/kernel/osrelease'), read_text('/proc/sys/kernel/version'), quick_attrs('/etc/ld.so.cache')]
+
+def quick_identity(real, files, system):
+    return [real, quick_attrs(real), [[f, quick_attrs(f)] for f in files], system]
+
 def fingerprint(real, files, system):
     import hashlib
     parts = [real, file_identity(real), [[f, file_identity(f)] for f in files], system]
@@ -114,6 +141,7 @@ def describe_interpreters(requested, venvs, known):
             group['run'], group['rank'] = executable, rank
         group['members'].append(facts)
     system = system_identity() if groups else None
+    quick = quick_system() if groups else None
     started = 0
     for group in groups:
         group['cached'], group['process'], group['error'] = None, None, None
@@ -129,7 +157,8 @@ def describe_interpreters(requested, venvs, known):
     for group in groups:
         facts = None
         if group['cached'] is not None:
-            facts = {'python': group['real'], 'cached': group['cached']}
+            facts = {'python': group['real'], 'cached': group['cached'],
+                     'quick': quick_identity(group['real'], known[group['real']]['files'], quick)}
         elif group['process'] is not None:
             facts, group['error'] = finish_interpreter(group['run'], group['process'])
             if facts is not None:
@@ -138,6 +167,7 @@ def describe_interpreters(requested, venvs, known):
                 # Replaced while it ran (a package upgrade): these facts are good for now, not for later.
                 if file_identity(group['real']) == group['before']:
                     facts['fingerprint'] = fingerprint(group['real'], files, system)
+                    facts['quick'] = quick_identity(group['real'], files, quick)
         index = None
         if facts is not None:
             index = len(interpreters)

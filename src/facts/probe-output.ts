@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import { VdeployError } from '../errors.js';
+import { hashQuickIdentity } from './quick-identity.js';
 import type { MarkerEnvironment } from '../requirements/markers.js';
 import { normalizeName } from '../requirements/names.js';
 import type { HostFacts, InstalledPackage, InterpreterFacts, VenvFacts } from './types.js';
@@ -38,10 +39,12 @@ const freshInterpreterSchema = interpreterSchema.extend({
   python: text.optional(),
   fingerprint: text.optional(),
   files: z.array(z.string()).optional(),
+  /** The parts of the identity SFTP can check (quick-identity.ts). */
+  quick: z.array(z.unknown()).optional(),
 });
 
 /** An interpreter whose fingerprint matched one vdeploy sent: the facts are in vdeploy's cache. */
-const cachedInterpreterSchema = z.object({ python: text, cached: text });
+const cachedInterpreterSchema = z.object({ python: text, cached: text, quick: z.array(z.unknown()).optional() });
 
 /** Index into `interpreters`; null when it could not be probed; absent when not asked for. */
 const interpreterRef = z.number().int().min(0).nullable().optional();
@@ -79,11 +82,21 @@ export interface LearnedInterpreter {
   fingerprint: string;
   files: string[];
   facts: InterpreterFacts;
+  /** Hash of the identity SFTP can check (quick-identity.ts); absent from older entries. */
+  quick?: string;
+}
+
+/** A cached interpreter the host confirmed by fingerprint, with its quick identity as of now. */
+export interface ConfirmedInterpreter {
+  python: string;
+  fingerprint: string;
+  quick: string;
 }
 
 export interface ProbeAnswer {
   facts: HostFacts;
   learned: LearnedInterpreter[];
+  confirmed: ConfirmedInterpreter[];
 }
 
 const HINT = 'this is likely a vdeploy bug, or something on the host prints to stdout when python3 starts (sitecustomize?)';
@@ -104,16 +117,20 @@ export function readProbeAnswer(stdout: string, target: string, cached: Readonly
   }
   if (!output.cacheDir.startsWith('/')) throw malformed(target, `cacheDir ${JSON.stringify(output.cacheDir)} is not absolute`);
   const learned: LearnedInterpreter[] = [];
+  const confirmed: ConfirmedInterpreter[] = [];
   const interpreters = output.interpreters.map((item, i): InterpreterFacts => {
     if (isObject(item) && 'cached' in item) {
       const ref = check(cachedInterpreterSchema, item, target, ['interpreters', i]);
       const facts = cached.get(ref.cached);
       if (facts === undefined) throw malformed(target, `interpreters.${i}: fingerprint ${ref.cached} was not offered`);
+      if (ref.quick !== undefined) confirmed.push({ python: ref.python, fingerprint: ref.cached, quick: hashQuickIdentity(ref.quick) });
       return facts;
     }
-    const { python, fingerprint, files, ...rest } = check(freshInterpreterSchema, item, target, ['interpreters', i]);
+    const { python, fingerprint, files, quick, ...rest } = check(freshInterpreterSchema, item, target, ['interpreters', i]);
     const facts: InterpreterFacts = { version: rest.version, markers: rest.markers, supportedTags: rest.supportedTags };
-    if (python !== undefined && fingerprint !== undefined && files !== undefined) learned.push({ python, fingerprint, files, facts });
+    if (python !== undefined && fingerprint !== undefined && files !== undefined) {
+      learned.push({ python, fingerprint, files, facts, ...(quick === undefined ? {} : { quick: hashQuickIdentity(quick) }) });
+    }
     return facts;
   });
   const venvs = output.venvs.map((venv, i): VenvFacts => {
@@ -135,10 +152,11 @@ export function readProbeAnswer(stdout: string, target: string, cached: Readonly
     cacheDir: output.cacheDir,
     cachedWheels: output.cachedWheels,
     venvs,
+    readBy: 'script',
     ...(output.interpretersRun === undefined ? {} : { interpretersRun: output.interpretersRun }),
     ...(output.probeMs === undefined ? {} : { probeMs: output.probeMs }),
   };
-  return { facts, learned };
+  return { facts, learned, confirmed };
 }
 
 /** The installed set of the one venv a probeInstalled run asked about; throws if it is not a venv. */

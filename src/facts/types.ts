@@ -49,6 +49,11 @@ export interface HostFacts {
   venvs: VenvFacts[];
   /** How many interpreters the probe started; the others' facts came from vdeploy's cache (interpreter-cache.ts). */
   interpretersRun?: number;
-  /** How long the probe script took on the host, in ms (its own clock: no SSH, no interpreter start-up). */
+  /** How the facts were read: by the probe script, or from files over SFTP with no command (read-host-files.ts). */
+  readBy?: 'script' | 'files';
+  /**
+   * How long the probe script took on the host, in ms (its own clock: no SSH, no interpreter start-up);
+   * read by files: how long the reads took, as vdeploy saw them.
+   */
   probeMs?: number;
 }

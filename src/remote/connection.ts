@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import { InterruptedError, RemoteCommandError, VdeployError } from '../errors.js';
 import type { CommandResult } from './command-result.js';
+import type { RemoteFiles } from './remote-files.js';
 import { quoteCommand } from './shell-quote.js';
 
 export type { CommandResult } from './command-result.js';
@@ -42,6 +43,11 @@ export interface Connection {
   exec(argv: string[], opts?: ExecOptions): Promise<CommandResult>;
   /** Copy a local file to remotePath (whose directory must exist), replacing it. */
   put(localPath: string, remotePath: string, opts?: PutOptions): Promise<void>;
+  /**
+   * Read-only file access that runs no command on the target (SFTP over SSH). Optional: fact readers
+   * fall back to a command (the probe script) where it is absent.
+   */
+  files?(): Promise<RemoteFiles>;
   /** Release the connection; safe to call more than once. */
   close(): Promise<void>;
 }

@@ -4,10 +4,12 @@
  */
 import { spawn } from 'node:child_process';
 import { chmod, copyFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { Readable } from 'node:stream';
 import { RemoteCommandError, VdeployError } from '../errors.js';
 import type { CommandResult } from './command-result.js';
 import { abortError, timeoutError, type Connection, type ExecOptions, type PutOptions } from './connection.js';
+import { localFiles, type RemoteFiles } from './remote-files.js';
 import { quoteCommand } from './shell-quote.js';
 
 /** How long a timed-out or aborted command gets between SIGTERM and SIGKILL. */
@@ -105,6 +107,10 @@ export class LocalConnection implements Connection {
         cause: err,
       });
     }
+  }
+
+  async files(): Promise<RemoteFiles> {
+    return localFiles(homedir());
   }
 
   async close(): Promise<void> {}

@@ -7,6 +7,7 @@ import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { ConfigError, ConnectError, RemoteCommandError, VdeployError } from '../errors.js';
 import type { CommandResult } from './command-result.js';
 import { abortError, formatCommand, prefixEnv, type Connection, type ExecOptions, type PutOptions } from './connection.js';
+import { RemoteFileError, sftpFiles, type RemoteFiles } from './remote-files.js';
 import { Semaphore } from './semaphore.js';
 import { openSshClient, type HandshakeOptions, type SshClient } from './ssh-handshake.js';
 import { killArgv, runChannel, STOP_GRACE_MS, wrapKillable } from './ssh-exec.js';
@@ -114,6 +115,16 @@ class SshConnection implements Connection {
         cause: err,
       });
     }
+  }
+
+  async files(): Promise<RemoteFiles> {
+    let sftp: SFTPWrapper;
+    try {
+      sftp = await this.openSftp();
+    } catch (err) {
+      throw new RemoteFileError((err as Error).message, false);
+    }
+    return sftpFiles(sftp, (work) => this.untilGone(work));
   }
 
   close(): Promise<void> {

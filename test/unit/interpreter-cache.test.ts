@@ -103,6 +103,25 @@ describe('interpreter cache', () => {
     expect(Object.values(data.facts)).to.deep.equal([py312]);
   });
 
+  it('records a confirmed quick identity without making the entry younger, and only for the same fingerprint', () => {
+    let now = 1_000_000_000_000;
+    const cache = new InterpreterCache(file, () => now);
+    cache.remember('h', [learned('/usr/bin/python3', 'f1'), { ...learned('/opt/python3', 'f2'), quick: 'q2' }]);
+    now += MAX_AGE_MS - 1;
+    const later = new InterpreterCache(file, () => now);
+    later.confirm('h', [
+      { python: '/usr/bin/python3', fingerprint: 'f1', quick: 'q1' },
+      { python: '/opt/python3', fingerprint: 'other', quick: 'q-other' },
+    ]);
+    expect(new InterpreterCache(file, () => now).known('h').map((k) => [k.python, k.quick])).to.deep.equal([
+      ['/usr/bin/python3', 'q1'],
+      ['/opt/python3', 'q2'],
+    ]);
+    // Still learned a week ago less 1 ms: 2 ms on, no longer offered.
+    now += 2;
+    expect(new InterpreterCache(file, () => now).known('h')).to.deep.equal([]);
+  });
+
   const corrupt: Array<[string, string]> = [
     ['empty', ''],
     ['not JSON', '{"v": 1, "hosts": {'],

@@ -89,7 +89,7 @@ describe('parseProbeOutput', () => {
 
   it('accepts an empty host: no venvs, no interpreters, no probeMs', () => {
     const output = { v: 1, cacheDir: '/c', cachedWheels: [], interpreters: [], venvs: [] };
-    expect(parseProbeOutput(line(output), TARGET)).to.deep.equal({ cacheDir: '/c', cachedWheels: [], venvs: [] });
+    expect(parseProbeOutput(line(output), TARGET)).to.deep.equal({ cacheDir: '/c', cachedWheels: [], venvs: [], readBy: 'script' });
   });
 
   it('reports a venv whose interpreter could not be probed as not-a-venv, with the reason', () => {
