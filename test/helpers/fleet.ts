@@ -163,7 +163,9 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
         local.exec(['ssh', ...sshOptions(host), '--', `${user}@${host.address}`, quoteCommand(argv)], execOpts),
       stop,
       crashHost: async (host) => {
-        for (const pid of [...descendantsOf(host.pid), host.pid]) {
+        const victims = [...descendantsOf(host.pid), host.pid];
+        const rehashing = victims.some(isPyenvRehash);
+        for (const pid of victims) {
           try {
             process.kill(pid, 'SIGKILL');
           } catch {
@@ -172,6 +174,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
         }
         const sshd = state.sshds.find((s) => s.child.pid === host.pid);
         await sshd?.exited;
+        if (rehashing) removeStalePyenvLock();
       },
       restartHost: async (host) => {
         const etc = path.join(host.root, 'sshd');
@@ -503,6 +506,29 @@ function installEmergencyCleanup(): void {
 }
 
 /** PIDs whose parent chain leads to `pid` (read from /proc): the session processes an sshd forked. */
+/**
+ * The fleet's hosts share this machine's HOME, and on these machines root's .bashrc runs `pyenv
+ * rehash` in every SSH session, holding ~/.pyenv/shims/.pyenv-shim as a lock while it works. A
+ * session killed inside it (crashHost) leaves the lock behind, and every later session on every host
+ * then waits 60 s for it: one crashed simulated host must not slow the whole machine down.
+ */
+const PYENV_LOCK = path.join(os.homedir(), '.pyenv', 'shims', '.pyenv-shim');
+
+function isPyenvRehash(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('pyenv-rehash');
+  } catch {
+    return false;
+  }
+}
+
+/** Only when no rehash is running any more: a live one holds the lock rightly. */
+function removeStalePyenvLock(): void {
+  if (!existsSync(PYENV_LOCK)) return;
+  const running = readdirSync('/proc').some((entry) => /^\d+$/.test(entry) && isPyenvRehash(Number(entry)));
+  if (!running) rmSync(PYENV_LOCK, { force: true });
+}
+
 function descendantsOf(pid: number): number[] {
   const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
