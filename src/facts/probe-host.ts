@@ -10,11 +10,11 @@
 import { InterruptedError, RemoteCommandError, VdeployError, lastLines } from '../errors.js';
 import type { CommandResult, Connection } from '../remote/connection.js';
 import { defaultInterpreterCache, type InterpreterCache } from './interpreter-cache.js';
-import { parseInstalledOutput, readProbeAnswer, type LearnedInterpreter } from './probe-output.js';
+import { readProbeAnswer, type LearnedInterpreter } from './probe-output.js';
 import { PROBE_SCRIPT } from './probe-script.js';
 import { pythonScriptArgv } from '../remote/python-script.js';
 import { readHostFiles } from './read-host-files.js';
-import type { HostFacts, InstalledPackage } from './types.js';
+import type { HostFacts } from './types.js';
 
 export { parseProbeOutput } from './probe-output.js';
 
@@ -40,11 +40,14 @@ export interface ProbeOptions {
   interpreterCache?: InterpreterCache | null;
 }
 
-/** What the script reads on stdin; `interpreters: false` skips the interpreter subprocesses. */
+/**
+ * What the script reads on stdin. The script also takes `cacheDir: null` and `interpreters: false`
+ * (installed sets only), which nothing sends since apply verifies inside its own script.
+ */
 interface ScriptRequest {
-  cacheDir: string | null;
-  venvs: Array<{ path: string; python: string | null }>;
-  interpreters: boolean;
+  cacheDir: string;
+  venvs: Array<{ path: string; python: string }>;
+  interpreters: true;
   /** Interpreters whose facts vdeploy has: answered by fingerprint instead of being run. */
   known?: Array<{ python: string; fingerprint: string; files: string[] }>;
 }
@@ -103,12 +106,6 @@ async function readByFiles(conn: Connection, request: ProbeRequest, known: Learn
   } finally {
     signal?.removeEventListener('abort', onAbort!);
   }
-}
-
-/** The installed set of one venv, re-read after an install; no interpreter is started. */
-export async function probeInstalled(conn: Connection, venvPath: string, opts: ProbeOptions = {}): Promise<InstalledPackage[]> {
-  const result = await runProbeScript(conn, { cacheDir: null, venvs: [{ path: venvPath, python: null }], interpreters: false }, opts);
-  return parseInstalledOutput(result.stdout, conn.target, venvPath);
 }
 
 async function runProbeScript(conn: Connection, request: ScriptRequest, opts: ProbeOptions): Promise<CommandResult> {

@@ -159,16 +159,6 @@ export function readProbeAnswer(stdout: string, target: string, cached: Readonly
   return { facts, learned, confirmed };
 }
 
-/** The installed set of the one venv a probeInstalled run asked about; throws if it is not a venv. */
-export function parseInstalledOutput(stdout: string, target: string, venvPath: string): InstalledPackage[] {
-  const output = readOutput(stdout, target);
-  const venv = output.venvs[0];
-  if (output.venvs.length !== 1 || venv === undefined) throw malformed(target, `expected 1 venv, got ${output.venvs.length}`);
-  if (venv.state === 'venv') return toInstalled(venv.installed);
-  const why = venv.state === 'missing' ? 'does not exist' : venv.detail;
-  throw new VdeployError(`${target}:${venvPath} ${why}`, { hint: 'the venv changed while vdeploy was working on it; run the deploy again' });
-}
-
 function readOutput(stdout: string, target: string): ProbeOutput {
   // The last non-empty line: a login shell's rc files may print before the script does.
   const line = stdout.split('\n').map((l) => l.trim()).filter((l) => l.length > 0).at(-1);

@@ -1,5 +1,5 @@
 /**
- * probeHost / probeInstalled with a fake Connection: the fixed command and JSON request they send, and
+ * probeHost with a fake Connection: the fixed command and JSON request they send, and
  * how a failed, timed-out or interrupted probe is reported (briefly: never the whole script).
  */
 import { execFileSync } from 'node:child_process';
@@ -7,7 +7,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { InterruptedError, RemoteCommandError, VdeployError } from '../../src/errors.js';
 import { InterpreterCache } from '../../src/facts/interpreter-cache.js';
-import { probeHost, probeInstalled } from '../../src/facts/probe-host.js';
+import { probeHost } from '../../src/facts/probe-host.js';
 import { INTERPRETER_SCRIPT, PROBE_SCRIPT } from '../../src/facts/probe-script.js';
 import type { CommandResult, Connection, ExecOptions } from '../../src/remote/connection.js';
 import { makeTempDir } from '../helpers/cli.js';
@@ -133,15 +133,6 @@ describe('probeHost (fake connection)', () => {
       throw reason;
     });
     expect(await rejection(probeHost(conn, { cacheDir: '/c', venvs: [] }))).to.equal(reason);
-  });
-});
-
-describe('probeInstalled (fake connection)', () => {
-  it('asks for one venv, no cache listing and no interpreters', async () => {
-    const stdout = JSON.stringify({ v: 1, interpreters: [], venvs: [{ path: '/srv/a', state: 'venv', installed: [{ name: 'Django', version: '5.2.17' }] }] });
-    const { conn, calls } = fakeConnection(() => result({ stdout }));
-    expect(await probeInstalled(conn, '/srv/a')).to.deep.equal([{ name: 'Django', key: 'django', version: '5.2.17' }]);
-    expect(JSON.parse(String(calls[0]!.opts.stdin))).to.deep.equal({ cacheDir: null, venvs: [{ path: '/srv/a', python: null }], interpreters: false });
   });
 });
 

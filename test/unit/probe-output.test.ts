@@ -1,11 +1,11 @@
 /**
- * parseProbeOutput / parseInstalledOutput: the probe script's wire format turned into HostFacts, and
+ * parseProbeOutput: the probe script's wire format turned into HostFacts, and
  * every malformed answer refused with one line naming the host.
  */
 import { expect } from 'chai';
 import { VdeployError } from '../../src/errors.js';
 import { parseProbeOutput } from '../../src/facts/probe-host.js';
-import { parseInstalledOutput, readProbeAnswer } from '../../src/facts/probe-output.js';
+import { readProbeAnswer } from '../../src/facts/probe-output.js';
 import type { HostFacts } from '../../src/facts/types.js';
 import { LINUX_MARKERS as markers } from '../helpers/interpreter-facts.js';
 
@@ -170,28 +170,4 @@ describe('parseProbeOutput', () => {
       expect(err.hint).to.be.a('string');
     });
   }
-});
-
-describe('parseInstalledOutput', () => {
-  const installedOnly = (venv: unknown) => line({ v: 1, interpreters: [], venvs: [venv], probeMs: 3 });
-
-  it('returns the installed set of the one venv, without interpreter facts', () => {
-    const stdout = installedOnly({ path: '/srv/a', state: 'venv', installed: [{ name: 'Jinja2', version: '3.1.6' }] });
-    expect(parseInstalledOutput(stdout, TARGET, '/srv/a')).to.deep.equal([{ name: 'Jinja2', key: 'jinja2', version: '3.1.6' }]);
-  });
-
-  it('throws naming the host and path when the venv is gone or is not a venv', () => {
-    const cases: Array<[unknown, string]> = [
-      [{ path: '/srv/a', state: 'missing' }, `${TARGET}:/srv/a does not exist`],
-      [{ path: '/srv/a', state: 'not-a-venv', detail: 'is a file, not a venv directory' }, `${TARGET}:/srv/a is a file, not a venv directory`],
-    ];
-    for (const [venv, message] of cases) {
-      expect(() => parseInstalledOutput(installedOnly(venv), TARGET, '/srv/a')).to.throw(VdeployError, message);
-    }
-  });
-
-  it('refuses an answer about a different number of venvs', () => {
-    const stdout = line({ v: 1, interpreters: [], venvs: [] });
-    expect(() => parseInstalledOutput(stdout, TARGET, '/srv/a')).to.throw(VdeployError, /expected 1 venv, got 0/);
-  });
 });
