@@ -6,8 +6,9 @@
  * way (see src/facts/read-host-files.ts).
  *
  * Deliberately small: what the fact readers need, with SFTP's own limits (whole-second mtimes, no
- * inode numbers). Every method rejects with a RemoteFileError; `missing` is true when the path (or a
- * directory on it) does not exist, which callers treat as an answer rather than a failure.
+ * inode numbers). Every method rejects with a RemoteFileError (`missing` is true when the path, or a
+ * directory on it, does not exist: callers treat that as an answer rather than a failure), or with
+ * the connection's own error once the connection is gone.
  */
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
