@@ -8,7 +8,7 @@
  * (read-host-files.ts), which costs the host no login shell and no Python start.
  */
 import { InterruptedError, RemoteCommandError, VdeployError, lastLines } from '../errors.js';
-import type { CommandResult, Connection } from '../remote/connection.js';
+import { abortError, type CommandResult, type Connection } from '../remote/connection.js';
 import { defaultInterpreterCache, type InterpreterCache } from './interpreter-cache.js';
 import { readProbeAnswer, type LearnedInterpreter } from './probe-output.js';
 import { PROBE_SCRIPT } from './probe-script.js';
@@ -21,6 +21,8 @@ export { parseProbeOutput } from './probe-output.js';
 export const DEFAULT_WHEEL_CACHE = '~/.cache/vdeploy/wheels';
 
 const PROBE_ARGV = pythonScriptArgv('vdeploy-probe', PROBE_SCRIPT);
+/** How messages name the probe command (the argv ends with the whole script). */
+const PROBE_COMMAND = 'python3 -I -c <probe script>';
 
 /** Generous: the probe itself takes well under a second, but interpreters on a loaded host start slowly. */
 const PROBE_TIMEOUT_MS = 120_000;
@@ -88,9 +90,8 @@ export async function probeHost(conn: Connection, request: ProbeRequest, opts: P
 async function readByFiles(conn: Connection, request: ProbeRequest, known: LearnedInterpreter[], opts: ProbeOptions): Promise<HostFacts | null> {
   if (conn.files === undefined || !known.some((k) => k.quick !== undefined)) return null;
   const { signal } = opts;
-  // As the script's exec would: an abort reason of ours passes through unchanged.
-  const interrupted = () =>
-    signal?.reason instanceof VdeployError ? signal.reason : new InterruptedError(`the probe of ${conn.target} was interrupted`, { cause: signal?.reason });
+  // The same error as an interrupted script: abortError passes a reason of ours through unchanged.
+  const interrupted = () => shortenError(abortError(signal!, PROBE_COMMAND), conn.target);
   if (signal?.aborted) throw interrupted();
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
@@ -138,7 +139,7 @@ async function runProbeScript(conn: Connection, request: ScriptRequest, opts: Pr
 /** Timeout and interrupt messages quote the command, which here is the whole script: say it briefly instead. */
 function shortenError(err: unknown, target: string): unknown {
   if (err instanceof RemoteCommandError) {
-    return new RemoteCommandError('python3 -I -c <probe script>', err.result, {
+    return new RemoteCommandError(PROBE_COMMAND, err.result, {
       message: `the probe of ${target} did not finish: ${err.message.replace(/^`[^]*` /, '')}`,
       ...(err.hint ? { hint: err.hint } : {}),
     });

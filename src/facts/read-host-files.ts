@@ -121,14 +121,14 @@ async function readHistory(files: RemoteFiles, venv: string): Promise<Array<Reco
 /** site_packages + pth_paths + read_installed. */
 async function readInstalled(files: RemoteFiles, venv: string, config: Map<string, string>): Promise<InstalledPackage[]> {
   const sites = await sitePackages(files, venv, config);
-  const pths = await Promise.all(sites.map((site) => pthPaths(files, site)));
-  const directories = [...sites, ...pths.flat()];
-  const reals = await Promise.all(directories.map((d) => files.realpath(d)));
+  const pths = (await Promise.all(sites.map(({ dir }) => pthPaths(files, dir)))).flat();
+  const pthReals = await Promise.all(pths.map((d) => files.realpath(d)));
+  const directories = [...sites, ...pths.map((dir, i) => ({ dir, real: pthReals[i]! }))];
   const scanned = new Set<string>();
   const listings = await Promise.all(
-    directories.map(async (directory, i) => {
-      if (scanned.has(reals[i]!)) return [];
-      scanned.add(reals[i]!);
+    directories.map(async ({ dir: directory, real }) => {
+      if (scanned.has(real)) return [];
+      scanned.add(real);
       const entries = await orMissing(files.readdir(directory));
       if (entries === null) return [];
       const names = sortNames(entries.map((e) => e.name));
@@ -149,7 +149,8 @@ async function readInstalled(files: RemoteFiles, venv: string, config: Map<strin
   return installed;
 }
 
-async function sitePackages(files: RemoteFiles, venv: string, config: Map<string, string>): Promise<string[]> {
+/** The site-packages directories, each with its realpath (read_installed needs it again), first of a realpath only. */
+async function sitePackages(files: RemoteFiles, venv: string, config: Map<string, string>): Promise<Array<{ dir: string; real: string }>> {
   const version = config.get('version_info') || config.get('version') || '';
   const wanted = version.split('.').slice(0, 2).join('.');
   const found: string[] = [];
@@ -164,7 +165,7 @@ async function sitePackages(files: RemoteFiles, venv: string, config: Map<string
     found.push(...dirs.filter((d): d is string => d !== null));
   }
   const reals = await Promise.all(found.map((d) => files.realpath(d)));
-  return found.filter((_, i) => reals.indexOf(reals[i]!) === i);
+  return found.map((dir, i) => ({ dir, real: reals[i]! })).filter(({ real }, i) => reals.indexOf(real) === i);
 }
 
 async function pthPaths(files: RemoteFiles, site: string): Promise<string[]> {

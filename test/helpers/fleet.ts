@@ -505,7 +505,6 @@ function installEmergencyCleanup(): void {
   }
 }
 
-/** PIDs whose parent chain leads to `pid` (read from /proc): the session processes an sshd forked. */
 /**
  * The fleet's hosts share this machine's HOME, and on these machines root's .bashrc runs `pyenv
  * rehash` in every SSH session, holding ~/.pyenv/shims/.pyenv-shim as a lock while it works. A
@@ -529,6 +528,7 @@ function removeStalePyenvLock(): void {
   if (!running) rmSync(PYENV_LOCK, { force: true });
 }
 
+/** PIDs whose parent chain leads to `pid` (read from /proc): the session processes an sshd forked. */
 function descendantsOf(pid: number): number[] {
   const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
