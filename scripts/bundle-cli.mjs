@@ -11,7 +11,7 @@
 // Inside the bundle, import.meta.url is dist/cli/main.js for every bundled module: code under src/ must
 // not find files relative to its own location (today only load-deployfile.ts uses it: to resolve jiti,
 // which works from either place).
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -70,6 +70,32 @@ const lazyStringWidthPlugin = {
   },
 };
 
+/**
+ * The Python vdeploy runs on hosts lives in src/remote/python/ as real files; src/remote/python-files.ts
+ * reads them from disk. In the bundle that module becomes a table of their texts (esbuild's text
+ * loader, one import per file), so the CLI reads no file of its own at run time.
+ */
+const pythonFilesPlugin = {
+  name: 'inline-python-files',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/]remote[\\/]python-files\.ts$/ }, () => {
+      const dir = join(root, 'src', 'remote', 'python');
+      const names = readdirSync(dir, { recursive: true })
+        .map(String)
+        .filter((n) => /\.(py|sh)$/.test(n) && !n.includes('__pycache__'))
+        .sort();
+      const lines = names.map((n, i) => `import f${i} from ${JSON.stringify(`./python/${n}`)};`);
+      lines.push(`const FILES = { ${names.map((n, i) => `${JSON.stringify(n)}: f${i}`).join(', ')} };`);
+      lines.push('export function readPythonFile(name) {');
+      lines.push('  const text = FILES[name];');
+      lines.push('  if (text === undefined) throw new Error(`no remote file ${name} in the bundle`);');
+      lines.push('  return text;');
+      lines.push('}');
+      return { contents: lines.join('\n'), loader: 'js', resolveDir: join(root, 'src', 'remote') };
+    });
+  },
+};
+
 const result = await build({
   absWorkingDir: root,
   entryPoints: ['src/cli/main.ts'],
@@ -88,7 +114,8 @@ const result = await build({
   legalComments: 'none',
   logLevel: 'warning',
   metafile: true,
-  plugins: [yargsShimPlugin, lazyStringWidthPlugin],
+  loader: { '.py': 'text', '.sh': 'text' },
+  plugins: [yargsShimPlugin, lazyStringWidthPlugin, pythonFilesPlugin],
 });
 
 const firstLine = readFileSync(outfile, 'utf8').split('\n', 1)[0];

@@ -41,6 +41,22 @@ export class RemoteCommandError extends VdeployError {
   }
 }
 
+/**
+ * A script vdeploy runs on a host answered with something its contract (src/remote/contracts.ts) does
+ * not allow, or nothing: vdeploy and the script disagree, or something else wrote to its output.
+ */
+export class ProtocolError extends VdeployError {
+  readonly host: string;
+  readonly script: string;
+  constructor(host: string, script: string, why: string, options: { hint?: string } = {}) {
+    super(`the ${script} script on ${host} gave an answer vdeploy cannot read (${why})`, {
+      hint: options.hint ?? 'this is likely a vdeploy bug, or something on the host prints to stdout when python3 starts (sitecustomize?); please report it with this message',
+    });
+    this.host = host;
+    this.script = script;
+  }
+}
+
 /** The user interrupted (Ctrl-C, or quit at a prompt). Exit 130. */
 export class InterruptedError extends VdeployError {
   override readonly exitCode = 130;
