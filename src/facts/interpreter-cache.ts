@@ -2,7 +2,7 @@
  * Interpreter facts remembered on the machine running vdeploy, so that a probe need not start every
  * interpreter on every run: 50–60 ms of CPU per host for facts that almost never change. The host
  * checks each remembered entry against a fingerprint it computes without starting the interpreter
- * (probe-interpreters-script.ts says what goes into it); nothing is ever stored on the hosts.
+ * (vdeploy_remote/probe.py says what goes into it); nothing is ever stored on the hosts.
  *
  * One JSON file: `$VDEPLOY_CACHE_DIR/interpreters.json`, else `$XDG_CACHE_HOME/vdeploy/…`, else
  * `~/.cache/vdeploy/…`. Entries are keyed by the connection's target (`user@address:port`) and the
@@ -20,7 +20,8 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import * as z from 'zod';
 import { localCacheDir, readCacheFile, writeCacheFile } from '../local-cache.js';
-import { interpreterSchema, type ConfirmedInterpreter, type LearnedInterpreter } from './probe-output.js';
+import { interpreterSchema } from './probe-contract.js';
+import type { ConfirmedInterpreter, LearnedInterpreter } from './probe-output.js';
 
 /**
  * Entries older than this are not offered, so the host computes the facts afresh: a backstop for

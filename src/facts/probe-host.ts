@@ -1,18 +1,19 @@
 /**
  * The probe: one command per host that reports every selected venv (exists? interpreter? installed
  * set?) and the wheel cache, so a deploy that changes nothing costs one round trip per host and runs
- * no pip. The work happens in a fixed Python script (probe-script.ts) fed JSON on stdin. Interpreter
+ * no pip. The work happens in a fixed Python script (src/remote/python/vdeploy_remote/probe.py, started
+ * as remote-python.ts says) fed JSON on stdin; its contract is probe-contract.ts. Interpreter
  * facts vdeploy has seen before are offered from its local cache (interpreter-cache.ts), and the
  * script starts only the interpreters whose fingerprint no longer matches. Once every interpreter a
  * host uses is cached, not even the script runs: the same files are read over SFTP
  * (read-host-files.ts), which costs the host no login shell and no Python start.
  */
-import { InterruptedError, RemoteCommandError, VdeployError, lastLines } from '../errors.js';
+import { InterruptedError, ProtocolError, RemoteCommandError, VdeployError, lastLines } from '../errors.js';
 import { abortError, type CommandResult, type Connection } from '../remote/connection.js';
 import { defaultInterpreterCache, type InterpreterCache } from './interpreter-cache.js';
+import type { ProbeScriptRequest } from './probe-contract.js';
 import { readProbeAnswer, type LearnedInterpreter } from './probe-output.js';
-import { PROBE_SCRIPT } from './probe-script.js';
-import { pythonScriptArgv } from '../remote/python-script.js';
+import { describeScript, pythonArgv, pythonStdin } from '../remote/remote-python.js';
 import { readHostFiles } from './read-host-files.js';
 import type { HostFacts } from './types.js';
 
@@ -20,9 +21,8 @@ export { parseProbeOutput } from './probe-output.js';
 
 export const DEFAULT_WHEEL_CACHE = '~/.cache/vdeploy/wheels';
 
-const PROBE_ARGV = pythonScriptArgv('vdeploy-probe', PROBE_SCRIPT);
-/** How messages name the probe command (the argv ends with the whole script). */
-const PROBE_COMMAND = 'python3 -I -c <probe script>';
+/** How messages name the probe command (its argv holds whole sources). */
+const PROBE_COMMAND = describeScript('probe');
 
 /** Generous: the probe itself takes well under a second, but interpreters on a loaded host start slowly. */
 const PROBE_TIMEOUT_MS = 120_000;
@@ -43,16 +43,11 @@ export interface ProbeOptions {
 }
 
 /**
- * What the script reads on stdin. The script also takes `cacheDir: null` and `interpreters: false`
- * (installed sets only), which nothing sends since apply verifies inside its own script.
+ * What the script reads on stdin (pythonStdin adds "v"). The script also takes `cacheDir: null` and
+ * `interpreters: false` (installed sets only), which nothing sends since apply verifies inside its
+ * own script.
  */
-interface ScriptRequest {
-  cacheDir: string;
-  venvs: Array<{ path: string; python: string }>;
-  interpreters: true;
-  /** Interpreters whose facts vdeploy has: answered by fingerprint instead of being run. */
-  known?: Array<{ python: string; fingerprint: string; files: string[] }>;
-}
+type ScriptRequest = Omit<ProbeScriptRequest, 'v'>;
 
 /** Facts for one host: its wheel cache and every venv in `request`, in the order asked. */
 export async function probeHost(conn: Connection, request: ProbeRequest, opts: ProbeOptions = {}): Promise<HostFacts> {
@@ -74,7 +69,7 @@ export async function probeHost(conn: Connection, request: ProbeRequest, opts: P
   const { facts, learned, confirmed } = readProbeAnswer(result.stdout, conn.target, new Map(known.map((k) => [k.fingerprint, k.facts])));
   const asked = request.venvs.map((v) => v.path);
   if (facts.venvs.length !== asked.length || facts.venvs.some((v, i) => v.path !== asked[i])) {
-    throw new VdeployError(`the probe of ${conn.target} answered for other venvs than asked (${facts.venvs.length} of ${asked.length})`, {
+    throw new ProtocolError(conn.target, 'probe', `it answered for other venvs than asked (${facts.venvs.length} of ${asked.length})`, {
       hint: 'this is a vdeploy bug; please report it',
     });
   }
@@ -112,8 +107,8 @@ async function readByFiles(conn: Connection, request: ProbeRequest, known: Learn
 async function runProbeScript(conn: Connection, request: ScriptRequest, opts: ProbeOptions): Promise<CommandResult> {
   let result: CommandResult;
   try {
-    result = await conn.exec(PROBE_ARGV, {
-      stdin: JSON.stringify(request),
+    result = await conn.exec(pythonArgv('probe'), {
+      stdin: pythonStdin('probe', request),
       nothrow: true,
       timeoutMs: opts.timeoutMs ?? PROBE_TIMEOUT_MS,
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -122,8 +117,10 @@ async function runProbeScript(conn: Connection, request: ScriptRequest, opts: Pr
     throw shortenError(err, conn.target);
   }
   if (result.exitCode === 127) {
-    throw new VdeployError(`cannot probe ${conn.target}: it has no /usr/bin/python3 and no python3 on the login user's PATH`, {
-      hint: 'install python3 on the host (vdeploy needs it to inspect venvs), or fix PATH for non-interactive SSH logins',
+    // start.sh found no python3, or bootstrap.py found one older than 3.6: its stderr says which.
+    const tooOld = lastLines(result.stderr, 1).includes('vdeploy needs Python 3.6');
+    throw new VdeployError(`cannot probe ${conn.target}: ${tooOld ? lastLines(result.stderr, 1) : "it has no /usr/bin/python3 and no python3 on the login user's PATH"}`, {
+      hint: 'install python3 (3.6 or newer) on the host (vdeploy needs it to inspect venvs), or fix PATH for non-interactive SSH logins',
     });
   }
   if (result.exitCode !== 0) {

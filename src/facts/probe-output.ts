@@ -1,79 +1,18 @@
 /**
- * Reading what the probe script (probe-script.ts) prints: validate the shape, then turn the wire
- * format (interpreters listed once, referenced by index; cached ones by fingerprint) into HostFacts.
- * Pure, so it is table-tested without SSH; anything off is a VdeployError naming the host, never a
- * half-filled HostFacts.
+ * Reading what the probe (vdeploy_remote/probe.py) answers: check it against its contract
+ * (probe-contract.ts), then turn the wire format (interpreters listed once, referenced by index;
+ * cached ones by fingerprint) into HostFacts. Pure, so it is table-tested without SSH; anything off
+ * is a ProtocolError naming the host, never a half-filled HostFacts.
  */
 import * as z from 'zod';
-import { VdeployError } from '../errors.js';
+import { ProtocolError, VdeployError } from '../errors.js';
+import { checkAnswer, readAnswer, type AnswerSource } from '../remote/contracts.js';
+import { cachedInterpreterSchema, freshInterpreterSchema, probeErrorAnswerSchema, probeFactsAnswerLoose } from './probe-contract.js';
 import { hashQuickIdentity } from './quick-identity.js';
-import type { MarkerEnvironment } from '../requirements/markers.js';
 import { normalizeName } from '../requirements/names.js';
 import type { HostFacts, InstalledPackage, InterpreterFacts, VenvFacts } from './types.js';
 
-const text = z.string().min(1);
-
-const markersSchema = z.object({
-  implementation_name: z.string(),
-  implementation_version: z.string(),
-  os_name: z.string(),
-  platform_machine: z.string(),
-  platform_release: z.string(),
-  platform_system: z.string(),
-  platform_version: z.string(),
-  python_full_version: z.string(),
-  platform_python_implementation: z.string(),
-  python_version: z.string(),
-  sys_platform: z.string(),
-}) satisfies z.ZodType<MarkerEnvironment>;
-
-/** Also what interpreter-cache.ts checks its file against. */
-export const interpreterSchema = z.object({
-  version: z.string().regex(/^\d+\.\d+/, { message: 'must be a Python version like 3.11.2' }),
-  markers: markersSchema,
-  supportedTags: z.array(z.string().regex(/^[^-\s]+-[^-\s]+-[^-\s]+$/, { message: 'must be a py-abi-platform tag' })).min(1),
-});
-
-/** Facts just computed on the host; python/fingerprint/files are there to be cached (absent: not cacheable). */
-const freshInterpreterSchema = interpreterSchema.extend({
-  python: text.optional(),
-  fingerprint: text.optional(),
-  files: z.array(z.string()).optional(),
-  /** The parts of the identity SFTP can check (quick-identity.ts). */
-  quick: z.array(z.unknown()).optional(),
-});
-
-/** An interpreter whose fingerprint matched one vdeploy sent: the facts are in vdeploy's cache. */
-const cachedInterpreterSchema = z.object({ python: text, cached: text, quick: z.array(z.unknown()).optional() });
-
-/** Index into `interpreters`; null when it could not be probed; absent when not asked for. */
-const interpreterRef = z.number().int().min(0).nullable().optional();
-
-const venvSchema = z.discriminatedUnion('state', [
-  z.object({ path: text, state: z.literal('missing'), interpreter: interpreterRef, interpreterError: z.string().optional() }),
-  z.object({ path: text, state: z.literal('not-a-venv'), detail: text }),
-  z.object({
-    path: text,
-    state: z.literal('venv'),
-    interpreter: interpreterRef,
-    interpreterError: z.string().optional(),
-    installed: z.array(z.object({ name: text, version: text })),
-    history: z.array(z.unknown()).optional(),
-  }),
-]);
-
-const outputSchema = z.object({
-  v: z.literal(1),
-  cacheDir: z.string().optional(),
-  cachedWheels: z.array(text).optional(),
-  // Checked item by item (freshInterpreterSchema or cachedInterpreterSchema): a union's error would not say which field.
-  interpreters: z.array(z.unknown()),
-  venvs: z.array(venvSchema),
-  interpretersRun: z.number().int().min(0).optional(),
-  probeMs: z.number().optional(),
-});
-
-type ProbeOutput = z.infer<typeof outputSchema>;
+type ProbeOutput = z.infer<typeof probeFactsAnswerLoose>;
 
 /** Facts the host computed this time, with what the cache needs to offer them back next time. */
 export interface LearnedInterpreter {
@@ -99,8 +38,6 @@ export interface ProbeAnswer {
   confirmed: ConfirmedInterpreter[];
 }
 
-const HINT = 'this is likely a vdeploy bug, or something on the host prints to stdout when python3 starts (sitecustomize?)';
-
 /** The script's stdout as HostFacts; throws a VdeployError naming `target` when it is not what the script prints. */
 export function parseProbeOutput(stdout: string, target: string, cached: ReadonlyMap<string, InterpreterFacts> = new Map()): HostFacts {
   return readProbeAnswer(stdout, target, cached).facts;
@@ -111,22 +48,23 @@ export function parseProbeOutput(stdout: string, target: string, cached: Readonl
  * the request to its facts; an answer referring to any other is malformed.
  */
 export function readProbeAnswer(stdout: string, target: string, cached: ReadonlyMap<string, InterpreterFacts>): ProbeAnswer {
-  const output = readOutput(stdout, target);
+  const from: AnswerSource = { host: target, script: 'probe' };
+  const output = readOutput(stdout, from);
   if (output.cacheDir === undefined || output.cachedWheels === undefined) {
-    throw malformed(target, 'cacheDir and cachedWheels are missing');
+    throw malformed(from, 'cacheDir and cachedWheels are missing');
   }
-  if (!output.cacheDir.startsWith('/')) throw malformed(target, `cacheDir ${JSON.stringify(output.cacheDir)} is not absolute`);
+  if (!output.cacheDir.startsWith('/')) throw malformed(from, `cacheDir ${JSON.stringify(output.cacheDir)} is not absolute`);
   const learned: LearnedInterpreter[] = [];
   const confirmed: ConfirmedInterpreter[] = [];
   const interpreters = output.interpreters.map((item, i): InterpreterFacts => {
     if (isObject(item) && 'cached' in item) {
-      const ref = check(cachedInterpreterSchema, item, target, ['interpreters', i]);
+      const ref = checkAnswer(cachedInterpreterSchema, item, from, ['interpreters', i]);
       const facts = cached.get(ref.cached);
-      if (facts === undefined) throw malformed(target, `interpreters.${i}: fingerprint ${ref.cached} was not offered`);
+      if (facts === undefined) throw malformed(from, `interpreters.${i}: fingerprint ${ref.cached} was not offered`);
       if (ref.quick !== undefined) confirmed.push({ python: ref.python, fingerprint: ref.cached, quick: hashQuickIdentity(ref.quick) });
       return facts;
     }
-    const { python, fingerprint, files, quick, ...rest } = check(freshInterpreterSchema, item, target, ['interpreters', i]);
+    const { python, fingerprint, files, quick, ...rest } = checkAnswer(freshInterpreterSchema, item, from, ['interpreters', i]);
     const facts: InterpreterFacts = { version: rest.version, markers: rest.markers, supportedTags: rest.supportedTags };
     if (python !== undefined && fingerprint !== undefined && files !== undefined) {
       learned.push({ python, fingerprint, files, facts, ...(quick === undefined ? {} : { quick: hashQuickIdentity(quick) }) });
@@ -135,9 +73,9 @@ export function readProbeAnswer(stdout: string, target: string, cached: Readonly
   });
   const venvs = output.venvs.map((venv, i): VenvFacts => {
     if (venv.state === 'not-a-venv') return { path: venv.path, state: venv.state, detail: venv.detail };
-    if (venv.interpreter === undefined) throw malformed(target, `venvs.${i}.interpreter is missing`);
+    if (venv.interpreter === undefined) throw malformed(from, `venvs.${i}.interpreter is missing`);
     const interpreter = venv.interpreter === null ? null : interpreters[venv.interpreter];
-    if (interpreter === undefined) throw malformed(target, `venvs.${i}.interpreter: no interpreter #${venv.interpreter}`);
+    if (interpreter === undefined) throw malformed(from, `venvs.${i}.interpreter: no interpreter #${venv.interpreter}`);
     const error = venv.interpreterError ?? (interpreter === null ? 'the interpreter could not be probed' : undefined);
     if (venv.state === 'missing') {
       return { path: venv.path, state: 'missing', interpreter, ...(interpreter === null ? { interpreterError: error! } : {}) };
@@ -159,36 +97,22 @@ export function readProbeAnswer(stdout: string, target: string, cached: Readonly
   return { facts, learned, confirmed };
 }
 
-function readOutput(stdout: string, target: string): ProbeOutput {
-  // The last non-empty line: a login shell's rc files may print before the script does.
-  const line = stdout.split('\n').map((l) => l.trim()).filter((l) => l.length > 0).at(-1);
-  if (line === undefined) throw malformed(target, 'it printed nothing');
-  let json: unknown;
-  try {
-    json = JSON.parse(line);
-  } catch {
-    throw malformed(target, `not JSON: ${JSON.stringify(line.slice(0, 80))}`);
+/** The answer's facts; the script's own {"error"} (the host as a whole cannot be probed) as a VdeployError. */
+function readOutput(stdout: string, from: AnswerSource): ProbeOutput {
+  const json = readAnswer<unknown>(z.unknown(), stdout, from);
+  if (isObject(json) && 'error' in json) {
+    const { error } = checkAnswer(probeErrorAnswerSchema, json, from);
+    throw new VdeployError(`probing ${from.host} failed: ${error}`, { hint: 'check the wheel cache directory on that host (ssh.wheelCache in the deployfile)' });
   }
-  if (isObject(json) && typeof json.error === 'string') {
-    throw new VdeployError(`probing ${target} failed: ${json.error}`, { hint: 'check the wheel cache directory on that host (ssh.wheelCache in the deployfile)' });
-  }
-  return check(outputSchema, json, target, []);
-}
-
-function check<T>(schema: z.ZodType<T>, value: unknown, target: string, at: Array<string | number>): T {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const path = [...at, ...issue.path.map(String)];
-  throw malformed(target, `${path.length > 0 ? `${path.join('.')}: ` : ''}${issue.message}`);
+  return checkAnswer(probeFactsAnswerLoose, json, from);
 }
 
 function toInstalled(list: Array<{ name: string; version: string }>): InstalledPackage[] {
   return list.map(({ name, version }) => ({ name, key: normalizeName(name), version }));
 }
 
-function malformed(target: string, why: string): VdeployError {
-  return new VdeployError(`the probe of ${target} gave unreadable output (${why})`, { hint: HINT });
+function malformed(from: AnswerSource, why: string): ProtocolError {
+  return new ProtocolError(from.host, from.script, why);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

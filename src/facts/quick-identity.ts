@@ -1,7 +1,7 @@
 /**
  * The "quick" identity of an interpreter: the part of its cache fingerprint that SFTP can read
  * without running anything on the host. The probe script computes the same parts (quick_identity in
- * probe-interpreters-script.ts) each time it answers for an interpreter; vdeploy keeps their hash in
+ * vdeploy_remote/probe.py) each time it answers for an interpreter; vdeploy keeps their hash in
  * the interpreter cache, and read-host-files.ts recomputes it over SFTP to decide whether cached
  * facts still hold.
  *

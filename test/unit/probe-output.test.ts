@@ -1,9 +1,10 @@
 /**
  * parseProbeOutput: the probe script's wire format turned into HostFacts, and
- * every malformed answer refused with one line naming the host.
+ * every malformed answer refused with one ProtocolError line naming the host and the script.
  */
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { VdeployError } from '../../src/errors.js';
+import { ProtocolError, VdeployError } from '../../src/errors.js';
 import { parseProbeOutput } from '../../src/facts/probe-host.js';
 import { readProbeAnswer } from '../../src/facts/probe-output.js';
 import type { HostFacts } from '../../src/facts/types.js';
@@ -82,6 +83,16 @@ describe('parseProbeOutput', () => {
     expect(readProbeAnswer(line(good()), TARGET, new Map()).learned).to.deep.equal([]);
   });
 
+  it('reads the example answer of the contract (test/fixtures/contracts/probe.answer.json)', () => {
+    const fixture = (name: string) => line(JSON.parse(readFileSync(new URL(`../fixtures/contracts/${name}.json`, import.meta.url), 'utf8')));
+    const { facts, learned, confirmed } = readProbeAnswer(fixture('probe.answer'), TARGET, new Map([['99355e64bdb37ce12bcbcbcb96e002f1', py311]]));
+    expect(facts.venvs.map((v) => v.state)).to.deep.equal(['venv', 'venv', 'missing', 'missing', 'not-a-venv']);
+    expect(facts.venvs[2]).to.deep.equal({ path: '/srv/new/venv', state: 'missing', interpreter: py311 });
+    expect(learned.map((l) => [l.python, l.facts.version])).to.deep.equal([['/opt/python/3.12/bin/python3.12', '3.12.1']]);
+    expect(confirmed.map((c) => c.python)).to.deep.equal(['/usr/bin/python3.11']);
+    expect(parseError(fixture('probe.answer.error')).message).to.match(/^probing deploy@web1:22 failed: wheel cache /);
+  });
+
   it('ignores what a login shell prints before the JSON line', () => {
     const facts = parseProbeOutput(`Welcome to web1!\nlast login: never\n${JSON.stringify(good())}\n\n`, TARGET);
     expect(facts.venvs).to.have.length(5);
@@ -110,7 +121,8 @@ describe('parseProbeOutput', () => {
   });
 
   it("reports the script's own error line as the host's failure", () => {
-    const err = parseError(line({ error: 'wheel cache /srv/cache: /srv/cache is not a directory' }));
+    const err = parseError(line({ v: 1, error: 'wheel cache /srv/cache: /srv/cache is not a directory' }));
+    expect(err).to.not.be.instanceOf(ProtocolError);
     expect(err.message).to.equal(`probing ${TARGET} failed: wheel cache /srv/cache: /srv/cache is not a directory`);
     expect(err.hint).to.include('wheel cache');
   });
@@ -159,13 +171,15 @@ describe('parseProbeOutput', () => {
     ['a cached interpreter it was not offered', mutate((o) => (o.interpreters[1] = { python: '/usr/bin/python3', cached: 'abc' })), /interpreters\.1: fingerprint abc was not offered/],
     ['a cached interpreter without python', mutate((o) => (o.interpreters[1] = { cached: 'abc' })), /interpreters\.1\.python/],
     ['an interpretersRun that is not a count', mutate((o) => (o.interpretersRun = -1)), /interpretersRun/],
-    ['an error that is not a string', line({ error: 42 }), /\(v: /],
+    ['an error that is not a string', line({ v: 1, error: 42 }), /\(error: /],
+    ['an error without the protocol version', line({ error: 'boom' }), /\(v: /],
   ];
   for (const [what, stdout, pattern] of refused) {
     it(`refuses ${what} with one line naming the host`, () => {
       const err = parseError(stdout);
+      expect(err).to.be.instanceOf(ProtocolError);
       expect(err.message).to.match(pattern);
-      expect(err.message).to.include(TARGET);
+      expect(err.message).to.include(TARGET).and.include('probe script');
       expect(err.message).to.not.include('\n');
       expect(err.hint).to.be.a('string');
     });

@@ -2,13 +2,13 @@
  * probeHost with a fake Connection: the fixed command and JSON request they send, and
  * how a failed, timed-out or interrupted probe is reported (briefly: never the whole script).
  */
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { expect } from 'chai';
-import { InterruptedError, RemoteCommandError, VdeployError } from '../../src/errors.js';
+import { InterruptedError, ProtocolError, RemoteCommandError, VdeployError } from '../../src/errors.js';
 import { InterpreterCache } from '../../src/facts/interpreter-cache.js';
 import { probeHost } from '../../src/facts/probe-host.js';
-import { INTERPRETER_SCRIPT, PROBE_SCRIPT } from '../../src/facts/probe-script.js';
+import { probeRequestSchema } from '../../src/facts/probe-contract.js';
+import { payloadFor, pythonArgv } from '../../src/remote/remote-python.js';
 import type { CommandResult, Connection, ExecOptions } from '../../src/remote/connection.js';
 import { makeTempDir } from '../helpers/cli.js';
 import { rejection } from '../helpers/rejection.js';
@@ -33,6 +33,14 @@ function fakeConnection(answer: (argv: string[], opts: ExecOptions) => Promise<C
 const py311 = { version: '3.11.2', markers, supportedTags: ['cp311-cp311-manylinux_2_36_x86_64', 'py3-none-any'] };
 
 const result = (over: Partial<CommandResult>): CommandResult => ({ exitCode: 0, signal: null, stdout: '', stderr: '', ms: 5, ...over });
+/** The request after the payload on the script's stdin. */
+function requestOf(opts: ExecOptions): unknown {
+  const stdin = opts.stdin as Buffer;
+  const payload = payloadFor('probe');
+  expect(stdin.subarray(0, payload.length).equals(payload)).to.equal(true);
+  return JSON.parse(stdin.subarray(payload.length).toString('utf8'));
+}
+
 const output = (venvs: unknown[]) => JSON.stringify({ v: 1, cacheDir: '/home/deploy/.cache/vdeploy/wheels', cachedWheels: [], interpreters: [], venvs });
 
 describe('probeHost (fake connection)', () => {
@@ -45,10 +53,12 @@ describe('probeHost (fake connection)', () => {
     expect(facts.venvs[0]).to.deep.include({ path: weird, state: 'not-a-venv' });
     expect(calls).to.have.length(1);
     const { argv, opts } = calls[0]!;
-    expect(argv.at(-1)).to.equal(PROBE_SCRIPT);
+    expect(argv).to.deep.equal(pythonArgv('probe'));
     expect(argv.slice(0, 2)).to.deep.equal(['sh', '-c']);
     expect(argv.join(' ')).to.not.include(weird);
-    expect(JSON.parse(String(opts.stdin))).to.deep.equal({ cacheDir: '~/.cache/vdeploy/wheels', venvs: [{ path: weird, python: 'python3' }], interpreters: true, known: [] });
+    const sent = requestOf(opts);
+    expect(sent).to.deep.equal({ v: 1, cacheDir: '~/.cache/vdeploy/wheels', venvs: [{ path: weird, python: 'python3' }], interpreters: true, known: [] });
+    expect(probeRequestSchema.safeParse(sent).success).to.equal(true);
     expect(opts.signal).to.equal(controller.signal);
     expect(opts.timeoutMs).to.be.a('number');
   });
@@ -69,7 +79,7 @@ describe('probeHost (fake connection)', () => {
     );
     const venvs = [{ path: '/srv/a', python: 'python3' }, { path: '/srv/b', python: 'python3.12' }];
     const facts = await probeHost(conn, { cacheDir: '/c', venvs }, { interpreterCache: cache });
-    expect(JSON.parse(String(calls[0]!.opts.stdin)).known).to.deep.equal([{ python: '/usr/bin/python3.11', fingerprint: 'f311', files: ['/usr/lib/tags.py'] }]);
+    expect((requestOf(calls[0]!.opts) as { known: unknown }).known).to.deep.equal([{ python: '/usr/bin/python3.11', fingerprint: 'f311', files: ['/usr/lib/tags.py'] }]);
     expect(facts.interpretersRun).to.equal(1);
     expect(facts.venvs.map((v) => v.state === 'missing' && v.interpreter)).to.deep.equal([py311, py312]);
     expect(new InterpreterCache(cache.file).known(TARGET).map((k) => [k.python, k.fingerprint, k.facts])).to.deep.equal([
@@ -83,13 +93,14 @@ describe('probeHost (fake connection)', () => {
       result({ stdout: JSON.stringify({ v: 1, cacheDir: '/c', cachedWheels: [], interpreters: [{ python: '/usr/bin/python3', cached: 'nope' }], venvs: [] }) }),
     );
     const err = await rejection(probeHost(conn, { cacheDir: '/c', venvs: [] }, { interpreterCache: null }));
-    expect(err.message).to.equal(`the probe of ${TARGET} gave unreadable output (interpreters.0: fingerprint nope was not offered)`);
+    expect(err).to.be.instanceOf(ProtocolError);
+    expect(err.message).to.equal(`the probe script on ${TARGET} gave an answer vdeploy cannot read (interpreters.0: fingerprint nope was not offered)`);
   });
 
   it('refuses an answer about other venvs than asked', async () => {
     const { conn } = fakeConnection(() => result({ stdout: output([{ path: '/srv/other', state: 'missing', interpreter: null }]) }));
     const err = await rejection(probeHost(conn, { cacheDir: '/c', venvs: [{ path: '/srv/a', python: 'python3' }] }));
-    expect(err).to.be.instanceOf(VdeployError);
+    expect(err).to.be.instanceOf(ProtocolError);
     expect(err.message).to.include(TARGET).and.include('other venvs than asked');
   });
 
@@ -99,6 +110,13 @@ describe('probeHost (fake connection)', () => {
     expect(err).to.be.instanceOf(VdeployError);
     expect(err.message).to.equal(`cannot probe ${TARGET}: it has no /usr/bin/python3 and no python3 on the login user's PATH`);
     expect((err as VdeployError).hint).to.include('install python3');
+  });
+
+  it('says so when the host has only a python3 older than 3.6 (exit 127 from the bootstrap)', async () => {
+    const stderr = 'vdeploy: /usr/bin/python3 is Python 3.5; vdeploy needs Python 3.6 or newer on the host\n';
+    const { conn } = fakeConnection(() => result({ exitCode: 127, stderr }));
+    const err = await rejection(probeHost(conn, { cacheDir: '/c', venvs: [] }));
+    expect(err.message).to.equal(`cannot probe ${TARGET}: vdeploy: /usr/bin/python3 is Python 3.5; vdeploy needs Python 3.6 or newer on the host`);
   });
 
   it("reports a crashed script with the end of its stderr, not the script", async () => {
@@ -134,14 +152,4 @@ describe('probeHost (fake connection)', () => {
     });
     expect(await rejection(probeHost(conn, { cacheDir: '/c', venvs: [] }))).to.equal(reason);
   });
-});
-
-describe('the probe scripts', () => {
-  // They run on whatever python3 a host has; Python 3.6 grammar keeps them runnable on old distributions.
-  // INTERPRETER_SCRIPT is also inside PROBE_SCRIPT, but as a string literal: parsed on its own here.
-  for (const [name, script] of [['PROBE_SCRIPT', PROBE_SCRIPT], ['INTERPRETER_SCRIPT', INTERPRETER_SCRIPT]] as const) {
-    it(`${name} parses as Python 3.6`, () => {
-      execFileSync('/usr/bin/python3', ['-I', '-c', 'import ast, sys; ast.parse(sys.stdin.read(), feature_version=(3, 6))'], { input: script });
-    });
-  }
 });
