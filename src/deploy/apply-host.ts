@@ -1,6 +1,6 @@
 /**
  * One host's share of `applyPlan()`: upload the wheels its cache lacks, apply its confirmed venvs
- * one after another and run its reload — normally all in ONE remote command (host-apply-script.ts),
+ * one after another and run its reload — normally all in ONE remote command (vdeploy_remote/host_apply.py),
  * started while the uploads are still going so its start-up overlaps them.
  *
  * The script stops after a venv that failed; then the failed venv is restored here if it should be
@@ -11,9 +11,9 @@
 import type { ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
 import { hintOf } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
+import type { HostApplyLine } from './apply-contract.js';
 import { applyInputFor, restoreIfNeeded, sudoFor, venvOutcome, type ApplyVenvSettings } from './apply-venv.js';
 import type { EventSink, VenvOutcome } from './events.js';
-import type { HostApplyLine } from './host-apply-script.js';
 import { wheelsToPush, type HostPlan, type VenvPlan } from './plan.js';
 import type { HostReport, VenvReport } from './report.js';
 import { runHostApply } from './run-host-apply.js';

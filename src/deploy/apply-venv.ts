@@ -2,7 +2,8 @@
  * One venv's part of an apply: the apply script's input (built from the plan), its answer turned
  * into the report, and — when migrate, reload or the health check failed after the new packages went
  * in — the restore of the pre-deploy package set, unless automatic rollback is off. The runs
- * themselves go through the host apply script (host-apply-script.ts), a host's venvs in one command.
+ * themselves go through the host apply script (vdeploy_remote/host_apply.py, run-host-apply.ts), a
+ * host's venvs in one command.
  */
 import { hostname, userInfo } from 'node:os';
 import { posix } from 'node:path';
@@ -10,9 +11,8 @@ import type { ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
 import { lastLines } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
-import type { ApplyScriptInput } from './apply-script.js';
+import type { ApplyVenvInput, HostApplyLine } from './apply-contract.js';
 import type { EventSink } from './events.js';
-import type { HostApplyLine } from './host-apply-script.js';
 import { diffPackages, packagesToFetch, pinnedRequirements, type HostPlan, type VenvPlan } from './plan.js';
 import type { VenvReport } from './report.js';
 import { runHostApply } from './run-host-apply.js';
@@ -37,7 +37,7 @@ type VenvLine = Extract<HostApplyLine, { venv: number }>;
 const RESTORABLE_FAILURES = new Set(['showmigrations', 'migrate', 'reload', 'healthcheck']);
 
 /** The input of a venv's deploy or rollback, as planned. */
-export function applyInputFor(venv: ResolvedVenv, hostPlan: HostPlan, plan: OkPlan, settings: ApplyVenvSettings): ApplyScriptInput {
+export function applyInputFor(venv: ResolvedVenv, hostPlan: HostPlan, plan: OkPlan, settings: ApplyVenvSettings): ApplyVenvInput {
   return buildApplyInput(venv, hostPlan, plan, plan.desired, settings, {
     action: plan.rollback ? 'rollback' : 'deploy',
     ...(plan.rollback?.undoes !== undefined ? { undoes: plan.rollback.undoes } : {}),
@@ -113,7 +113,7 @@ export function buildApplyInput(
   settings: ApplyVenvSettings,
   record: Record<string, unknown>,
   opts: { healthcheck?: boolean } = {},
-): ApplyScriptInput {
+): ApplyVenvInput {
   const installs = plan.create !== null || plan.changes.some((c) => c.kind !== 'remove');
   const removals = plan.changes.filter((c) => c.kind === 'remove');
   const unapply = plan.rollback?.unapplyMigrations ? plan.rollback.migrations : [];
@@ -157,7 +157,7 @@ export function buildApplyInput(
   };
 }
 
-function djangoCommand(venv: ResolvedVenv, run: boolean): ApplyScriptInput['migrate'] {
+function djangoCommand(venv: ResolvedVenv, run: boolean): ApplyVenvInput['migrate'] {
   const django = venv.django!;
   const argv = django.manage ? [posix.join(venv.path, 'bin', 'python'), django.manage] : [posix.join(venv.path, 'bin', 'django-admin')];
   return { argv, ...(django.cwd ? { cwd: django.cwd } : {}), env: { ...django.env, DJANGO_SETTINGS_MODULE: django.settings }, run };
@@ -171,7 +171,7 @@ export function sudoFor(venv: ResolvedVenv, host: ResolvedHost): string[] {
 /** A venv's line from the host apply script (undefined: it never answered) → the report's outcome fields. */
 export function venvOutcome(venv: ResolvedVenv, host: ResolvedHost, line: VenvLine | undefined): Partial<VenvReport> & { outcome: VenvReport['outcome'] } {
   const out = line?.output;
-  if (!out || typeof out.outcome !== 'string' || !Array.isArray(out.steps)) {
+  if (!out) {
     const sudo = sudoFor(venv, host).length > 0;
     return {
       outcome: 'failed',

@@ -1,14 +1,10 @@
 /** What applying a plan did, per venv and per host: the value `applyPlan()` returns. */
+import type { ApplyStep } from './apply-contract.js';
 import type { VenvOutcome } from './events.js';
 import type { PackageChange, VenvTarget } from './plan.js';
 
-export interface StepReport {
-  name: string;
-  ok: boolean;
-  exitCode: number | null;
-  ms: number;
-  stderrTail?: string;
-}
+/** A step as the apply answered it (the install step also says which pip ran it and how provenance was checked). */
+export type StepReport = ApplyStep;
 
 export interface VenvReport extends VenvTarget {
   outcome: VenvOutcome;

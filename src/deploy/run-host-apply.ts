@@ -1,23 +1,30 @@
 /**
- * Running HOST_APPLY_SCRIPT on a host: the request goes in as the first stdin line, its answers are
- * read line by line as they come (so events are live), and the caller can still say "uploaded" or
- * "stop" while it runs.
+ * Running the host apply script (vdeploy_remote/host_apply.py) on a host: its payload and request go
+ * in on stdin, its answers are read line by line as they come (so events are live), each checked
+ * against its contract (apply-contract.ts), and the caller can still say "uploaded" or "stop" while
+ * it runs.
  */
 import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { RemoteCommandError } from '../errors.js';
+import { ProtocolError, RemoteCommandError } from '../errors.js';
 import type { CommandResult, Connection } from '../remote/connection.js';
-import { pythonScriptArgv } from '../remote/python-script.js';
-import { HOST_APPLY_SCRIPT, type HostApplyLine, type HostApplyProgress, type HostApplyRequest } from './host-apply-script.js';
+import { checkAnswer, readAnswerLine, type AnswerSource } from '../remote/contracts.js';
+import { describeScript, payloadFor, PROTOCOL, pythonArgv } from '../remote/remote-python.js';
+import * as z from 'zod';
+import { hostApplyLineKinds, hostApplyProgress, type HostApplyLine, type HostApplyProgress, type HostApplyRequest } from './apply-contract.js';
 
-const ARGV = pythonScriptArgv('vdeploy-apply', HOST_APPLY_SCRIPT);
+const SCRIPT = 'host apply';
 
 export interface HostApplyRun {
   /** The uploads are complete: the script may check and move them into place. */
   uploaded(): void;
   /** Start no new venv; the one running finishes. Also what a failed upload says. */
   stop(): void;
-  /** Every stdout line, the command's result, and how it ended. Rejects only when the command could not run to its end (lost connection). */
+  /**
+   * Every stdout line, the command's result, and how it ended. Rejects when the command could not run
+   * to its end (lost connection, no python3) or printed a line its contract does not allow (a
+   * ProtocolError; the lines after it are not passed on).
+   */
   done: Promise<{ lines: HostApplyLine[]; result: CommandResult; done: Extract<HostApplyLine, { done: unknown }>['done'] | undefined }>;
 }
 
@@ -26,38 +33,52 @@ export interface HostApplyHandlers {
   onProgress?: (progress: HostApplyProgress) => void;
 }
 
-export function runHostApply(conn: Connection, request: HostApplyRequest, handlers: HostApplyHandlers = {}): HostApplyRun {
+export function runHostApply(conn: Connection, request: Omit<HostApplyRequest, 'v'>, handlers: HostApplyHandlers = {}): HostApplyRun {
+  const from: AnswerSource = { host: conn.target, script: SCRIPT };
   const stdin = new PassThrough();
-  stdin.write(`${JSON.stringify(request)}\n`);
+  stdin.write(payloadFor('host_apply'));
+  stdin.write(`${JSON.stringify({ ...request, v: PROTOCOL })}\n`);
   const lines: HostApplyLine[] = [];
+  let malformed: ProtocolError | undefined;
   const send = (line: string) => {
     if (!stdin.writableEnded) stdin.write(`${line}\n`);
   };
   const done = conn
-    .exec(ARGV, {
+    .exec(pythonArgv('host_apply'), {
       stdin,
       nothrow: true,
       onStdout: splitLines((text) => {
-        const line = parseJson<HostApplyLine>(text);
-        if (!line) return;
+        if (malformed) return;
+        // A login shell's rc files may print before the script starts (the probe reads its last line for
+        // the same reason): text before the script's first line is not the script's.
+        if (lines.length === 0 && !text.startsWith('{')) return;
+        let line: HostApplyLine;
+        try {
+          line = readLine(text, from);
+        } catch (err) {
+          // Nothing it says from here on can be trusted: start nothing new, and fail the host once it ends.
+          malformed = err instanceof ProtocolError ? err : new ProtocolError(from.host, SCRIPT, String(err));
+          send('stop');
+          return;
+        }
         lines.push(line);
         handlers.onLine?.(line);
       }),
       onStderr: splitLines((text) => {
         if (!text.startsWith('@vdeploy ')) return;
-        const progress = parseJson<HostApplyProgress>(text.slice('@vdeploy '.length));
-        if (progress) handlers.onProgress?.(progress);
+        // A progress line only drives the live view: the results come from the stdout lines, which are
+        // checked. One that does not fit its contract (a newer child, a stray "@vdeploy" from a hook) is
+        // dropped rather than failing a deploy that is going fine.
+        const progress = hostApplyProgress.safeParse(parseJson(text.slice('@vdeploy '.length)));
+        if (progress.success) handlers.onProgress?.(progress.data);
       }),
     })
     .then((result) => {
+      if (malformed) throw malformed;
       const last = lines.at(-1);
       const ended = last && 'done' in last ? last.done : undefined;
-      if (result.exitCode !== 0 && !ended) {
-        throw new RemoteCommandError('python3 -I -c <host apply script>', result, {
-          message: `the apply script on ${conn.target} ${result.signal ? `was killed by ${result.signal}` : `exited with ${result.exitCode}`}: ${lastLine(result.stderr) || 'no output'}`,
-          hint: "check that python3 (3.6 or newer) is on the host's PATH",
-        });
-      }
+      if (!ended && result.exitCode === 0 && !result.signal) throw new ProtocolError(from.host, SCRIPT, 'it ended without its "done" line');
+      if (!ended) throw notRun(conn.target, result);
       return { lines, result, done: ended };
     })
     .finally(() => stdin.end());
@@ -66,6 +87,27 @@ export function runHostApply(conn: Connection, request: HostApplyRequest, handle
     stop: () => send('stop'),
     done,
   };
+}
+
+function notRun(target: string, result: CommandResult): RemoteCommandError {
+  const how = result.signal ? `was killed by ${result.signal}` : `exited with ${result.exitCode}`;
+  return new RemoteCommandError(describeScript('host_apply'), result, {
+    message: `the apply script on ${target} ${how}: ${lastLine(result.stderr) || 'no output'}`,
+    hint:
+      result.exitCode === 127
+        ? 'install python3 (3.6 or newer) on the host: vdeploy looks for /usr/bin/python3, then python3 on the PATH'
+        : "the last line of the script's stderr is quoted above; check the host's python3 (3.6 or newer)",
+  });
+}
+
+const KINDS = Object.keys(hostApplyLineKinds) as Array<keyof typeof hostApplyLineKinds>;
+
+/** One stdout line, checked against the schema of its kind (so a problem is named by its path). */
+function readLine(text: string, from: AnswerSource): HostApplyLine {
+  const json = readAnswerLine(z.record(z.string(), z.unknown()), text, from);
+  const kind = KINDS.find((k) => k in json);
+  if (kind === undefined) throw new ProtocolError(from.host, from.script, `a line with none of ${KINDS.join(', ')}: ${JSON.stringify(text.slice(0, 80))}`);
+  return checkAnswer<HostApplyLine>(hostApplyLineKinds[kind], json, from);
 }
 
 /** A chunk handler that calls `onLine` with each complete line (a line may arrive in pieces). */
@@ -79,10 +121,9 @@ function splitLines(onLine: (line: string) => void): (chunk: Buffer) => void {
   };
 }
 
-function parseJson<T>(text: string): T | undefined {
+function parseJson(text: string): unknown {
   try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' ? (value as T) : undefined;
+    return JSON.parse(text);
   } catch {
     return undefined;
   }

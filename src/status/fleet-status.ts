@@ -3,7 +3,7 @@
  * Each venv is in sync (a deploy now would change nothing), drifted (how many packages differ), or
  * unreachable / in error; plus a packages × venvs matrix of installed versions.
  */
-import { compare } from '@renovatebot/pep440';
+import { compare, eq } from '@renovatebot/pep440';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { PROTECTED_PACKAGES, type LastApply, type Plan } from '../deploy/plan.js';
 import { planDeploy, type PlanDeployOptions } from '../deploy/plan-deploy.js';
@@ -66,10 +66,20 @@ export function buildMatrix(plan: Plan, newest: ReadonlyMap<string, string>): Ma
     const versions = perVenv.map((v) => v.have.get(key) ?? null);
     const known = perVenv.filter((v) => v.known);
     const distinct = new Set(known.map((v) => v.have.get(key) ?? null));
-    const off = known.some((v) => (v.wanted.get(key) ?? null) !== (v.have.get(key) ?? null));
+    const off = known.some((v) => !sameVersion(v.wanted.get(key) ?? null, v.have.get(key) ?? null));
     const latest = newest.get(key);
     return { key, name: names.get(key)!, ...(latest ? { newest: latest } : {}), versions, differs: distinct.size > 1 || off };
   });
+}
+
+/** PEP 440 equality (an installed 1.0.0 is the planned 1.0, as the plan and the apply see it); text for a non-PEP 440 version. */
+function sameVersion(a: string | null, b: string | null): boolean {
+  if (a === null || b === null) return a === b;
+  try {
+    return eq(a, b);
+  } catch {
+    return a === b;
+  }
 }
 
 function newestReleased(released: Awaited<ReturnType<typeof releasedWheels>>): Map<string, string> {

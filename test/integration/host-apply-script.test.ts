@@ -1,5 +1,6 @@
 /**
- * The host apply script run for real on this machine (LocalConnection, the system's python3): upload
+ * The host apply script (vdeploy_remote/host_apply.py) run for real on this machine (LocalConnection,
+ * the system's python3, started as on a host: start.sh, bootstrap, payload): upload
  * finalization, the per-venv loop, halting after a failure, "stop" on stdin, and the host reload.
  * The venvs are bare directories with a pyvenv.cfg and an empty plan, so no pip runs: the apply
  * script still takes the lock, checks the (empty) set and writes its history line.
@@ -9,8 +10,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import type { ApplyScriptInput } from '../../src/deploy/apply-script.js';
-import type { HostApplyProgress, HostApplyRequest } from '../../src/deploy/host-apply-script.js';
+import { ProtocolError, RemoteCommandError } from '../../src/errors.js';
+import type { Connection, ExecOptions } from '../../src/remote/connection.js';
+import type { ApplyVenvInput, HostApplyProgress, HostApplyRequest } from '../../src/deploy/apply-contract.js';
 import { runHostApply } from '../../src/deploy/run-host-apply.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 
@@ -24,7 +26,7 @@ function fakeVenv(name: string): string {
   return path;
 }
 
-function input(venv: string): ApplyScriptInput {
+function input(venv: string): ApplyVenvInput {
   return {
     venv, create: null, lockWaitSeconds: 0,
     holder: { user: 'test', host: 'here', pid: 1, startedAt: new Date(0).toISOString() },
@@ -33,7 +35,7 @@ function input(venv: string): ApplyScriptInput {
   };
 }
 
-function request(over: Partial<HostApplyRequest>): HostApplyRequest {
+function request(over: Partial<HostApplyRequest>): Omit<HostApplyRequest, 'v'> {
   return { uploads: [], waitForUploads: false, venvs: [], reload: null, reloadAnyway: false, ...over };
 }
 
@@ -100,7 +102,7 @@ describe('host apply script (local python3)', () => {
     writeFileSync(bad.tmp, 'damaged on the way');
     run.uploaded();
     const { lines, done } = await run.done;
-    expect(lines[0]).to.deep.equal({ push: { bad: [{ final: bad.final, got: sha256('damaged on the way') }], bytes: 28, ms: (lines[0] as { push: { ms: number } }).push.ms } });
+    expect(lines[0]).to.deep.equal({ v: 1, push: { bad: [{ final: bad.final, got: sha256('damaged on the way') }], bytes: 28, ms: (lines[0] as { push: { ms: number } }).push.ms } });
     expect(readFileSync(good.final, 'utf8')).to.equal('good bytes');
     expect([existsSync(good.tmp), existsSync(bad.tmp), existsSync(bad.final)]).to.deep.equal([false, false, false]);
     expect(done).to.deep.equal({ started: 0, stoppedBy: 'push' });
@@ -117,5 +119,59 @@ describe('host apply script (local python3)', () => {
     expect(done).to.deep.equal({ started: 0, stoppedBy: 'push' });
     expect(existsSync(tmp)).to.equal(false);
     expect(historyLines(a)).to.equal(0);
+  });
+
+  describe('answers that do not fit the contract', () => {
+    /** A connection that runs `script` (sh) instead of what it is asked to, with the same stdin and handlers. */
+    function faking(script: string): Connection {
+      return { target: 'web1', exec: (_argv: string[], opts?: ExecOptions) => conn.exec(['sh', '-c', script], opts), put: conn.put.bind(conn), close: async () => {} };
+    }
+
+    it('a malformed stdout line fails the host with a ProtocolError naming it; the lines after it are not passed on', async () => {
+      const seen: unknown[] = [];
+      const run = runHostApply(faking(`echo '{"v":1,"venv":0,"output":{"outcome":"deployed"},"exitCode":0,"ms":1}'; echo '{"v":1,"done":{"started":1,"stoppedBy":null}}'`), request({}), { onLine: (l) => seen.push(l) });
+      const err = await run.done.then(() => null, (e: unknown) => e);
+      expect(err).to.be.instanceOf(ProtocolError);
+      expect((err as Error).message).to.equal("the host apply script on web1 gave an answer vdeploy cannot read (output.v: Invalid input: expected 1)");
+      expect(seen).to.deep.equal([]);
+    });
+
+    it('a line that is not JSON among its answers is a ProtocolError too', async () => {
+      const err = await runHostApply(
+        faking(`echo '{"v":1,"push":{"bad":[],"bytes":0,"ms":1}}'; echo 'Welcome!'; echo '{"v":1,"done":{"started":0,"stoppedBy":null}}'`),
+        request({}),
+      ).done.then(() => null, (e: unknown) => e);
+      expect(err).to.be.instanceOf(ProtocolError);
+      expect((err as Error).message).to.include('not JSON: "Welcome!"');
+    });
+
+    it("what a login shell's rc files print before the script's first line is not the script's: passed over", async () => {
+      const { lines, done } = await runHostApply(faking(`echo 'Welcome!'; echo '{"v":1,"done":{"started":0,"stoppedBy":null}}'`), request({})).done;
+      expect(lines).to.have.length(1);
+      expect(done).to.deep.equal({ started: 0, stoppedBy: null });
+    });
+
+    it('ending with exit 0 but without the "done" line is a ProtocolError', async () => {
+      const err = await runHostApply(faking(`echo '{"v":1,"reload":{"ok":true,"exitCode":0,"ms":1,"tail":""}}'`), request({})).done.then(() => null, (e: unknown) => e);
+      expect(err).to.be.instanceOf(ProtocolError);
+      expect((err as Error).message).to.include('without its "done" line');
+    });
+
+    it('no python3 on the host (exit 127) says so, with a hint to install one', async () => {
+      const err = await runHostApply(faking(`echo 'vdeploy-host-apply: no python3 found on web1' >&2; exit 127`), request({})).done.then(() => null, (e: unknown) => e);
+      expect(err).to.be.instanceOf(RemoteCommandError);
+      expect((err as Error).message).to.equal('the apply script on web1 exited with 127: vdeploy-host-apply: no python3 found on web1');
+      expect((err as RemoteCommandError).hint).to.match(/install python3/);
+    });
+
+    it('a progress line that does not fit is dropped; the good ones arrive', async () => {
+      const progress: HostApplyProgress[] = [];
+      await runHostApply(
+        faking(`echo '@vdeploy {"venv":"x"}' >&2; echo '@vdeploy {"reload":"start"}' >&2; echo '{"v":1,"done":{"started":0,"stoppedBy":null}}'`),
+        request({}),
+        { onProgress: (p) => progress.push(p) },
+      ).done;
+      expect(progress).to.deep.equal([{ reload: 'start' }]);
+    });
   });
 });

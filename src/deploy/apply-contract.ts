@@ -1,0 +1,144 @@
+/**
+ * The apply's contracts: what vdeploy sends the host apply script
+ * (src/remote/python/vdeploy_remote/host_apply.py) and what it prints, and what each venv's apply
+ * (vdeploy_remote/apply_venv.py, started by host_apply) reads and answers. Examples both sides check:
+ * test/fixtures/contracts/apply_venv.*.json and host_apply.*.json.
+ */
+import * as z from 'zod';
+import { protocolVersion } from '../remote/contracts.js';
+
+const versions = z.record(z.string(), z.string());
+
+/** One venv's plan as vdeploy builds it; host_apply adds "v" when it hands it to apply_venv. */
+export const applyVenvInput = z.object({
+  venv: z.string(),
+  create: z.object({ python: z.string() }).nullable(),
+  lockWaitSeconds: z.number(),
+  /** Written into <venv>/.vdeploy/lock; a second deploy names it. */
+  holder: z.object({ user: z.string(), host: z.string(), pid: z.number().int(), startedAt: z.string() }),
+  /** `wheels`: the cached wheels this install takes (checked against their sha256 first). */
+  install: z
+    .object({
+      requirements: z.string(),
+      cacheDir: z.string(),
+      wheels: z.array(z.object({ filename: z.string(), sha256: z.string() })),
+    })
+    .nullable(),
+  uninstall: z.array(z.string()),
+  uninstallKeys: z.array(z.string()),
+  /** key → version the venv must have afterwards (compared as PEP 440). */
+  expect: versions,
+  /** Django: `argv` runs manage.py/django-admin; `run`: migrate this time (else only unmigrate may use it). */
+  migrate: z
+    .object({ argv: z.array(z.string()), cwd: z.string().optional(), env: z.record(z.string(), z.string()).optional(), run: z.boolean() })
+    .nullable(),
+  /** Migrate each app back to `to` before installing (rollback --unapply-migrations). */
+  unmigrate: z.array(z.object({ app: z.string(), to: z.string() })),
+  reload: z.string().nullable(),
+  healthcheck: z
+    .object({
+      command: z.string().optional(),
+      url: z.string().optional(),
+      expectStatus: z.number().int(),
+      timeout: z.number(),
+      retries: z.number().int(),
+      interval: z.number(),
+    })
+    .nullable(),
+  /** The history record, completed by the script with before/after/outcome/steps. */
+  history: z.record(z.string(), z.unknown()),
+});
+
+export const applyVenvRequest = applyVenvInput.extend({ v: protocolVersion });
+
+export const applyStep = z.object({
+  name: z.string(),
+  ok: z.boolean(),
+  exitCode: z.number().int().nullable(),
+  ms: z.number().int(),
+  stderrTail: z.string().optional(),
+  /** install: the venv's pip version. */
+  pip: z.string().optional(),
+  /**
+   * install: how vdeploy knows every wheel came from its cache — pip's --report ("report"), or, with a
+   * pip older than 22.2, the hashes alone ("hashes": every requirement pinned to the sha256 of the wheel
+   * vdeploy pushed, with --no-index --find-links CACHE).
+   */
+  provenance: z.enum(['report', 'hashes']).optional(),
+});
+
+export const applyVenvAnswer = z.object({
+  v: protocolVersion,
+  outcome: z.enum(['deployed', 'failed', 'locked', 'interrupted']),
+  failedStep: z.string().nullable(),
+  steps: z.array(applyStep),
+  /** key → version before the apply (absent when it stopped before the lock). */
+  before: versions.optional(),
+  /** key → version after the apply (absent when it stopped before the lock). */
+  installed: versions.optional(),
+  /** locked: what the holder wrote into the lock file. */
+  heldBy: z.record(z.string(), z.unknown()).optional(),
+  /** A failure that is not a command's (the lock's, an unreadable request). */
+  error: z.string().optional(),
+});
+
+export const hostApplyRequest = z.object({
+  v: protocolVersion,
+  /** Uploaded under temporary names; moved into place after their sha256 is checked. */
+  uploads: z.array(z.object({ tmp: z.string(), final: z.string(), sha256: z.string() })),
+  /** Wait for an "uploaded" line before touching the uploads (they are still arriving over SFTP). */
+  waitForUploads: z.boolean(),
+  /** `sudo`: the argv prefix that runs the apply as the venv's owner, or [] for the login user. */
+  venvs: z.array(z.object({ sudo: z.array(z.string()), input: applyVenvInput })),
+  /** The host's reload; runs once after the venvs when one of them (or an earlier batch's) deployed. */
+  reload: z.string().nullable(),
+  /** An earlier batch on this host deployed a venv: reload even if this one deploys none. */
+  reloadAnyway: z.boolean(),
+});
+
+/** The lines host_apply prints on stdout, by the key that says which kind a line is. */
+export const hostApplyLineKinds = {
+  push: z.object({
+    v: protocolVersion,
+    push: z.object({ bad: z.array(z.object({ final: z.string(), got: z.string() })), bytes: z.number().int(), ms: z.number().int() }),
+  }),
+  venv: z.object({
+    v: protocolVersion,
+    venv: z.number().int().min(0),
+    /** null: the child gave no readable answer (then exitCode and stderrTail say what happened). */
+    output: applyVenvAnswer.nullable(),
+    exitCode: z.number().int().nullable(),
+    ms: z.number().int(),
+    stderrTail: z.string().optional(),
+  }),
+  reload: z.object({ v: protocolVersion, reload: z.object({ ok: z.boolean(), exitCode: z.number().int().nullable(), ms: z.number().int(), tail: z.string() }) }),
+  done: z.object({
+    v: protocolVersion,
+    done: z.object({ started: z.number().int().min(0), stoppedBy: z.enum(['stop', 'halted', 'push']).nullable() }),
+  }),
+};
+
+export const hostApplyLine = z.union([hostApplyLineKinds.push, hostApplyLineKinds.venv, hostApplyLineKinds.reload, hostApplyLineKinds.done]);
+
+/** The progress lines on stderr (after `@vdeploy `). */
+export const hostApplyProgress = z.union([
+  z.object({ venv: z.number().int().min(0), phase: z.literal('venv-start') }),
+  z.object({ venv: z.number().int().min(0), step: z.string(), phase: z.enum(['start', 'end']) }),
+  z.object({ reload: z.literal('start') }),
+]);
+
+export const contracts = {
+  'apply_venv.request': applyVenvRequest,
+  'apply_venv.answer': applyVenvAnswer,
+  'host_apply.request': hostApplyRequest,
+  'host_apply.line': hostApplyLine,
+  'host_apply.progress': hostApplyProgress,
+} as const;
+
+export type ApplyVenvInput = z.infer<typeof applyVenvInput>;
+export type ApplyVenvRequest = z.infer<typeof applyVenvRequest>;
+export type ApplyStep = z.infer<typeof applyStep>;
+export type ApplyVenvAnswer = z.infer<typeof applyVenvAnswer>;
+export type HostApplyRequest = z.infer<typeof hostApplyRequest>;
+export type HostApplyLine = z.infer<typeof hostApplyLine>;
+export type HostApplyProgress = z.infer<typeof hostApplyProgress>;

@@ -1,0 +1,514 @@
+"""Applies one venv's plan on its host; host_apply.py starts it in a child process (under
+`sudo -n -u USER` for a venv owned by another user) with the request on stdin after the payload.
+
+It holds an exclusive flock on <venv>/.vdeploy/lock for the whole apply (the kernel drops it if the
+process dies: never a stale lock), then runs the steps in order — create, unmigrate, install, prune,
+verify, migrate, reload, healthcheck — stopping at the first that fails, and records a history line.
+Each step is a function of the Apply context that raises StepFailed; main() answers once
+(contract 'apply_venv.answer') and exits 0 even when a step failed: the answer says which.
+Progress lines (`@vdeploy {"step", "phase"}`) go to stderr.
+"""
+import fcntl
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+from vdeploy_remote import pep440, protocol, venv_facts
+
+# What the pip of the venv must offer: (option, first pip release with it, steps that need it).
+# --report is wanted, not needed: without it (pip < 22.2) the provenance check rests on the hashes alone
+# (every requirement is pinned to the sha256 of the wheel vdeploy pushed, and --no-index --find-links
+# CACHE leaves pip nowhere else to look). PIP_CONFIG_FILE=/dev/null is honoured since pip 6.0 too.
+PIP_MINIMUMS = (
+    ('--isolated', (6, 0), ('install', 'prune')),
+    ('--disable-pip-version-check', (6, 0), ('install', 'prune')),
+    ('--require-hashes', (8, 0), ('install',)),
+    ('--report', (22, 2), ()),
+)
+
+# --isolated ignores PIP_* variables and user config but still reads the global and site config files;
+# PIP_CONFIG_FILE=/dev/null is pip's documented switch that skips them all.
+PIP_ENV = {'PIP_CONFIG_FILE': os.devnull}
+
+
+class StepFailed(Exception):
+    """A step failed; its entry (if it ran a command) is already in ctx.steps. `error`: a message for
+    failures that are not a command's, e.g. the lock's."""
+
+    def __init__(self, step, error=None):
+        Exception.__init__(self, error or '%s failed' % step)
+        self.step = step
+        self.error = error
+
+
+class Locked(Exception):
+    """Another apply holds the venv's lock; `holder` is what it wrote into the lock file."""
+
+    def __init__(self, holder):
+        Exception.__init__(self, 'locked by %r' % (holder,))
+        self.holder = holder
+
+
+class Interrupted(Exception):
+    """A polite stop (SIGTERM, SIGINT, SIGHUP) arrived; the step that was running has finished."""
+
+
+class Apply(object):
+    """One apply's state: its request, the steps run so far, the history record being built."""
+
+    def __init__(self, request, sleep=time.sleep):
+        self.request = request
+        self.venv = request['venv']
+        self.meta = os.path.join(self.venv, '.vdeploy')
+        self.python = os.path.join(self.venv, 'bin', 'python')
+        self.steps = []
+        self.interrupted = []
+        self.history = dict(request.get('history') or {})
+        self.lock_file = None
+        self.sleep = sleep
+
+    def close(self):
+        if self.lock_file is not None:
+            self.lock_file.close()
+            self.lock_file = None
+
+    def failed_step(self, name, message):
+        """Records a step that failed without a command (exitCode null) and raises."""
+        self.steps.append({'name': name, 'ok': False, 'exitCode': None, 'ms': 0, 'stderrTail': message})
+        raise StepFailed(name)
+
+    def run(self, name, argv, cwd=None, env=None, extra=None):
+        """Runs one command as step `name`; (ok, stdout). Records the step, with stderr's tail on failure."""
+        protocol.progress({'step': name, 'phase': 'start'})
+        started = time.time()
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        try:
+            # Same process group as this script: stopping the deploy for good (kill -- -PGID) stops pip too.
+            proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = proc.communicate()
+            code = proc.returncode
+            out, err = out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+        except OSError as e:
+            out, err, code = '', str(e), 127
+        step = {'name': name, 'ok': code == 0, 'exitCode': code, 'ms': int((time.time() - started) * 1000)}
+        step.update(extra or {})
+        if code != 0:
+            step['stderrTail'] = protocol.tail(err or out)
+        self.steps.append(step)
+        protocol.progress({'step': name, 'phase': 'end'})
+        return step['ok'], out
+
+
+# --- lock ---
+
+def lock(ctx):
+    """Takes <venv>/.vdeploy/lock (waiting up to lockWaitSeconds) and writes the holder into it."""
+    venv = ctx.venv
+    if os.path.lexists(venv) and not os.path.isdir(venv):
+        raise StepFailed('lock', '%s exists and is not a directory' % venv)
+    if ctx.request.get('create') and os.path.isdir(venv):
+        leftovers = [e for e in os.listdir(venv) if e != '.vdeploy']
+        if leftovers and not os.path.isfile(os.path.join(venv, 'pyvenv.cfg')):
+            raise StepFailed('lock', '%s exists and is not a venv (it holds %s)' % (venv, ', '.join(sorted(leftovers)[:3])))
+    try:
+        os.makedirs(ctx.meta, exist_ok=True)
+        f = open(os.path.join(ctx.meta, 'lock'), 'a+', encoding='utf-8', errors='replace')
+    except OSError as e:
+        raise StepFailed('lock', 'cannot create %s: %s' % (ctx.meta, e))
+    deadline = time.time() + float(ctx.request.get('lockWaitSeconds') or 0)
+    while True:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.time() >= deadline or ctx.interrupted:
+                f.seek(0)
+                holder = f.read().strip()
+                f.close()
+                raise Locked(read_holder(holder))
+            ctx.sleep(0.2)
+    f.seek(0)
+    f.truncate()
+    f.write(json.dumps(ctx.request['holder']))
+    f.flush()
+    ctx.lock_file = f
+
+
+def read_holder(text):
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        holder = None
+    return holder if isinstance(holder, dict) else {'raw': text}
+
+
+# --- create ---
+
+def create(ctx):
+    spec = ctx.request.get('create')
+    # A venv already there was created by a run interrupted after this step.
+    if not spec or os.path.isfile(os.path.join(ctx.venv, 'pyvenv.cfg')):
+        return
+    ok, _ = ctx.run('create', [spec['python'], '-m', 'venv', ctx.venv])
+    if not ok:
+        raise StepFailed('create')
+
+
+# --- Django migrations ---
+
+def django(ctx, name, args):
+    mig = ctx.request.get('migrate')
+    if not mig:
+        ctx.failed_step(name, 'the venv declares no Django command to run %s with' % name)
+    return ctx.run(name, list(mig['argv']) + args, cwd=mig.get('cwd'), env=mig.get('env'))
+
+
+def parse_applied(output):
+    """What `showmigrations --plan` says is applied: {app: [names in the order applied]}."""
+    state = {}
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith('[X]'):
+            app, _, name = line[3:].strip().partition('.')
+            state.setdefault(app, []).append(name)
+    return state
+
+
+def parse_migrated(before, output):
+    """The applied migrations after `migrate`: `before` plus each `Applying app.name...` line."""
+    after = dict((app, list(names)) for app, names in before.items())
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith('Applying ') and '.' in line:
+            app, _, name = line[len('Applying '):].split('...')[0].strip().partition('.')
+            if name not in after.setdefault(app, []):
+                after[app].append(name)
+    return after
+
+
+def unmigrate(ctx):
+    """A rollback reverses migrations with the newer code, before installing the older."""
+    for target in ctx.request.get('unmigrate') or []:
+        ok, _ = django(ctx, 'unmigrate', ['migrate', target['app'], target['to'], '--noinput'])
+        if not ok:
+            raise StepFailed('unmigrate')
+
+
+def migrate(ctx):
+    """Records the applied migrations before (so a rollback can reverse them), then migrates."""
+    mig = ctx.request.get('migrate')
+    if not mig or not mig.get('run'):
+        return
+    ok, out = django(ctx, 'showmigrations', ['showmigrations', '--plan'])
+    if not ok:
+        raise StepFailed('migrate')
+    state = parse_applied(out)
+    ctx.history['migrationsBefore'] = state
+    ok, out = django(ctx, 'migrate', ['migrate', '--noinput'])
+    ctx.history['migrationsAfter'] = parse_migrated(state, out)
+    if not ok:
+        raise StepFailed('migrate')
+
+
+# --- pip ---
+
+def pip_release(version):
+    """(major, minor, ...) of a pip version; () when it does not start with a number."""
+    m = re.match(r'\s*v?(\d+(?:\.\d+)*)', version or '')
+    return tuple(int(p) for p in m.group(1).split('.')) if m else ()
+
+
+def dotted(release):
+    return '.'.join(str(p) for p in release)
+
+
+def pip_too_old(version, step, venv):
+    """Why the venv's pip cannot run `step`, or None."""
+    release = pip_release(version)
+    missing = [(option, since) for option, since, steps in PIP_MINIMUMS if step in steps and release < since]
+    if not missing:
+        return None
+    option, since = max(missing, key=lambda m: m[1])
+    return ('pip %s in %s is older than %s, which %s needs: upgrade that pip by hand (%s/bin/python -m pip '
+            'install pip-VERSION-py3-none-any.whl) or recreate the venv with a newer Python'
+            % (version, venv, dotted(since), option, venv))
+
+
+def has_report(version):
+    """Whether this pip writes --report (else the provenance check rests on the hashes alone)."""
+    return pip_release(version) >= [since for option, since, _ in PIP_MINIMUMS if option == '--report'][0]
+
+
+def pip_version(ctx, step):
+    """The venv's pip version: from its metadata, else (a venv that sees the system's site-packages)
+    from `python -m pip --version`. A venv without pip fails `step`."""
+    version = venv_facts.installed_versions(ctx.venv).get('pip')
+    if version:
+        return version
+    try:
+        proc = subprocess.Popen([ctx.python, '-m', 'pip', '--version'], env=dict(os.environ, **PIP_ENV),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out = proc.communicate()[0].decode('utf-8', 'replace')
+    except OSError as e:
+        proc, out = None, str(e)
+    m = re.match(r'pip (\S+)', out.strip())
+    if proc is not None and proc.returncode == 0 and m:
+        return m.group(1)
+    ctx.failed_step(step, '%s has no pip (%s): recreate the venv with pip (python3 -m venv, without '
+                          '--without-pip)' % (ctx.venv, protocol.tail(out, 1) or 'python -m pip failed'))
+
+
+def install_argv(python, cache, requirements, report=None):
+    argv = [python, '-m', 'pip', 'install', '--isolated', '--no-index', '--find-links', cache,
+            '--require-hashes', '--disable-pip-version-check', '--no-input']
+    if report:
+        argv += ['--report', report]
+    return argv + ['-r', requirements]
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_cache(cache, wheels):
+    """The wheels this install takes whose cached copy is missing or damaged; a damaged one is deleted
+    (it would fail pip's hash check on every run from now on) so the next run pushes it again."""
+    corrupt = []
+    for w in wheels:
+        path = os.path.join(cache, w['filename'])
+        try:
+            digest = sha256_of(path)
+        except OSError:
+            corrupt.append(w['filename'] + ' (missing)')
+            continue
+        if digest != w['sha256']:
+            corrupt.append(w['filename'])
+            os.unlink(path)
+    return corrupt
+
+
+def in_cache(url, cache):
+    """Whether a download URL from pip's report is a file directly in the cache (URLs are %-quoted)."""
+    import urllib.parse
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != 'file' or parts.netloc not in ('', 'localhost'):
+        return False
+    return os.path.realpath(os.path.dirname(urllib.parse.unquote(parts.path))) == os.path.realpath(cache)
+
+
+def foreign_downloads(report_path, cache):
+    """What pip's --report says came from anywhere but the wheel cache vdeploy filled."""
+    try:
+        with open(report_path, encoding='utf-8') as f:
+            report = json.load(f)
+        urls = [i.get('download_info', {}).get('url', '?') for i in report.get('install', [])]
+    except (OSError, ValueError, AttributeError) as e:
+        return ['(pip report unreadable: %s)' % e]
+    return [url for url in urls if not in_cache(url, cache)]
+
+
+def install(ctx):
+    inst = ctx.request.get('install')
+    if not inst:
+        return
+    requirements = os.path.join(ctx.meta, 'requirements.txt')
+    with open(requirements, 'w', encoding='utf-8') as f:
+        f.write(inst['requirements'])
+    cache = inst['cacheDir']
+    corrupt = check_cache(cache, inst.get('wheels') or [])
+    if corrupt:
+        ctx.failed_step('install', 'wheel cache entries were damaged or missing and have been removed: '
+                        + ', '.join(corrupt) + '; run the deploy again to push them anew')
+    version = pip_version(ctx, 'install')
+    too_old = pip_too_old(version, 'install', ctx.venv)
+    if too_old:
+        ctx.failed_step('install', too_old)
+    report = os.path.join(ctx.meta, 'pip-report.json') if has_report(version) else None
+    if report and os.path.lexists(report):
+        os.unlink(report)
+    ok, _ = ctx.run('install', install_argv(ctx.python, cache, requirements, report), env=PIP_ENV,
+                    extra={'pip': version, 'provenance': 'report' if report else 'hashes'})
+    if not ok:
+        raise StepFailed('install')
+    # Proof that pip took every wheel from the cache vdeploy filled, and nothing from anywhere else.
+    foreign = foreign_downloads(report, cache) if report else []
+    if foreign:
+        ctx.failed_step('verify', 'pip installed from outside the wheel cache: ' + ', '.join(foreign[:5]))
+
+
+def prune(ctx):
+    names = ctx.request.get('uninstall') or []
+    if not names:
+        return
+    too_old = pip_too_old(pip_version(ctx, 'prune'), 'prune', ctx.venv)
+    if too_old:
+        ctx.failed_step('prune', too_old)
+    ok, _ = ctx.run('prune', [ctx.python, '-m', 'pip', 'uninstall', '--isolated', '-y', '--disable-pip-version-check']
+                    + list(names), env=PIP_ENV)
+    if not ok:
+        raise StepFailed('prune')
+
+
+# --- verify ---
+
+def differences(installed, expect, removed_keys):
+    """How the installed set differs from the plan (versions compared as PEP 440: 1.0.0 is 1.0)."""
+    wrong = ['%s %s (expected %s)' % (k, installed.get(k, 'missing'), v) for k, v in sorted(expect.items())
+             if k not in installed or not pep440.same(installed[k], v)]
+    return wrong + ['%s %s (expected removed)' % (k, installed[k]) for k in removed_keys if k in installed]
+
+
+def verify(ctx):
+    """The venv holds exactly the plan."""
+    wrong = differences(venv_facts.installed_versions(ctx.venv), ctx.request.get('expect') or {},
+                        ctx.request.get('uninstallKeys') or [])
+    if wrong:
+        ctx.failed_step('verify', 'installed set differs from the plan: ' + '; '.join(wrong[:10]))
+
+
+# --- reload and health check ---
+
+def reload(ctx):
+    command = ctx.request.get('reload')
+    if not command:
+        return
+    ok, _ = ctx.run('reload', ['sh', '-c', command], cwd=ctx.venv)
+    if not ok:
+        raise StepFailed('reload')
+
+
+def check_command(command, cwd, timeout):
+    """(ok, what happened) of one run of a health check command."""
+    try:
+        p = subprocess.run(['sh', '-c', command], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, 'timed out after %ss' % timeout
+    except OSError as e:
+        return False, str(e)
+    text = (p.stderr or p.stdout).decode('utf-8', 'replace')
+    return p.returncode == 0, 'exit %d: %s' % (p.returncode, protocol.tail(text, 3))
+
+
+def check_url(url, expect_status, timeout):
+    """(ok, what happened) of one fetch of a health check URL from this host."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            status = r.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    except Exception as e:
+        return False, '%s: %s' % (url, e)
+    return status == expect_status, '%s answered %s (expected %s)' % (url, status, expect_status)
+
+
+def probe_health(hc, cwd, sleep=time.sleep):
+    """(ok, attempts, last outcome): the command and/or URL tried up to retries + 1 times."""
+    attempts, ok, last = 0, False, ''
+    while attempts < hc['retries'] + 1 and not ok:
+        if attempts:
+            sleep(hc['interval'])
+        attempts += 1
+        if hc.get('command'):
+            ok, last = check_command(hc['command'], cwd, hc['timeout'])
+        if hc.get('url') and (ok or not hc.get('command')):
+            ok, last = check_url(hc['url'], hc['expectStatus'], hc['timeout'])
+    return ok, attempts, last
+
+
+def healthcheck(ctx):
+    hc = ctx.request.get('healthcheck')
+    if not hc:
+        return
+    protocol.progress({'step': 'healthcheck', 'phase': 'start'})
+    started = time.time()
+    ok, attempts, last = probe_health(hc, ctx.venv, ctx.sleep)
+    step = {'name': 'healthcheck', 'ok': ok, 'exitCode': 0 if ok else 1, 'ms': int((time.time() - started) * 1000)}
+    if not ok:
+        step['stderrTail'] = 'failed %d time%s: %s' % (attempts, '' if attempts == 1 else 's', last)
+    ctx.steps.append(step)
+    protocol.progress({'step': 'healthcheck', 'phase': 'end'})
+    if not ok:
+        raise StepFailed('healthcheck')
+
+
+# --- record ---
+
+def record(ctx, outcome, failed):
+    """Completes the history record, appends it to <venv>/.vdeploy/history.jsonl, and returns the answer."""
+    history = ctx.history
+    history['outcome'] = outcome
+    history['failedStep'] = failed
+    history['steps'] = ctx.steps
+    history['after'] = venv_facts.installed_versions(ctx.venv)
+    history['finishedAt'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+    try:
+        with open(os.path.join(ctx.meta, 'history.jsonl'), 'a', encoding='utf-8') as f:
+            f.write(json.dumps(history, sort_keys=True) + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        ctx.steps.append({'name': 'record', 'ok': False, 'exitCode': None, 'ms': 0, 'stderrTail': str(e)})
+    return {'outcome': outcome, 'failedStep': failed, 'steps': ctx.steps,
+            'installed': history['after'], 'before': history.get('before', {})}
+
+
+# (step, whether a stop asked for may end the apply after it). After prune the check comes with
+# verify's; after reload the health check always runs, so a reload is never left unchecked.
+STEPS = ((create, True), (unmigrate, True), (install, True), (prune, False), (verify, True),
+         (migrate, True), (reload, False), (healthcheck, False))
+
+
+def apply(ctx, steps=STEPS):
+    """Runs the whole apply; the answer. The lock is held until ctx.close() (or the process ends)."""
+    try:
+        lock(ctx)
+    except StepFailed as e:
+        return {'outcome': 'failed', 'failedStep': e.step, 'steps': ctx.steps, 'error': e.error}
+    except Locked as e:
+        return {'outcome': 'locked', 'failedStep': 'lock', 'steps': ctx.steps, 'heldBy': e.holder}
+    ctx.history['before'] = venv_facts.installed_versions(ctx.venv)
+    outcome, failed = 'deployed', None
+    try:
+        for step, may_stop in steps:
+            step(ctx)
+            if may_stop and ctx.interrupted:
+                raise Interrupted()
+    except StepFailed as e:
+        outcome, failed = 'failed', e.step
+    except Interrupted:
+        outcome = 'interrupted'
+    return record(ctx, outcome, failed)
+
+
+def main():
+    try:
+        request = protocol.read_request()
+    except protocol.RequestError as e:
+        protocol.answer({'outcome': 'failed', 'failedStep': 'request', 'steps': [], 'error': str(e)})
+        return 0
+    ctx = Apply(request)
+
+    # A polite stop lets the running step finish, then records "interrupted".
+    def on_signal(signum, frame):
+        ctx.interrupted.append(signum)
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    try:
+        protocol.answer(apply(ctx))
+    finally:
+        ctx.close()
+    return 0

@@ -1,0 +1,234 @@
+"""Applies a host's share of a deploy in ONE remote command: moves the wheels just uploaded into the
+cache (after checking their sha256), applies each venv in turn (apply_venv in a child process, under
+`sudo -n -u USER` for a venv owned by another user), and runs the host's reload. Every remote command
+costs a login shell and a python start: one per host, instead of one per venv plus one per upload
+batch plus one per reload, is what keeps an upgrade near pip's own time.
+
+Protocol. stdin, after the payload: the request as one JSON line ('host_apply.request'), then control
+lines while it runs:
+  "uploaded" — the SFTP uploads are complete (only awaited when the request says waitForUploads);
+  "stop"     — start nothing new (Ctrl-C); the venv being applied finishes and is reported.
+End of stdin means "stop" too: a client that went away must not have venvs started on its behalf.
+Everything is read with os.read on fd 0, never through sys.stdin, whose buffer would swallow the
+control lines. stdout: one JSON object per line ('host_apply.line') — {"push": …}, {"venv": i, …}
+after each venv, {"reload": …}, and last {"done": …}. stderr: `@vdeploy {"venv": i, "step", "phase"}`
+progress lines ('host_apply.progress').
+It stops after the first venv that did not deploy ("halted"), so the client can restore that venv
+before anything else happens on the host, as it would have done one venv at a time.
+"""
+import hashlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from vdeploy_remote import apply_venv, protocol
+
+# The entry module each venv's child runs (imported above so the payload carries it).
+CHILD = apply_venv.__name__.rpartition('.')[2]
+
+
+class Control(object):
+    """The request and control lines on a file descriptor (fd 0), read without buffering past a line."""
+
+    def __init__(self, fd=0):
+        self.fd = fd
+        self.buffered = b''
+        self.open = True
+        self.stop_asked = []
+
+    def read_line(self, wait):
+        """The next line, or None when none is there (without wait) or the input has ended."""
+        while b'\n' not in self.buffered:
+            if not self.open:
+                return None
+            if not wait and not select.select([self.fd], [], [], 0)[0]:
+                return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                self.open = False
+                return None
+            self.buffered += chunk
+        line, _, self.buffered = self.buffered.partition(b'\n')
+        return line.decode('utf-8', 'replace').strip()
+
+    def stopping(self):
+        """Whether to start nothing new: "stop" was said (or a signal came), or the input ended."""
+        while True:
+            line = self.read_line(False)
+            if line is None:
+                break
+            if line == 'stop':
+                self.stop_asked.append('stop')
+        return bool(self.stop_asked) or not self.open
+
+
+def finalize(uploads):
+    """Each upload whose sha256 matches is renamed into place atomically; a bad one is deleted."""
+    bad, total = [], 0
+    for u in uploads:
+        h = hashlib.sha256()
+        try:
+            with open(u['tmp'], 'rb') as f:
+                for block in iter(lambda: f.read(1 << 20), b''):
+                    h.update(block)
+                    total += len(block)
+        except OSError as e:
+            bad.append({'final': u['final'], 'got': str(e)})
+            continue
+        if h.hexdigest() == u['sha256']:
+            os.replace(u['tmp'], u['final'])
+        else:
+            bad.append({'final': u['final'], 'got': h.hexdigest()})
+            os.unlink(u['tmp'])
+    return bad, total
+
+
+def discard(uploads):
+    for u in uploads:
+        try:
+            os.unlink(u['tmp'])
+        except OSError:
+            pass
+
+
+def last_json_object(data):
+    """The child's answer: its last non-empty stdout line as a JSON object with an outcome, else None."""
+    lines = [line for line in data.decode('utf-8', 'replace').splitlines() if line.strip()]
+    try:
+        output = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+    return output if isinstance(output, dict) and 'outcome' in output else None
+
+
+def forward_progress(index, stream):
+    """Passes the child's progress lines on, tagged with the venv's index; the rest of its stderr."""
+    other = []
+    for raw in stream:
+        line = raw.decode('utf-8', 'replace')
+        if line.startswith('@vdeploy '):
+            try:
+                event = json.loads(line[len('@vdeploy '):])
+            except ValueError:
+                event = None
+            if isinstance(event, dict):
+                event['venv'] = index
+                protocol.progress(event)
+                continue
+        other.append(line)
+    return ''.join(other)
+
+
+def apply_one(index, venv):
+    """Runs apply_venv for one venv in a child; its line for stdout."""
+    argv, prefix = protocol.child_command(CHILD, prefix=venv.get('sudo') or ())
+    request = dict(venv['input'], v=protocol.PROTOCOL)
+    started = time.time()
+    try:
+        child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as e:
+        return {'venv': index, 'output': None, 'exitCode': 127, 'stderrTail': str(e), 'ms': 0}
+    out = []
+
+    def feed():
+        try:
+            child.stdin.write(prefix + json.dumps(request).encode('utf-8') + b'\n')
+            child.stdin.close()
+        except OSError:
+            pass  # it ended early (sudo refused?): its exit code and stderr say why
+
+    threads = [threading.Thread(target=lambda: out.append(child.stdout.read())), threading.Thread(target=feed)]
+    for t in threads:
+        t.start()
+    other = forward_progress(index, child.stderr)
+    code = child.wait()
+    for t in threads:
+        t.join()
+    output = last_json_object(out[0] if out else b'')
+    result = {'venv': index, 'output': output, 'exitCode': code, 'ms': int((time.time() - started) * 1000)}
+    if output is None:
+        result['stderrTail'] = protocol.tail(other, 5)
+    return result
+
+
+def push(request, control):
+    """Waits for the uploads (if told to) and moves them into place; False when nothing may follow."""
+    uploads = request.get('uploads') or []
+    if not uploads:
+        return True
+    if request.get('waitForUploads'):
+        while True:
+            line = control.read_line(True)
+            if line == 'uploaded':
+                break
+            if line is None or line == 'stop':
+                discard(uploads)
+                return False
+    started = time.time()
+    bad, total = finalize(uploads)
+    protocol.answer({'push': {'bad': bad, 'bytes': total, 'ms': int((time.time() - started) * 1000)}})
+    return not bad
+
+
+def host_reload(command):
+    protocol.progress({'reload': 'start'})
+    started = time.time()
+    try:
+        p = subprocess.run(['sh', '-c', command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        code, text = p.returncode, (p.stderr or p.stdout).decode('utf-8', 'replace')
+    except OSError as e:
+        code, text = 127, str(e)
+    protocol.answer({'reload': {'ok': code == 0, 'exitCode': code, 'ms': int((time.time() - started) * 1000),
+                                'tail': protocol.tail(text, 5)}})
+
+
+def run(request, control, apply=apply_one):
+    """The whole host apply after the request; the "done" line's value."""
+    if not push(request, control):
+        return {'started': 0, 'stoppedBy': 'push'}
+    deployed, started, stopped_by = 0, 0, None
+    for index, venv in enumerate(request.get('venvs') or []):
+        if control.stopping():
+            stopped_by = 'stop'
+            break
+        started += 1
+        protocol.progress({'venv': index, 'phase': 'venv-start'})
+        result = apply(index, venv)
+        protocol.answer(result)
+        if result['output'] is not None and result['output'].get('outcome') == 'deployed':
+            deployed += 1
+        else:
+            stopped_by = 'halted'
+            break
+    command = request.get('reload')
+    if command and stopped_by != 'halted' and (deployed or request.get('reloadAnyway')):
+        host_reload(command)
+    return {'started': started, 'stoppedBy': stopped_by}
+
+
+def main():
+    control = Control(0)
+
+    # Ctrl-C reaching the host (or a hangup) must not cut a venv in half: treat it as "stop".
+    def on_signal(signum, frame):
+        control.stop_asked.append(signum)
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    line = control.read_line(True)
+    if line is None:
+        protocol.answer({'done': {'started': 0, 'stoppedBy': 'stop'}})
+        return 0
+    try:
+        request = protocol.check_request(json.loads(line))
+    except (ValueError, protocol.RequestError) as e:
+        sys.stderr.write('vdeploy host apply: unreadable request: %s\n' % e)
+        return 2
+    protocol.answer({'done': run(request, control)})
+    return 0

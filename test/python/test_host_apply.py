@@ -1,0 +1,252 @@
+"""vdeploy_remote.host_apply: the control-line reader, upload finalization, the venv loop with a stand-in
+apply, and main() end to end in a child process started as vdeploy starts it: two venvs (each applied
+by apply_venv in its own child), "uploaded" and "stop" on stdin, the host reload."""
+import hashlib
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from unittest import mock
+
+import support
+from vdeploy_remote import host_apply, protocol, venv_facts
+
+XY = '%d.%d' % sys.version_info[:2]
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(data if isinstance(data, bytes) else data.encode('utf-8'))
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def apply_input(venv, **over):
+    base = {
+        'venv': venv, 'create': None, 'lockWaitSeconds': 0,
+        'holder': {'user': 'test', 'host': 'here', 'pid': 1, 'startedAt': '2026-01-01T00:00:00.000Z'},
+        'install': None, 'uninstall': [], 'uninstallKeys': [], 'expect': {}, 'migrate': None, 'unmigrate': [],
+        'reload': None, 'healthcheck': None, 'history': {'time': '2026-01-01T00:00:00.000Z', 'action': 'deploy'},
+    }
+    base.update(over)
+    return base
+
+
+class TempDir(unittest.TestCase):
+    def setUp(self):
+        self.root = os.path.realpath(tempfile.mkdtemp(prefix='vdeploy-test-host-apply-'))
+        self.addCleanup(shutil.rmtree, self.root, True)
+
+    def venv(self, name):
+        """A venv with nothing to do: apply_venv still takes the lock, checks the empty set, records."""
+        path = os.path.join(self.root, name)
+        write(os.path.join(path, 'pyvenv.cfg'), 'home = /usr/bin\nversion = %s.0\n' % XY)
+        return path
+
+
+class ControlLines(unittest.TestCase):
+    def pipe(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        return host_apply.Control(r), w
+
+    def test_lines_arrive_in_pieces_and_none_is_there_without_waiting(self):
+        control, w = self.pipe()
+        self.assertIsNone(control.read_line(False))
+        os.write(w, b'{"v": 1}\nupl')
+        self.assertEqual(control.read_line(True), '{"v": 1}')
+        self.assertIsNone(control.read_line(False))
+        os.write(w, b'oaded\n')
+        self.assertEqual(control.read_line(False), 'uploaded')
+        self.assertFalse(control.stopping())
+        os.write(w, b'noise\nstop\n')
+        self.assertTrue(control.stopping())
+        os.close(w)
+
+    def test_the_end_of_the_input_means_stop(self):
+        control, w = self.pipe()
+        os.close(w)
+        self.assertTrue(control.stopping())
+        self.assertIsNone(control.read_line(True))
+
+
+class Uploads(TempDir):
+    def test_good_uploads_move_into_place_and_bad_ones_are_deleted(self):
+        good = {'tmp': os.path.join(self.root, '.g.tmp'), 'final': os.path.join(self.root, 'g.whl'), 'sha256': sha256(b'good')}
+        bad = {'tmp': os.path.join(self.root, '.b.tmp'), 'final': os.path.join(self.root, 'b.whl'), 'sha256': sha256(b'x')}
+        gone = {'tmp': os.path.join(self.root, '.n.tmp'), 'final': os.path.join(self.root, 'n.whl'), 'sha256': sha256(b'x')}
+        write(good['tmp'], b'good')
+        write(bad['tmp'], b'bad!')
+        bad_list, total = host_apply.finalize([good, bad, gone])
+        self.assertEqual(total, 8)
+        self.assertEqual([b['final'] for b in bad_list], [bad['final'], gone['final']])
+        self.assertEqual(bad_list[0]['got'], sha256(b'bad!'))
+        self.assertEqual(sorted(os.listdir(self.root)), ['g.whl'])
+
+    def test_the_childs_answer_is_its_last_json_line(self):
+        self.assertEqual(host_apply.last_json_object(b'hello\n{"outcome": "deployed"}\n\n'), {'outcome': 'deployed'})
+        self.assertIsNone(host_apply.last_json_object(b'{"outcome": "deployed"}\nTraceback\n'))
+        self.assertIsNone(host_apply.last_json_object(b'[1]\n'))
+        self.assertIsNone(host_apply.last_json_object(b''))
+
+
+class Loop(TempDir):
+    """run() with a stand-in for the per-venv child."""
+
+    def setUp(self):
+        TempDir.setUp(self)
+        self.lines = []
+        patcher = mock.patch.object(protocol, 'answer', self.lines.append)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        patcher = mock.patch.object(protocol, 'progress', lambda obj: None)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        r, self.w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(lambda: self.w is not None and os.close(self.w))
+        self.control = host_apply.Control(r)
+
+    def fake_apply(self, outcomes):
+        def apply(index, venv):
+            return {'venv': index, 'output': {'outcome': outcomes[index]}, 'exitCode': 0, 'ms': 1}
+        return apply
+
+    def test_halts_after_a_venv_that_did_not_deploy_and_skips_the_reload(self):
+        marker = os.path.join(self.root, 'reloaded')
+        request = {'venvs': [{}, {}, {}], 'reload': 'touch %s' % marker, 'reloadAnyway': True}
+        done = host_apply.run(request, self.control, self.fake_apply(['deployed', 'failed', 'deployed']))
+        self.assertEqual(done, {'started': 2, 'stoppedBy': 'halted'})
+        self.assertEqual([line['venv'] for line in self.lines], [0, 1])
+        self.assertFalse(os.path.exists(marker))
+
+    def test_reloads_once_after_a_deploy(self):
+        marker = os.path.join(self.root, 'reloaded')
+        done = host_apply.run({'venvs': [{}, {}], 'reload': 'echo x >> %s; echo oops >&2; exit 3' % marker},
+                              self.control, self.fake_apply(['deployed', 'deployed']))
+        self.assertEqual(done, {'started': 2, 'stoppedBy': None})
+        reload = self.lines[-1]['reload']
+        self.assertEqual((reload['ok'], reload['exitCode'], reload['tail']), (False, 3, 'oops'))
+        with open(marker) as f:
+            self.assertEqual(f.read(), 'x\n')
+
+    def test_stop_between_venvs(self):
+        def apply(index, venv):
+            os.write(self.w, b'stop\n')
+            return {'venv': index, 'output': {'outcome': 'deployed'}, 'exitCode': 0, 'ms': 1}
+
+        self.assertEqual(host_apply.run({'venvs': [{}, {}]}, self.control, apply), {'started': 1, 'stoppedBy': 'stop'})
+
+    def test_a_failed_upload_applies_nothing(self):
+        tmp = os.path.join(self.root, '.x.tmp')
+        write(tmp, b'half')
+        os.write(self.w, b'stop\n')
+        request = {'uploads': [{'tmp': tmp, 'final': tmp + '.whl', 'sha256': sha256(b'x')}], 'waitForUploads': True, 'venvs': [{}]}
+        self.assertEqual(host_apply.run(request, self.control, self.fake_apply(['deployed'])), {'started': 0, 'stoppedBy': 'push'})
+        self.assertEqual(os.listdir(self.root), [])
+        self.assertEqual(self.lines, [])
+
+
+class Main(TempDir):
+    """main() in a child process; each venv's apply in a grandchild, as on a host."""
+
+    def start(self, request):
+        argv, prefix = protocol.child_command('host_apply')
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.stdout.close)
+        self.addCleanup(proc.stderr.close)
+        proc.stdin.write(prefix + json.dumps(dict(request, v=protocol.PROTOCOL)).encode() + b'\n')
+        proc.stdin.flush()
+        return proc
+
+    def finish(self, proc):
+        """Its lines and progress once it ends (stdin stays open till then: its end would mean "stop")."""
+        proc.stdin.flush()
+        lines = [json.loads(line) for line in proc.stdout.read().decode().splitlines()]
+        proc.stdin.close()
+        err = proc.stderr.read().decode()
+        self.assertEqual(proc.wait(), 0, err)
+        for line in lines:
+            support.check_contract('host_apply.line', line)
+            self.assertEqual(line['v'], 1)
+        progress = [json.loads(l[len('@vdeploy '):]) for l in err.splitlines() if l.startswith('@vdeploy ')]
+        for p in progress:
+            support.check_contract('host_apply.progress', p)
+        return lines, progress
+
+    def wait_for(self, stream, text, seconds=30):
+        """Reads stderr lines until one contains text (what it read is returned)."""
+        seen, deadline = [], time.time() + seconds
+        while time.time() < deadline:
+            if select.select([stream], [], [], 1)[0]:
+                line = stream.readline().decode()
+                seen.append(line)
+                if text in line:
+                    return seen
+        self.fail('no %r on stderr: %r' % (text, seen))
+
+    def test_uploads_then_two_venvs_then_the_reload(self):
+        a, b = self.venv('a'), self.venv('b')
+        cache = os.path.join(self.root, 'cache')
+        tmp = os.path.join(cache, '.w.whl.tmp')
+        marker = os.path.join(self.root, 'reloaded')
+        request = {'uploads': [{'tmp': tmp, 'final': os.path.join(cache, 'w.whl'), 'sha256': sha256(b'wheel')}],
+                   'waitForUploads': True, 'venvs': [{'sudo': [], 'input': apply_input(a)}, {'sudo': [], 'input': apply_input(b, reload='true')}],
+                   'reload': 'echo x >> "%s"' % marker, 'reloadAnyway': False}
+        support.check_contract('host_apply.request', dict(request, v=1))
+        proc = self.start(request)
+        time.sleep(0.3)
+        self.assertEqual(proc.poll(), None)  # waiting for "uploaded"
+        write(tmp, b'wheel')
+        proc.stdin.write(b'uploaded\n')
+        lines, progress = self.finish(proc)
+        kinds = [[k for k in ('push', 'venv', 'reload', 'done') if k in line] for line in lines]
+        self.assertEqual(kinds, [['push'], ['venv'], ['venv'], ['reload'], ['done']])
+        self.assertEqual(lines[0]['push']['bad'], [])
+        self.assertEqual([(l['venv'], l['output']['outcome'], l['output']['v']) for l in lines[1:3]], [(0, 'deployed', 1), (1, 'deployed', 1)])
+        self.assertEqual(lines[2]['output']['steps'][0]['name'], 'reload')
+        self.assertEqual(lines[-1]['done'], {'started': 2, 'stoppedBy': None})
+        self.assertEqual([p for p in progress if p.get('phase') == 'venv-start'], [{'venv': 0, 'phase': 'venv-start'}, {'venv': 1, 'phase': 'venv-start'}])
+        self.assertIn({'venv': 1, 'step': 'reload', 'phase': 'end'}, progress)
+        self.assertEqual(progress[-1], {'reload': 'start'})
+        with open(marker) as f:
+            self.assertEqual(f.read(), 'x\n')
+        self.assertEqual([len(venv_facts.read_history(v)) for v in (a, b)], [1, 1])
+
+    def test_stop_while_a_venv_applies_lets_it_finish_and_starts_no_other(self):
+        a, b = self.venv('a'), self.venv('b')
+        request = {'uploads': [], 'waitForUploads': False, 'reload': None, 'reloadAnyway': False,
+                   'venvs': [{'sudo': [], 'input': apply_input(a, reload='sleep 0.5')}, {'sudo': [], 'input': apply_input(b)}]}
+        proc = self.start(request)
+        self.wait_for(proc.stderr, '"venv-start"')
+        proc.stdin.write(b'stop\n')
+        proc.stdin.flush()
+        lines, _ = self.finish(proc)
+        self.assertEqual(lines[0]['output']['outcome'], 'deployed')
+        self.assertEqual(lines[-1]['done'], {'started': 1, 'stoppedBy': 'stop'})
+        self.assertEqual([len(venv_facts.read_history(v)) for v in (a, b)], [1, 0])
+
+    def test_a_venv_whose_child_cannot_start_halts_with_its_stderr(self):
+        request = {'uploads': [], 'waitForUploads': False, 'reload': None, 'reloadAnyway': False,
+                   'venvs': [{'sudo': ['sh', '-c', 'echo "sudo: a password is required" >&2; exit 1', 'sudo'],
+                              'input': apply_input(self.venv('a'))}, {'sudo': [], 'input': apply_input(self.venv('b'))}]}
+        lines, _ = self.finish(self.start(request))
+        self.assertEqual(lines[0]['output'], None)
+        self.assertEqual((lines[0]['exitCode'], lines[0]['stderrTail']), (1, 'sudo: a password is required'))
+        self.assertEqual(lines[-1]['done'], {'started': 1, 'stoppedBy': 'halted'})
+
+    def test_an_unreadable_request_exits_2_saying_why(self):
+        argv, prefix = protocol.child_command('host_apply')
+        proc = subprocess.run(argv, input=prefix + b'{"v": 7}\n', stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(proc.returncode, 2)
+        self.assertEqual(proc.stdout, b'')
+        self.assertIn(b'unreadable request: the request speaks protocol 7', proc.stderr)
