@@ -31,3 +31,4 @@ export { readHistories, type VenvHistory } from './status/venv-history.js';
 export { parseHistory, chooseRollbackTarget, type HistoryEntry } from './history/history-entry.js';
 export type { PlanMode } from './deploy/plan-deploy.js';
 export { relocateVenv, RelocateError, type RelocateRequest, type RelocateResult, type RelocateChange } from './relocate/relocate.js';
+export { relocateFleet, relocateHere, type RelocateEntry, type RelocateEntryError, type RelocateFleetOptions } from './relocate/relocate-fleet.js';

@@ -1,14 +1,23 @@
 /**
  * Relocating a virtualenv: rewrite a venv that was built at one path (and maybe on another machine)
  * so that it works at another path, with this machine's interpreter. One core call, the same on this
- * machine (LocalConnection) and on a host (SSH): a fixed Python script (relocate-script.ts) does the
- * work where the venv is, and answers with one JSON object. docs/relocate.md says what is rewritten.
+ * machine (LocalConnection) and on a host (SSH): a fixed Python script
+ * (src/remote/python/vdeploy_remote/relocate.py, started as every remote script is: remote-python.ts)
+ * does the work where the venv is, and answers with one JSON line (its contract: relocate-contract.ts).
+ * docs/relocate.md says what is rewritten. relocate-fleet.ts runs it on a deployfile's venvs.
  */
 import { hostname, userInfo } from 'node:os';
 import { posix } from 'node:path';
 import { ConfigError, lastLines, VdeployError } from '../errors.js';
-import type { Connection } from '../remote/connection.js';
-import { BOOTSTRAP_PY, PICK_PYTHON_SH, RELOCATE_SCRIPT } from './relocate-script.js';
+import type { CommandResult, Connection } from '../remote/connection.js';
+import { readAnswer } from '../remote/contracts.js';
+import { pythonArgv, pythonStdin } from '../remote/remote-python.js';
+import { contracts, type RelocateResult, type RelocateScriptRequest } from './relocate-contract.js';
+
+export type { RelocateChange, RelocateChangeKind, RelocateLeftover, RelocateResult } from './relocate-contract.js';
+
+/** Test hook: the script kills itself (SIGKILL) after this many writes. Never set it otherwise. */
+export const KILL_AFTER_ENV = 'VDEPLOY_RELOCATE_KILL_AFTER';
 
 export interface RelocateRequest {
   /** Where the venv is now (absolute). */
@@ -29,61 +38,6 @@ export interface RelocateOptions {
   signal?: AbortSignal;
   /** Default 30 minutes (recompiling a large venv's bytecode on a slow host takes a while). */
   timeoutMs?: number;
-}
-
-export type RelocateChangeKind =
-  | 'activate'
-  | 'script'
-  | 'pyvenv.cfg'
-  | 'pth'
-  | 'egg-link'
-  | 'editable-finder'
-  | 'direct-url'
-  | 'bytecode'
-  | 'symlink'
-  | 'interpreter'
-  | 'temporary';
-
-export interface RelocateChange {
-  /** Relative to the venv (a `__pycache__` directory for kind 'bytecode'). */
-  path: string;
-  kind: RelocateChangeKind;
-  reason: string;
-  /** For 'bytecode': how many .pyc files in that directory. */
-  files?: number;
-}
-
-export interface RelocateLeftover {
-  /** Relative to the venv. */
-  path: string;
-  reason: string;
-}
-
-export interface RelocateResult {
-  /** The venv's absolute path where it is now. */
-  venv: string;
-  /** Where it was built (null when the path was not updated). */
-  oldPath: string | null;
-  newPath: string | null;
-  /** Which file the old path was read from ('bin/activate', …); null when given as oldPath. */
-  markerSource: string | null;
-  /** The venv already said it lives at newPath: nothing was changed. */
-  alreadyRelocated: boolean;
-  dryRun: boolean;
-  /** The interpreter that ran the script, and its version. */
-  python: string;
-  pythonVersion: string;
-  /** With reinitialize: the local interpreter the venv is now linked to, and whether anything changed. */
-  reinitialize: { python: string; version: string; xy: string; changed: boolean } | null;
-  /** In the order they were (or would be) made. */
-  changes: RelocateChange[];
-  /** Files that still name the old path and that relocate does not rewrite. */
-  leftovers: RelocateLeftover[];
-  warnings: string[];
-  /** Files that could not be written; when any, the marker was left as it was and a re-run finishes. */
-  errors: Array<{ path: string | null; message: string }>;
-  /** Everything asked for was done (always true for a dry run without errors). */
-  complete: boolean;
 }
 
 /** The relocate script refused or could not start (not a venv, no local Python X.Y, bad path). */
@@ -119,13 +73,32 @@ export function checkNewPath(path: string): string {
   return normal;
 }
 
-/** The argv that runs the relocate script for `venv` (stdin carries the arguments and the script). */
+/** The argv that runs the relocate script for `venv` (stdin: pythonStdin('relocate', request)). */
 export function relocateArgv(venv: string, runAs?: string): string[] {
-  return [...(runAs ? ['sudo', '-n', '-u', runAs] : []), 'sh', '-c', PICK_PYTHON_SH, 'vdeploy-relocate', venv, BOOTSTRAP_PY];
+  return pythonArgv('relocate', { venv, ...(runAs ? { runAs } : {}) });
 }
 
 /** Rewrites the venv (see RelocateRequest) over `conn`; resolves with what was done, rejects with a VdeployError. */
 export async function relocateVenv(conn: Connection, request: RelocateRequest, options: RelocateOptions = {}): Promise<RelocateResult> {
+  const args = scriptRequest(request);
+  const result = await conn.exec(relocateArgv(request.venv, options.runAs), {
+    stdin: pythonStdin('relocate', args),
+    nothrow: true,
+    timeoutMs: options.timeoutMs ?? 30 * 60_000,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const where = conn.target === 'local' ? request.venv : `${conn.target}:${request.venv}`;
+  // The answer is the last line; without one the script never got to answer (no python3, sudo
+  // refused, killed, a traceback).
+  const last = result.stdout.trimEnd().split('\n').at(-1)!.trim();
+  if (!last.startsWith('{')) throw scriptDied(where, result, options.runAs);
+  const { v: _v, fatal, ...done } = readAnswer(contracts['relocate.answer'], result.stdout, { host: conn.target, script: 'relocate' });
+  if (fatal) throw new RelocateError(`${where}: ${fatal.message}`, fatal.kind, fatal.hint ? { hint: fatal.hint } : {});
+  return done;
+}
+
+/** The script's request, after checking what can be checked here (ConfigError: nothing was run). */
+function scriptRequest(request: RelocateRequest): Omit<RelocateScriptRequest, 'v'> {
   if (!posix.isAbsolute(request.venv)) {
     throw new ConfigError(`the venv path ${JSON.stringify(request.venv)} is not absolute`, { hint: 'give an absolute path' });
   }
@@ -134,57 +107,30 @@ export async function relocateVenv(conn: Connection, request: RelocateRequest, o
       hint: 'e.g. `vdeploy relocate /srv/app/venv --update-path auto`',
     });
   }
-  const args = {
+  const newPath = request.newPath === undefined ? null : checkNewPath(request.newPath);
+  if (request.oldPath !== undefined && !posix.isAbsolute(request.oldPath)) {
+    throw new ConfigError(`--old-path ${JSON.stringify(request.oldPath)} is not absolute`, { hint: 'give the absolute path the venv was built at' });
+  }
+  return {
     venv: request.venv,
-    newPath: request.newPath === undefined ? null : checkNewPath(request.newPath),
+    newPath,
     oldPath: request.oldPath ?? null,
     reinitialize: request.reinitialize ?? false,
     dryRun: request.dryRun ?? false,
     // Written into <venv>/.vdeploy/lock while relocate holds it, as deploy does.
     holder: { user: userInfo().username, host: hostname(), pid: process.pid, startedAt: new Date().toISOString(), command: 'relocate' },
   };
-  if (args.oldPath !== null && !posix.isAbsolute(args.oldPath)) {
-    throw new ConfigError(`--old-path ${JSON.stringify(args.oldPath)} is not absolute`, { hint: 'give the absolute path the venv was built at' });
-  }
-  const argv = relocateArgv(request.venv, options.runAs);
-  const result = await conn.exec(argv, {
-    stdin: `${JSON.stringify(args)}\n${RELOCATE_SCRIPT}`,
-    nothrow: true,
-    timeoutMs: options.timeoutMs ?? 30 * 60_000,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  const where = conn.target === 'local' ? request.venv : `${conn.target}:${request.venv}`;
-  const parsed = parseOutput(result.stdout);
-  if (!parsed) {
-    const how = result.signal ? `was killed by ${result.signal}` : `exited with ${result.exitCode}`;
-    const tail = lastLines(result.stderr, 5);
-    let hint = 'run the same command again: relocate continues where it stopped';
-    if (result.exitCode === 127) hint = 'install python3 on that machine (relocate runs a Python script there)';
-    else if (options.runAs && /sudo/.test(result.stderr)) {
-      hint = `check that the login user may run \`sudo -n -u ${options.runAs} sh\` without a password`;
-    }
-    throw new VdeployError(`relocating ${where}: the relocate script ${how}${tail ? `: ${tail}` : ''}`, { hint });
-  }
-  const fatal = (parsed as { fatal?: { message: string; hint: string | null; kind: string } | null }).fatal;
-  if (fatal) {
-    const kind = fatal.kind === 'usage' || fatal.kind === 'refused' ? fatal.kind : 'failed';
-    throw new RelocateError(`${where}: ${fatal.message}`, kind, fatal.hint ? { hint: fatal.hint } : {});
-  }
-  const { fatal: _fatal, ...rest } = parsed as RelocateResult & { fatal?: unknown };
-  return rest;
 }
 
-// The script's answer is its last line of output; anything before it is not ours (e.g. a login banner).
-function parseOutput(stdout: string): (RelocateResult & { fatal?: unknown }) | undefined {
-  const line = stdout.trimEnd().split('\n').at(-1);
-  if (!line?.startsWith('{')) return undefined;
-  try {
-    const value = JSON.parse(line) as unknown;
-    if (value && typeof value === 'object' && 'changes' in value && 'leftovers' in value) return value as RelocateResult & { fatal?: unknown };
-  } catch {
-    // not our JSON
+function scriptDied(where: string, result: CommandResult, runAs: string | undefined): VdeployError {
+  const how = result.signal ? `was killed by ${result.signal}` : `exited with ${result.exitCode}`;
+  const tail = lastLines(result.stderr, 5);
+  let hint = 'run the same command again: relocate continues where it stopped';
+  if (result.exitCode === 127) hint = 'install python3 on that machine (relocate runs a Python script there)';
+  else if (runAs && /sudo/.test(result.stderr)) {
+    hint = `check that the login user may run \`sudo -n -u ${runAs} sh\` without a password`;
   }
-  return undefined;
+  return new VdeployError(`relocating ${where}: the relocate script ${how}${tail ? `: ${tail}` : ''}`, { hint });
 }
 
 /** Counts for summaries: files rewritten (bytecode counted by .pyc file) and directories of bytecode. */

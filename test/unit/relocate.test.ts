@@ -1,11 +1,17 @@
 // The TypeScript side of relocate: argument checks, the argv and stdin sent, how answers and failures
-// are read, and how the CLI tells a local path from a selector. (The script itself: relocate-script.test.ts.)
+// are read, the fleet fan-out, and how the CLI tells a local path from a selector. Nothing runs a
+// process here (the script itself: test/integration/relocate-script.test.ts, test/python/test_relocate.py).
 import { expect } from 'chai';
 import { isLocalTarget } from '../../src/cli/commands/relocate.js';
-import { ConfigError, VdeployError } from '../../src/errors.js';
+import { parseConfig } from '../../src/config/load-deployfile.js';
+import type { ResolvedHost } from '../../src/config/resolve-config.js';
+import { ConfigError, ConnectError, ProtocolError, VdeployError } from '../../src/errors.js';
 import { checkNewPath, relocateArgv, relocateVenv, RelocateError, summarize, type RelocateResult } from '../../src/relocate/relocate.js';
-import { BOOTSTRAP_PY, RELOCATE_SCRIPT } from '../../src/relocate/relocate-script.js';
+import { contracts } from '../../src/relocate/relocate-contract.js';
+import { relocateFleet } from '../../src/relocate/relocate-fleet.js';
+import type { HostConnector } from '../../src/remote/connect-host.js';
 import type { CommandResult, Connection, ExecOptions } from '../../src/remote/connection.js';
+import { payloadFor, pythonArgv } from '../../src/remote/remote-python.js';
 import { rejection } from '../helpers/rejection.js';
 
 /** A Connection that records what it was asked to run and answers with `answer`. */
@@ -45,6 +51,9 @@ const okResult: RelocateResult = {
   complete: true,
 };
 
+/** What the script prints for okResult (or with `fatal`). */
+const answerLine = (fatal: unknown = null, result: object = okResult) => JSON.stringify({ ...result, v: 1, fatal });
+
 describe('relocate (TypeScript side)', () => {
   describe('checkNewPath', () => {
     it('accepts absolute paths (spaces too) and auto, normalized', () => {
@@ -67,10 +76,12 @@ describe('relocate (TypeScript side)', () => {
   });
 
   describe('relocateArgv', () => {
-    it('runs sh with the fixed picker and bootstrap; the venv is the only variable argument', () => {
+    it('starts the relocate module the one way (start.sh), trying the venv\'s home interpreter first', () => {
       const argv = relocateArgv('/srv/my app/venv');
+      expect(argv).to.deep.equal(pythonArgv('relocate', { venv: '/srv/my app/venv' }));
       expect(argv.slice(0, 2)).to.deep.equal(['sh', '-c']);
-      expect(argv.slice(3)).to.deep.equal(['vdeploy-relocate', '/srv/my app/venv', BOOTSTRAP_PY]);
+      expect(argv[3]).to.equal('vdeploy-relocate');
+      expect(argv.at(-1)).to.equal('/srv/my app/venv');
     });
     it('prefixes sudo -n -u USER for a venv owned by another user', () => {
       expect(relocateArgv('/srv/app/venv', 'app').slice(0, 5)).to.deep.equal(['sudo', '-n', '-u', 'app', 'sh']);
@@ -78,29 +89,45 @@ describe('relocate (TypeScript side)', () => {
   });
 
   describe('relocateVenv', () => {
-    it('sends the arguments as one JSON line, then the script, on stdin; returns the parsed result', async () => {
-      const { conn, calls } = fakeConnection({ stdout: `Welcome to web1\n${JSON.stringify({ ...okResult, fatal: null })}\n` });
+    it('sends the payload, then the request as one JSON line (its contract), on stdin; returns the checked answer', async () => {
+      const { conn, calls } = fakeConnection({ stdout: `Welcome to web1\n${answerLine()}\n` });
       const r = await relocateVenv(conn, { venv: '/srv/app/venv', newPath: 'auto', reinitialize: true }, { runAs: 'app' });
       expect(r).to.deep.equal(okResult);
       expect(calls).to.have.length(1);
-      const stdin = String(calls[0]!.opts.stdin);
-      const firstLine = stdin.slice(0, stdin.indexOf('\n'));
-      const { holder, ...args } = JSON.parse(firstLine) as { holder: Record<string, unknown> };
-      expect(args).to.deep.equal({ venv: '/srv/app/venv', newPath: 'auto', oldPath: null, reinitialize: true, dryRun: false });
+      const stdin = calls[0]!.opts.stdin as Buffer;
+      const payload = payloadFor('relocate');
+      expect(stdin.subarray(0, payload.length).equals(payload)).to.equal(true);
+      const line = stdin.subarray(payload.length).toString('utf8');
+      expect(line.endsWith('\n')).to.equal(true);
+      const request = contracts['relocate.request'].parse(JSON.parse(line));
+      const { holder, ...args } = request;
+      expect(args).to.deep.equal({ v: 1, venv: '/srv/app/venv', newPath: 'auto', oldPath: null, reinitialize: true, dryRun: false });
       expect(holder).to.include({ command: 'relocate', pid: process.pid });
-      expect(stdin.slice(firstLine.length + 1)).to.equal(RELOCATE_SCRIPT);
-      expect(calls[0]!.argv[0]).to.equal('sudo');
+      expect(calls[0]!.argv).to.deep.equal(relocateArgv('/srv/app/venv', 'app'));
       expect(calls[0]!.opts.nothrow).to.equal(true);
     });
 
+    it('an answer that breaks the contract is a ProtocolError naming the host and the script', async () => {
+      const bad = fakeConnection({ stdout: `${JSON.stringify({ ...okResult, fatal: null })}\n` });
+      const err = (await rejection(relocateVenv(bad.conn, { venv: '/v', newPath: 'auto' }))) as ProtocolError;
+      expect(err).to.be.instanceOf(ProtocolError);
+      expect(err.host).to.equal('deploy@10.0.0.5:22');
+      expect(err.script).to.equal('relocate');
+      expect(err.message).to.match(/^the relocate script on deploy@10\.0\.0\.5:22 gave an answer vdeploy cannot read \(v: /);
+      const kind = fakeConnection({ stdout: answerLine(null, { ...okResult, changes: [{ path: 'x', kind: 'bogus', reason: 'r' }] }) });
+      expect(((await rejection(relocateVenv(kind.conn, { venv: '/v', newPath: 'auto' }))) as ProtocolError).message).to.match(/changes\.0\.kind/);
+      const notJson = fakeConnection({ stdout: '{"venv": \n' });
+      expect(await rejection(relocateVenv(notJson.conn, { venv: '/v', newPath: 'auto' }))).to.be.instanceOf(ProtocolError);
+    });
+
     it("turns the script's fatal answer into a RelocateError: usage exits 2, a refusal 1", async () => {
-      const usage = fakeConnection({ exitCode: 3, stdout: JSON.stringify({ ...okResult, fatal: { message: 'bad path', hint: 'h', kind: 'usage' } }) });
+      const usage = fakeConnection({ exitCode: 3, stdout: answerLine({ message: 'bad path', hint: 'h', kind: 'usage' }) });
       const err = (await rejection(relocateVenv(usage.conn, { venv: '/v', newPath: 'auto' }))) as RelocateError;
       expect(err).to.be.instanceOf(RelocateError);
       expect(err.message).to.equal('deploy@10.0.0.5:22:/v: bad path');
       expect(err.hint).to.equal('h');
       expect(err.exitCode).to.equal(2);
-      const refused = fakeConnection({ exitCode: 3, stdout: JSON.stringify({ ...okResult, fatal: { message: 'no 3.12', hint: null, kind: 'refused' } }) });
+      const refused = fakeConnection({ exitCode: 3, stdout: answerLine({ message: 'no 3.12', hint: null, kind: 'refused' }) });
       const err2 = (await rejection(relocateVenv(refused.conn, { venv: '/v', reinitialize: true }))) as RelocateError;
       expect(err2.exitCode).to.equal(1);
       expect(err2.kind).to.equal('refused');
@@ -112,7 +139,7 @@ describe('relocate (TypeScript side)', () => {
       expect(e1).to.be.instanceOf(VdeployError);
       expect(e1.message).to.equal('relocating deploy@10.0.0.5:22:/v: the relocate script was killed by SIGKILL');
       expect((e1 as VdeployError).hint).to.match(/run the same command again/);
-      const nopy = fakeConnection({ exitCode: 127, stderr: 'vdeploy relocate: no python3 found\n' });
+      const nopy = fakeConnection({ exitCode: 127, stderr: 'vdeploy-relocate: no python3 found on web1\n' });
       expect(((await rejection(relocateVenv(nopy.conn, { venv: '/v', newPath: 'auto' }))) as VdeployError).hint).to.match(/install python3/);
       const sudo = fakeConnection({ exitCode: 1, stderr: 'sudo: a password is required\n' });
       const e3 = (await rejection(relocateVenv(sudo.conn, { venv: '/v', newPath: 'auto' }, { runAs: 'app' }))) as VdeployError;
@@ -127,6 +154,60 @@ describe('relocate (TypeScript side)', () => {
       expect(await rejection(relocateVenv(conn, { venv: '/v', newPath: '/a$b' }))).to.be.instanceOf(ConfigError);
       expect(await rejection(relocateVenv(conn, { venv: '/v', newPath: 'auto', oldPath: 'old' }))).to.be.instanceOf(ConfigError);
       expect(calls).to.have.length(0);
+    });
+  });
+
+  describe('relocateFleet', () => {
+    const config = parseConfig(
+      {
+        hosts: [
+          { name: 'web1', address: '10.0.0.1', user: 'deploy' },
+          { name: 'web2', address: '10.0.0.2', user: 'deploy' },
+        ],
+        venvs: [
+          { host: 'web1', user: 'app', path: '/srv/app/venv' },
+          { host: 'web1', path: '/srv/tools/venv' },
+          { host: 'web2', path: '/srv/app/venv' },
+        ],
+      },
+      undefined,
+      '/tmp',
+    );
+
+    /** A connector whose web2 cannot be reached; web1 answers okResult for any venv. */
+    function fakeConnector() {
+      const web1 = fakeConnection({ stdout: answerLine() }, 'deploy@10.0.0.1:22');
+      let closed = 0;
+      const connector: HostConnector = {
+        async connect(host: ResolvedHost) {
+          if (host.name === 'web1') return web1.conn;
+          throw new ConnectError(host.name, `${host.name}: connection refused`, { hint: 'is sshd running?' });
+        },
+        async closeAll() {
+          closed += 1;
+        },
+      };
+      return { connector, calls: web1.calls, closed: () => closed };
+    }
+
+    it('relocates each selected venv; a host that fails is an entry with its error, the others still run', async () => {
+      const { connector, calls, closed } = fakeConnector();
+      const entries = await relocateFleet(config, {}, { newPath: 'auto' }, { connector });
+      expect(entries.map((e) => e.target)).to.deep.equal(['app@web1:/srv/app/venv', 'deploy@web1:/srv/tools/venv', 'deploy@web2:/srv/app/venv']);
+      expect(entries[0]!.result).to.deep.equal(okResult);
+      expect(entries[2]!.error).to.deep.equal({ message: 'web2: connection refused', hint: 'is sshd running?', exitCode: 1 });
+      // The venv of another user than the login user runs under sudo; the connector given is left open.
+      expect(calls.map((c) => c.argv[0])).to.have.members(['sudo', 'sh']);
+      expect(closed()).to.equal(0);
+    });
+
+    it('refuses, before connecting, two venvs of one host sent to one path', async () => {
+      const { connector, calls } = fakeConnector();
+      const err = await rejection(relocateFleet(config, { selectors: ['web1'] }, { newPath: '/srv/new' }, { connector }));
+      expect(err).to.be.instanceOf(ConfigError);
+      expect(err.message).to.equal('"web1" selects two venvs on web1 (app@web1:/srv/app/venv and deploy@web1:/srv/tools/venv); they cannot both move to /srv/new');
+      expect(calls).to.have.length(0);
+      expect(await rejection(relocateFleet(config, { selectors: ['nohost'] }, { newPath: 'auto' }, { connector }))).to.be.instanceOf(ConfigError);
     });
   });
 

@@ -3,16 +3,15 @@ import type { CommandModule } from 'yargs';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { expandHome } from '../../config/resolve-config.js';
-import { ConfigError, VdeployError } from '../../errors.js';
-import { checkNewPath, relocateVenv, summarize, type RelocateRequest, type RelocateResult } from '../../relocate/relocate.js';
-import { createHostConnector } from '../../remote/connect-host.js';
-import { LocalConnection } from '../../remote/local-connection.js';
-import { Semaphore } from '../../remote/semaphore.js';
-import { selectVenvs } from '../../selectors/select-venvs.js';
+import { ConfigError } from '../../errors.js';
+import { checkNewPath, summarize, type RelocateRequest } from '../../relocate/relocate.js';
+import { relocateFleet, relocateHere, type RelocateEntry } from '../../relocate/relocate-fleet.js';
 import { loadConfig, type GlobalArgs } from '../context.js';
 import { formatTable, plural, type Output } from '../output.js';
 import { hostConnectorOptions, sshOptions, type SshArgs } from '../ssh-options.js';
 import { EXIT } from '../report-error.js';
+
+export type { RelocateEntry } from '../../relocate/relocate-fleet.js';
 
 interface RelocateArgs extends GlobalArgs, SshArgs {
   target: string;
@@ -22,14 +21,6 @@ interface RelocateArgs extends GlobalArgs, SshArgs {
   role: string[];
   'dry-run': boolean;
   json: boolean;
-}
-
-/** One relocated venv (or the error that stopped it), as printed and as --json gives it. */
-export interface RelocateEntry {
-  /** The local path, or the deployfile venv's `user@host:/path`. */
-  target: string;
-  result?: RelocateResult;
-  error?: { message: string; hint: string | null };
 }
 
 /**
@@ -75,8 +66,9 @@ export function relocateCommand(output: Output, setExit: (code: number) => void)
         base.newPath = checkNewPath(local && updatePath !== 'auto' ? resolve(expandHome(updatePath)) : updatePath);
       }
 
-      const entries = local ? [await relocateLocal(args.target, base)] : await relocateRemote(args, base, output);
-      if (args.json) output.json(entries.map(({ error, ...e }) => (error ? { ...e, error: { message: error.message, hint: error.hint } } : e)));
+      const entries = local ? [await relocateHere({ ...base, venv: resolve(expandHome(args.target)) })] : await relocateRemote(args, base, output);
+      // --json: an error's message and hint (its exit code is the command's).
+      if (args.json) output.json(entries.map((e) => (e.error ? { target: e.target, error: { message: e.error.message, hint: e.error.hint } } : e)));
       else for (const entry of entries) render(output, entry);
       for (const entry of entries) {
         if (entry.error) setExit(entry.error.exitCode);
@@ -86,66 +78,23 @@ export function relocateCommand(output: Output, setExit: (code: number) => void)
   };
 }
 
-type Entry = RelocateEntry & { error?: RelocateEntry['error'] & { exitCode: number } };
-
-async function attempt(target: string, run: () => Promise<RelocateResult>): Promise<Entry> {
+/** The deployfile's venvs that TARGET selects, relocated over SSH. */
+async function relocateRemote(args: RelocateArgs, base: Omit<RelocateRequest, 'venv'>, output: Output): Promise<RelocateEntry[]> {
   try {
-    return { target, result: await run() };
+    const config = await loadConfig(args);
+    return await relocateFleet(config, { selectors: [args.target], roles: args.role }, base, { ssh: hostConnectorOptions(args, output) });
   } catch (err) {
-    if (!(err instanceof VdeployError)) throw err;
-    return { target, error: { message: err.message, hint: err.hint ?? null, exitCode: err.exitCode } };
-  }
-}
-
-async function relocateLocal(target: string, base: Omit<RelocateRequest, 'venv'>): Promise<Entry> {
-  const venv = resolve(expandHome(target));
-  return attempt(venv, () => relocateVenv(new LocalConnection(), { ...base, venv }));
-}
-
-async function relocateRemote(args: RelocateArgs, base: Omit<RelocateRequest, 'venv'>, output: Output): Promise<Entry[]> {
-  const localHint = existsSync(args.target) ? `; for the local directory ${args.target}, write ./${args.target}` : '';
-  let config;
-  let venvs;
-  try {
-    config = await loadConfig(args);
-    venvs = selectVenvs(config, { selectors: [args.target], roles: args.role });
-  } catch (err) {
-    if (err instanceof ConfigError && localHint) throw new ConfigError(err.message, { hint: `${err.hint ?? ''}${localHint}` });
-    throw err;
-  }
-  if (base.newPath !== undefined && base.newPath !== 'auto') {
-    const hosts = new Map<string, string>();
-    for (const v of venvs) {
-      const other = hosts.get(v.host.name);
-      if (other) {
-        throw new ConfigError(`"${args.target}" selects two venvs on ${v.host.name} (${other} and ${v.id}); they cannot both move to ${base.newPath}`, {
-          hint: 'select one venv per host (host:/path), or use --update-path auto',
-        });
-      }
-      hosts.set(v.host.name, v.id);
+    // A bare name is a selector: say how to name a local directory of that name.
+    if (err instanceof ConfigError && existsSync(args.target)) {
+      throw new ConfigError(err.message, { hint: `${err.hint ?? ''}; for the local directory ${args.target}, write ./${args.target}` });
     }
-  }
-  const connector = createHostConnector(config, hostConnectorOptions(args, output));
-  const limit = new Semaphore(config.ssh.concurrency);
-  try {
-    return await Promise.all(
-      venvs.map((v) =>
-        limit.run(() =>
-          attempt(v.id, async () => {
-            const conn = await connector.connect(v.host);
-            return relocateVenv(conn, { ...base, venv: v.path }, v.user !== v.host.user ? { runAs: v.user } : {});
-          }),
-        ),
-      ),
-    );
-  } finally {
-    await connector.closeAll();
+    throw err;
   }
 }
 
 const KIND_WIDTH = 12;
 
-function render(output: Output, entry: Entry): void {
+function render(output: Output, entry: RelocateEntry): void {
   if (entry.error) {
     output.err(`${chalk.red('error:')} ${entry.error.message}`);
     if (entry.error.hint) output.err(`${chalk.dim('hint:')} ${entry.error.hint}`);

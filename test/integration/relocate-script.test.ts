@@ -1,7 +1,8 @@
 /**
  * The relocate script, file kind by file kind, on small real venvs (`python3 -m venv --without-pip`)
  * with hand-made extras: each test copies a template built at OLD, moves it, and relocates it through
- * the real core call (relocateVenv over a LocalConnection: sh, the bootstrap, the script on stdin).
+ * the real core call (relocateVenv over a LocalConnection: start.sh, the bootstrap, the payload and the
+ * request on stdin, relocate.py's main()).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -24,8 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { ConfigError, VdeployError } from '../../src/errors.js';
-import { relocateVenv, RelocateError, type RelocateRequest, type RelocateResult } from '../../src/relocate/relocate.js';
-import { KILL_AFTER_ENV } from '../../src/relocate/relocate-script.js';
+import { KILL_AFTER_ENV, relocateVenv, RelocateError, type RelocateRequest, type RelocateResult } from '../../src/relocate/relocate.js';
 import type { Connection } from '../../src/remote/connection.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 import { rejection } from '../helpers/rejection.js';

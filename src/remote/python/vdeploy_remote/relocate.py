@@ -1,53 +1,27 @@
-/**
- * The fixed programs behind `vdeploy relocate`. They are TypeScript string constants (tsc does not
- * copy .py files to dist/) and are never built from user input: what varies travels as JSON on stdin.
- *
- * How one run is put together (see relocate.ts):
- *
- *   [sudo -n -u USER] sh -c PICK_PYTHON_SH vdeploy-relocate VENV BOOTSTRAP_PY
- *   stdin: one line of JSON arguments, then RELOCATE_SCRIPT
- *
- * PICK_PYTHON_SH runs BOOTSTRAP_PY with the system interpreter that the venv's pyvenv.cfg `home`
- * names, else `python3` from PATH (the venv's own bin/python may not run: after a copy from another
- * machine its interpreter link can point nowhere). BOOTSTRAP_PY reads the JSON line, then compiles
- * and runs the rest of stdin, which prints one JSON object (the RelocateResult) on stdout.
- */
+"""vdeploy relocate: makes a virtualenv work at a new path and, with reinitialize, with this machine's
+interpreter of the same X.Y. docs/relocate.md says what is rewritten and why.
 
-/** $1 = the venv, $2 = the Python bootstrap. Exits 127 when no python3 is found. */
-export const PICK_PYTHON_SH = [
-  'home=$(sed -n "s/^[[:space:]]*home[[:space:]]*=[[:space:]]*//p" "$1/pyvenv.cfg" 2>/dev/null | head -n 1)',
-  'for py in "$home/python3" python3 /usr/bin/python3; do',
-  '  if command -v "$py" >/dev/null 2>&1; then exec "$py" -I -c "$2"; fi',
-  'done',
-  'echo "vdeploy relocate: no python3 found (looked in pyvenv.cfg home=$home and on PATH)" >&2',
-  'exit 127',
-].join('\n');
+Request (after the payload on stdin; contract 'relocate.request' in src/relocate/relocate-contract.ts):
+  {"v": 1, "venv": DIR, "newPath": PATH | "auto" | null, "oldPath": PATH | null,
+   "reinitialize": bool, "dryRun": bool, "holder": {...written into <venv>/.vdeploy/lock...}}
+Answer: one JSON line (contract 'relocate.answer'): what was changed, the leftovers, warnings, errors,
+and "fatal" when nothing (more) could be done (exit code 3).
 
-/** Reads the JSON arguments line, then runs the script that follows it on stdin with ARGS set. */
-export const BOOTSTRAP_PY =
-  'import sys,json;a=json.loads(sys.stdin.buffer.readline().decode("utf-8"));' +
-  's=sys.stdin.buffer.read().decode("utf-8");' +
-  'exec(compile(s,"<vdeploy-relocate>","exec"),{"__name__":"__main__","ARGS":a})';
+Order of writes, so that an interrupted run can simply be run again: stale temporary files, then
+symlinks, bin/ scripts, site-packages files, bytecode; pyvenv.cfg and the activate scripts last,
+bin/activate very last. bin/activate's VIRTUAL_ENV is the marker that says where the venv was built:
+while it still names the old path, a run finds the old path again and finishes the job. Every file
+is replaced atomically (temporary file + rename), so no file is ever half written.
 
-/** Test hook: the script kills itself (SIGKILL) after this many writes. Never set it otherwise. */
-export const KILL_AFTER_ENV = 'VDEPLOY_RELOCATE_KILL_AFTER';
-
-export const RELOCATE_SCRIPT = String.raw`
-# vdeploy relocate: makes a virtualenv work at a new path and, with reinitialize, with this machine's
-# interpreter of the same X.Y. Arguments (ARGS, from vdeploy):
-#   {"venv": DIR, "newPath": PATH | "auto" | null, "oldPath": PATH | null,
-#    "reinitialize": bool, "dryRun": bool}
-# Prints one JSON object on stdout. Python 3.6+, standard library only.
-#
-# Order of writes, so that an interrupted run can simply be run again: stale temporary files, then
-# symlinks, bin/ scripts, site-packages files, bytecode; pyvenv.cfg and the activate scripts last,
-# bin/activate very last. bin/activate's VIRTUAL_ENV is the marker that says where the venv was built:
-# while it still names the old path, a run finds the old path again and finishes the job. Every file
-# is replaced atomically (temporary file + rename), so no file is ever half written.
-
+pyvenv.cfg is read here with read_cfg, not venv_facts.read_config, on purpose: relocate keeps the raw
+bytes to rewrite them line by line, decodes with surrogateescape so that a path in any encoding comes
+back byte for byte, and keeps the first of two equal keys (the one a line-by-line rewrite meets).
+"""
+import fcntl
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import stat
@@ -56,8 +30,12 @@ import sys
 import tempfile
 from urllib.parse import quote as url_quote
 
+from vdeploy_remote import protocol
+
 TEMP_PREFIX = '.vdeploy-relocate-'
 META_DIR = '.vdeploy'  # vdeploy's own records in the venv (deploy's lock and history): never rewritten
+# Test hook: the script kills itself (SIGKILL) after this many writes. Never set it otherwise.
+KILL_AFTER_ENV = 'VDEPLOY_RELOCATE_KILL_AFTER'
 # What cannot be written safely everywhere a venv's path appears: single- and double-quoted shell
 # words, Python string literals, JSON.
 UNSAFE_PATH = re.compile(r'[\'"$\x60\\\x00-\x1f\x7f]')
@@ -165,6 +143,18 @@ def splice(data, offsets, size, replace):
     return b''.join(out)
 
 
+def splice_marks(data, marks):
+    """data with each (offset, old, new) of marks (sorted by offset) replaced."""
+    out = []
+    last = 0
+    for i, old, new in marks:
+        out.append(data[last:i])
+        out.append(new)
+        last = i + len(old)
+    out.append(data[last:])
+    return b''.join(out)
+
+
 def is_text(data):
     return b'\0' not in data[:8192]
 
@@ -206,6 +196,7 @@ def quoted_at(data, offset):
 
 
 def read_cfg(venv):
+    """(pyvenv.cfg's bytes, its keys lower-cased -> values); the first of two equal keys wins."""
     path = os.path.join(venv, 'pyvenv.cfg')
     with open(path, 'rb') as f:
         data = f.read()
@@ -260,7 +251,6 @@ def is_system(info):
 
 def shell_value(value):
     """The one absolute path a shell assignment's right-hand side spells, or None."""
-    import shlex
     value = value.strip().rstrip(';').strip()
     if value.startswith("r#'") and value.endswith("'#"):
         value = value[2:-1]
@@ -283,6 +273,15 @@ MARKERS = [
 
 def detect_old(venv):
     """(old path, where it was read) from the venv's own files, most authoritative first, or (None, None)."""
+    for finder in (old_from_activate, old_from_command, old_from_shebangs):
+        found = finder(venv)
+        if found[0] is not None:
+            return found
+    return None, None
+
+
+def old_from_activate(venv):
+    """VIRTUAL_ENV as an activate script sets it (bin/activate first: the marker)."""
     for rel, pattern in MARKERS:
         try:
             with open(os.path.join(venv, rel), 'rb') as f:
@@ -295,24 +294,35 @@ def detect_old(venv):
                 value = shell_value(m.group(1))
                 if value:
                     return value, rel
+    return None, None
+
+
+def old_from_command(venv):
+    """The path at the end of pyvenv.cfg's `command = /usr/bin/python3 -m venv [options] PATH`."""
     try:
         _, cfg = read_cfg(venv)
     except OSError:
         cfg = {}
     command = cfg.get('command', '')
     at = command.find(' -m venv ')
-    if at != -1:
-        rest = command[at + len(' -m venv '):].strip()
-        while rest.startswith('-'):
-            if rest.startswith('--prompt="'):
-                end = rest.find('" ', len('--prompt="'))
-                rest = rest[end + 2:] if end != -1 else ''
-            else:
-                end = rest.find(' ')
-                rest = rest[end + 1:] if end != -1 else ''
-            rest = rest.strip()
-        if rest.startswith('/') and normpath(rest) != '/':
-            return normpath(rest), 'pyvenv.cfg command'
+    if at == -1:
+        return None, None
+    rest = command[at + len(' -m venv '):].strip()
+    while rest.startswith('-'):
+        if rest.startswith('--prompt="'):
+            end = rest.find('" ', len('--prompt="'))
+            rest = rest[end + 2:] if end != -1 else ''
+        else:
+            end = rest.find(' ')
+            rest = rest[end + 1:] if end != -1 else ''
+        rest = rest.strip()
+    if rest.startswith('/') and normpath(rest) != '/':
+        return normpath(rest), 'pyvenv.cfg command'
+    return None, None
+
+
+def old_from_shebangs(venv):
+    """The venv most bin/ scripts' interpreters (ROOT/bin/python*) belong to."""
     counts = {}
     bindir = os.path.join(venv, 'bin')
     try:
@@ -384,10 +394,12 @@ def build_header(exe, args):
 
 
 class Run(object):
+    """One run's result (changes, leftovers, warnings, errors) and the writes that make it."""
+
     def __init__(self, args, result):
         self.result = result
         self.dry = bool(args.get('dryRun'))
-        kill = os.environ.get('VDEPLOY_RELOCATE_KILL_AFTER')
+        kill = os.environ.get(KILL_AFTER_ENV)
         self.kill_after = int(kill) if kill else None
         self.writes = 0
         self.root = os.geteuid() == 0
@@ -398,7 +410,6 @@ class Run(object):
         """Take <venv>/.vdeploy/lock (the lock deploy holds too) before the first write; never waits."""
         if self.lock_file is not None:
             return
-        import fcntl
         meta = os.path.join(venv, META_DIR)
         try:
             made = not os.path.isdir(meta)
@@ -414,13 +425,7 @@ class Run(object):
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except (BlockingIOError, PermissionError):
             lock.seek(0)
-            holder = lock.read().strip()
-            try:
-                h = json.loads(holder)
-                holder = '%s@%s (pid %s, %s since %s)' % (h.get('user'), h.get('host'), h.get('pid'), h.get('command', 'deploy'), h.get('startedAt'))
-            except (ValueError, AttributeError):
-                pass
-            raise Fatal('locked by another vdeploy run: %s' % (holder or 'unknown'),
+            raise Fatal('locked by another vdeploy run: %s' % (describe_holder(lock.read().strip()) or 'unknown'),
                         'wait for it to finish, then run relocate again', 'failed')
         lock.seek(0)
         lock.truncate()
@@ -464,19 +469,13 @@ class Run(object):
             self.keep_owner(tmp, st)
             os.replace(tmp, path)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            remove_quietly(tmp)
             raise
         self.wrote()
 
     def write_link(self, path, target, st=None):
         tmp = os.path.join(os.path.dirname(path), TEMP_PREFIX + 'link-' + os.path.basename(path))
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        remove_quietly(tmp)
         os.symlink(target, tmp)
         if st is not None:
             self.keep_owner(tmp, st, link=True)
@@ -493,12 +492,25 @@ class Run(object):
                 self.keep_owner(tmp, st)
             os.replace(tmp, path)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            remove_quietly(tmp)
             raise
         self.wrote()
+
+
+def remove_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def describe_holder(text):
+    """Who holds the lock, from the JSON the holder wrote into it (or the text as it is)."""
+    try:
+        h = json.loads(text)
+        return '%s@%s (pid %s, %s since %s)' % (h.get('user'), h.get('host'), h.get('pid'), h.get('command', 'deploy'), h.get('startedAt'))
+    except (ValueError, AttributeError):
+        return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,9 +520,39 @@ class Run(object):
 def reinitialize(run, venv):
     cfg_data, cfg = read_cfg(venv)
     xy, xy_source = venv_xy(venv, cfg)
+    exe, info = choose_interpreter(cfg, xy, xy_source)
+    run.result['reinitialize'] = {'python': exe, 'version': info['version'], 'xy': xy, 'changed': False}
+    bindir = os.path.join(venv, 'bin')
+    actions = interpreter_actions(bindir, xy, exe)
+    updates = cfg_updates(cfg, xy, exe, info, bool(actions))
+    for kind, path, rel, reason in actions:
+        run.change(rel, 'interpreter', reason)
+    if updates:
+        run.change('pyvenv.cfg', 'pyvenv.cfg', 'reinitialize: ' + ', '.join(
+            '%s %s -> %s' % (k, cfg.get(k, '(none)'), v) for k, v in sorted(updates.items())))
+    run.result['reinitialize']['changed'] = bool(actions or updates)
+    if run.dry or not (actions or updates):
+        return
+    run.lock(venv)
+    for kind, path, rel, reason in actions:
+        st = os.lstat(path) if os.path.lexists(path) else None
+        if kind == 'link':
+            run.write_link(path, exe, st)
+        else:
+            run.copy_file(exe, path, st)
+    if updates:
+        cfg_path = os.path.join(venv, 'pyvenv.cfg')
+        run.write_file(cfg_path, rewrite_cfg(cfg_data, updates), os.stat(cfg_path))
+    _probes.clear()
+    if probe(os.path.join(bindir, 'python')) is None:
+        run.error('bin/python', 'bin/python still does not run after reinitializing')
+
+
+def choose_interpreter(cfg, xy, xy_source):
+    """(exe, probe info) of this machine's Python X.Y: the one home names if it works here, else the
+    system's, else whatever PATH has. Fatal (refused) when there is none."""
     impl = cfg.get('implementation', '').lower()
     home = cfg.get('home', '')
-    # The interpreter home names if it works here, else the system's, else whatever PATH has.
     candidates = []
     if home:
         candidates += [os.path.join(home, 'python' + xy), os.path.join(home, 'python3'), os.path.join(home, 'python')]
@@ -520,29 +562,26 @@ def reinitialize(run, venv):
         if found:
             candidates.append(found)
     candidates += ['/usr/bin/python3', sys.executable]
-    chosen = None
     others = []
     for exe in candidates:
         info = probe(exe)
         if not is_system(info):
             continue
         if info['xy'] == xy and (not impl or impl == info['implementation']):
-            chosen = (exe, info)
-            break
+            return exe, info
         seen = '%s is %s' % (exe, info['version'])
         if seen not in others:
             others.append(seen)
-    if chosen is None:
-        raise Fatal(
-            'it is a Python %s venv (%s) and this machine has no Python %s%s: its site-packages (lib/python%s) '
-            'would not match another version' % (xy, xy_source, xy, ' (%s)' % '; '.join(others) if others else '', xy),
-            'install Python %s here, or rebuild the venv with this machine\'s Python' % xy,
-            'refused',
-        )
-    exe, info = chosen
-    run.result['reinitialize'] = {'python': exe, 'version': info['version'], 'xy': xy, 'changed': False}
+    raise Fatal(
+        'it is a Python %s venv (%s) and this machine has no Python %s%s: its site-packages (lib/python%s) '
+        'would not match another version' % (xy, xy_source, xy, ' (%s)' % '; '.join(others) if others else '', xy),
+        'install Python %s here, or rebuild the venv with this machine\'s Python' % xy,
+        'refused',
+    )
 
-    bindir = os.path.join(venv, 'bin')
+
+def interpreter_actions(bindir, xy, exe):
+    """[(link | copy, path, rel, reason)] for bin/python* entries that are not a Python X.Y here."""
     try:
         present = set(n for n in os.listdir(bindir) if INTERPRETER_NAME.match(n))
     except OSError as e:
@@ -569,7 +608,13 @@ def reinitialize(run, venv):
             actions.append(('copy', path, rel, '%s is a copied interpreter that does not run here: replaced by a copy of %s' % (rel, exe)))
         elif not os.path.lexists(path):
             actions.append(('link', path, rel, '%s was missing: now links to %s' % (rel, exe)))
+    return actions
 
+
+def cfg_updates(cfg, xy, exe, info, relinking):
+    """{key: new value} for pyvenv.cfg: home when it names no Python X.Y here, and (only for a venv that
+    needs relinking) the rest of its interpreter facts that differ."""
+    home = cfg.get('home', '')
     updates = {}
     if not home or normpath(home) != normpath(os.path.dirname(exe)):
         home_info = probe(os.path.join(home, 'python' + xy)) if home else None
@@ -583,46 +628,30 @@ def reinitialize(run, venv):
         'base-exec-prefix': info['baseExecPrefix'],
         'base-executable': exe,
     }
-    if actions or updates:  # only a venv that needs relinking gets the rest of its interpreter facts rewritten
+    if relinking or updates:
         for key, value in wanted.items():
             if key in cfg and cfg[key] != value:
                 updates[key] = value
+    return updates
 
-    for kind, path, rel, reason in actions:
-        run.change(rel, 'interpreter', reason)
-    if updates:
-        run.change('pyvenv.cfg', 'pyvenv.cfg', 'reinitialize: ' + ', '.join(
-            '%s %s -> %s' % (k, cfg.get(k, '(none)'), v) for k, v in sorted(updates.items())))
-    run.result['reinitialize']['changed'] = bool(actions or updates)
-    if run.dry or not (actions or updates):
-        return
-    run.lock(venv)
-    for kind, path, rel, reason in actions:
-        st = os.lstat(path) if os.path.lexists(path) else None
-        if kind == 'link':
-            run.write_link(path, exe, st)
+
+def rewrite_cfg(data, updates):
+    """pyvenv.cfg's bytes with each key of updates set (in place, line endings kept; missing keys appended)."""
+    updates = dict(updates)
+    out = []
+    for line in data.splitlines(True):
+        key = line.split(b'=', 1)[0].strip().lower().decode('utf-8', 'surrogateescape') if b'=' in line else None
+        if key in updates:
+            name = line.split(b'=', 1)[0].strip()
+            ending = b'\r\n' if line.endswith(b'\r\n') else b'\n'
+            out.append(name + b' = ' + os.fsencode(updates.pop(key)) + ending)
         else:
-            run.copy_file(exe, path, st)
-    if updates:
-        lines = cfg_data.splitlines(True)
-        out = []
-        for line in lines:
-            key = line.split(b'=', 1)[0].strip().lower().decode('utf-8', 'surrogateescape') if b'=' in line else None
-            if key in updates:
-                name = line.split(b'=', 1)[0].strip()
-                ending = b'\r\n' if line.endswith(b'\r\n') else b'\n'
-                out.append(name + b' = ' + os.fsencode(updates.pop(key)) + ending)
-            else:
-                out.append(line)
-        for key, value in updates.items():  # home was missing
-            if out and not out[-1].endswith(b'\n'):
-                out.append(b'\n')
-            out.append(os.fsencode('%s = %s\n' % (key, value)))
-        cfg_path = os.path.join(venv, 'pyvenv.cfg')
-        run.write_file(cfg_path, b''.join(out), os.stat(cfg_path))
-    _probes.clear()
-    if probe(os.path.join(bindir, 'python')) is None:
-        run.error('bin/python', 'bin/python still does not run after reinitializing')
+            out.append(line)
+    for key, value in updates.items():  # home was missing
+        if out and not out[-1].endswith(b'\n'):
+            out.append(b'\n')
+        out.append(os.fsencode('%s = %s\n' % (key, value)))
+    return b''.join(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,6 +667,19 @@ class Plan(object):
         self.bytecode = []   # (rel, path, source, tag, opt, st)
         self.cfg = None      # (rel, path, data, st, reason)
         self.activate = []   # (rel, path, data, st, reason)
+
+
+class Paths(object):
+    """The old and the new path in each spelling a file may hold them: str, bytes, URL-quoted."""
+
+    def __init__(self, old, new):
+        self.old, self.new = old, new
+        self.old_b, self.new_b = os.fsencode(old), os.fsencode(new)
+        old_u = url_quote(old).encode('ascii')
+        self.new_u = url_quote(new).encode('ascii')
+        self.old_u = None if old_u == self.old_b else old_u
+        # A new path that needs no quoting in a shell word may stay unquoted where the old one was.
+        self.bare_ok = BARE_SAFE.match(self.new_b) is not None
 
 
 def find_old(run, venv, old):
@@ -669,14 +711,9 @@ def update_path(run, venv, old, new):
 
 
 def make_plan(run, venv, old, new):
+    """What to rewrite in the venv (a Plan), files and symlinks in sorted order; leftovers go to run."""
     plan = Plan()
-    old_b, new_b = os.fsencode(old), os.fsencode(new)
-    old_u = url_quote(old).encode('ascii')
-    new_u = url_quote(new).encode('ascii')
-    if old_u == old_b:
-        old_u = None
-    bare_ok = BARE_SAFE.match(new_b) is not None
-
+    paths = Paths(old, new)
     for root, dirs, files in os.walk(venv):
         if root == venv and META_DIR in dirs:
             dirs.remove(META_DIR)
@@ -684,102 +721,119 @@ def make_plan(run, venv, old, new):
         files.sort()
         entries = [d for d in dirs if os.path.islink(os.path.join(root, d))] + files
         for name in entries:
-            path = os.path.join(root, name)
-            rel = os.path.relpath(path, venv)
-            if name.startswith(TEMP_PREFIX):
-                plan.temps.append(rel)
-                continue
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                target = os.readlink(path)
-                tb = os.fsencode(target)
-                if not occurrences(tb, old_b, new_b, True):
-                    continue
-                if target == old or target.startswith(old + '/'):
-                    plan.links.append((rel, path, new + target[len(old):], st, 'symlink to %s, inside the old venv' % target))
-                else:
-                    run.leftover(rel, 'symlink to %s, which names the old path' % target)
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            try:
-                with open(path, 'rb') as f:
-                    data = f.read()
-            except OSError as e:
-                run.leftover(rel, 'could not be read to check it: %s' % e.strerror)
-                continue
-            if old_b not in data and (old_u is None or old_u not in data):
-                continue
-            text = is_text(data)
-            found = occurrences(data, old_b, new_b, text)
-            found_u = occurrences(data, old_u, new_u, text) if old_u else []
-            if not found and not found_u:
-                continue
-            parts = rel.split(os.sep)
-            in_site = 'site-packages' in parts or 'dist-packages' in parts
-            if len(parts) == 2 and parts[0] == 'bin' and ACTIVATE_NAME.match(name):
-                newdata = splice(data, found, len(old_b), lambda i: new_b if bare_ok or quoted_at(data, i) else b"'" + new_b + b"'")
-                plan.activate.append((rel, path, newdata, st, 'sets VIRTUAL_ENV to the old path'))
-            elif len(parts) == 2 and parts[0] == 'bin':
-                header = parse_script_header(data) if text else None
-                exe = header[0] if header else b''
-                if header and exe.startswith(old_b + b'/') and os.path.basename(exe).startswith(b'python'):
-                    new_exe = new_b + exe[len(old_b):]
-                    head, form = build_header(new_exe, header[1])
-                    newdata = head + data[header[2]:]
-                    how = 'plain shebang' if form == 'shebang' else '#!/bin/sh trampoline: %s' % (
-                        'the path has a space' if b' ' in new_exe else 'a shebang would be over %d bytes' % MAX_SHEBANG)
-                    plan.scripts.append((rel, path, newdata, st, 'interpreter %s -> %s (%s)' % (
-                        os.fsdecode(exe), os.fsdecode(new_exe), how)))
-                else:
-                    leftover_text(run, rel, data, found + found_u, text, 'a bin/ file whose interpreter is not in the old venv')
-            elif rel == 'pyvenv.cfg':
-                out = []
-                for line in data.splitlines(True):
-                    if line.split(b'=', 1)[0].strip().lower() == b'home':
-                        out.append(line)
-                    else:
-                        out.append(splice(line, occurrences(line, old_b, new_b, True), len(old_b), lambda i: new_b))
-                newdata = b''.join(out)
-                keys = [l.split(b'=', 1)[0].strip().decode('utf-8', 'replace') for l in data.splitlines()
-                        if occurrences(l, old_b, new_b, True) and l.split(b'=', 1)[0].strip().lower() != b'home']
-                if newdata != data:
-                    plan.cfg = (rel, path, newdata, st, '%s names the old path' % ', '.join(keys))
-                if occurrences(newdata, old_b, new_b, True):
-                    run.leftover(rel, 'home names a path inside the old venv (left as it is; see --reinitialize)')
-            elif name.endswith('.pyc') and len(parts) >= 2 and parts[-2] == '__pycache__':
-                m = PYC_NAME.match(name)
-                source_path = os.path.join(os.path.dirname(root), m.group('mod') + '.py') if m else None
-                if m and os.path.isfile(source_path):
-                    plan.bytecode.append((rel, path, source_path, m.group('tag'), m.group('opt') or '0', st))
-                else:
-                    run.leftover(rel, 'bytecode compiled at the old path whose source file is missing: cannot be recompiled')
-            elif in_site and text and (name.endswith('.pth') or name.endswith('.egg-link') or is_finder(parts, name)
-                                        or (name == 'direct_url.json' and parts[-2].endswith('.dist-info'))):
-                kind = ('pth' if name.endswith('.pth') else 'egg-link' if name.endswith('.egg-link')
-                        else 'direct-url' if name == 'direct_url.json' else 'editable-finder')
-                marks = sorted([(i, old_b, new_b) for i in found] + [(i, old_u, new_u) for i in found_u])
-                newdata = splice_marks(data, marks)
-                what = {'pth': 'a .pth file', 'egg-link': 'an egg-link', 'direct-url': 'install record (direct_url.json)',
-                        'editable-finder': 'an editable-install finder'}[kind]
-                plan.site.append((rel, path, newdata, st, '%s naming paths inside the old venv' % what, kind))
-            else:
-                leftover_text(run, rel, data, found + found_u, text, None)
+            plan_entry(run, plan, paths, venv, os.path.join(root, name))
     return plan
 
 
-def splice_marks(data, marks):
+def plan_entry(run, plan, paths, venv, path):
+    """Adds what path (a file or symlink of the venv) needs to plan."""
+    name = os.path.basename(path)
+    rel = os.path.relpath(path, venv)
+    if name.startswith(TEMP_PREFIX):
+        plan.temps.append(rel)
+        return
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        plan_link(run, plan, paths, rel, path, st)
+        return
+    if not stat.S_ISREG(st.st_mode):
+        return
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as e:
+        run.leftover(rel, 'could not be read to check it: %s' % e.strerror)
+        return
+    if paths.old_b not in data and (paths.old_u is None or paths.old_u not in data):
+        return
+    text = is_text(data)
+    found = occurrences(data, paths.old_b, paths.new_b, text)
+    found_u = occurrences(data, paths.old_u, paths.new_u, text) if paths.old_u else []
+    if found or found_u:
+        plan_file(run, plan, paths, rel, path, st, data, text, found, found_u)
+
+
+def plan_link(run, plan, paths, rel, path, st):
+    old, new = paths.old, paths.new
+    target = os.readlink(path)
+    if not occurrences(os.fsencode(target), paths.old_b, paths.new_b, True):
+        return
+    if target == old or target.startswith(old + '/'):
+        plan.links.append((rel, path, new + target[len(old):], st, 'symlink to %s, inside the old venv' % target))
+    else:
+        run.leftover(rel, 'symlink to %s, which names the old path' % target)
+
+
+def plan_file(run, plan, paths, rel, path, st, data, text, found, found_u):
+    """Sorts a file that names the old path into its kind of rewrite, or reports it as a leftover."""
+    old_b, new_b = paths.old_b, paths.new_b
+    name = os.path.basename(path)
+    parts = rel.split(os.sep)
+    in_site = 'site-packages' in parts or 'dist-packages' in parts
+    if len(parts) == 2 and parts[0] == 'bin' and ACTIVATE_NAME.match(name):
+        newdata = splice(data, found, len(old_b),
+                         lambda i: new_b if paths.bare_ok or quoted_at(data, i) else b"'" + new_b + b"'")
+        plan.activate.append((rel, path, newdata, st, 'sets VIRTUAL_ENV to the old path'))
+    elif len(parts) == 2 and parts[0] == 'bin':
+        plan_script(run, plan, paths, rel, path, st, data, text, found + found_u)
+    elif rel == 'pyvenv.cfg':
+        plan_cfg(run, plan, paths, rel, path, st, data)
+    elif name.endswith('.pyc') and len(parts) >= 2 and parts[-2] == '__pycache__':
+        m = PYC_NAME.match(name)
+        source_path = os.path.join(os.path.dirname(os.path.dirname(path)), m.group('mod') + '.py') if m else None
+        if m and os.path.isfile(source_path):
+            plan.bytecode.append((rel, path, source_path, m.group('tag'), m.group('opt') or '0', st))
+        else:
+            run.leftover(rel, 'bytecode compiled at the old path whose source file is missing: cannot be recompiled')
+    elif in_site and text and (name.endswith('.pth') or name.endswith('.egg-link') or is_finder(parts, name)
+                                or (name == 'direct_url.json' and parts[-2].endswith('.dist-info'))):
+        kind = ('pth' if name.endswith('.pth') else 'egg-link' if name.endswith('.egg-link')
+                else 'direct-url' if name == 'direct_url.json' else 'editable-finder')
+        marks = sorted([(i, old_b, new_b) for i in found] + [(i, paths.old_u, paths.new_u) for i in found_u])
+        newdata = splice_marks(data, marks)
+        what = {'pth': 'a .pth file', 'egg-link': 'an egg-link', 'direct-url': 'install record (direct_url.json)',
+                'editable-finder': 'an editable-install finder'}[kind]
+        plan.site.append((rel, path, newdata, st, '%s naming paths inside the old venv' % what, kind))
+    else:
+        leftover_text(run, rel, data, found + found_u, text, None)
+
+
+def plan_script(run, plan, paths, rel, path, st, data, text, offsets):
+    """A bin/ script run by the venv's interpreter gets the header pip would write for the new one."""
+    old_b, new_b = paths.old_b, paths.new_b
+    header = parse_script_header(data) if text else None
+    exe = header[0] if header else b''
+    if header and exe.startswith(old_b + b'/') and os.path.basename(exe).startswith(b'python'):
+        new_exe = new_b + exe[len(old_b):]
+        head, form = build_header(new_exe, header[1])
+        newdata = head + data[header[2]:]
+        how = 'plain shebang' if form == 'shebang' else '#!/bin/sh trampoline: %s' % (
+            'the path has a space' if b' ' in new_exe else 'a shebang would be over %d bytes' % MAX_SHEBANG)
+        plan.scripts.append((rel, path, newdata, st, 'interpreter %s -> %s (%s)' % (
+            os.fsdecode(exe), os.fsdecode(new_exe), how)))
+    else:
+        leftover_text(run, rel, data, offsets, text, 'a bin/ file whose interpreter is not in the old venv')
+
+
+def plan_cfg(run, plan, paths, rel, path, st, data):
+    """pyvenv.cfg: every line but home (the base interpreter's directory, never the venv)."""
+    old_b, new_b = paths.old_b, paths.new_b
     out = []
-    last = 0
-    for i, old, new in marks:
-        out.append(data[last:i])
-        out.append(new)
-        last = i + len(old)
-    out.append(data[last:])
-    return b''.join(out)
+    for line in data.splitlines(True):
+        if line.split(b'=', 1)[0].strip().lower() == b'home':
+            out.append(line)
+        else:
+            out.append(splice(line, occurrences(line, old_b, new_b, True), len(old_b), lambda i: new_b))
+    newdata = b''.join(out)
+    keys = [l.split(b'=', 1)[0].strip().decode('utf-8', 'replace') for l in data.splitlines()
+            if occurrences(l, old_b, new_b, True) and l.split(b'=', 1)[0].strip().lower() != b'home']
+    if newdata != data:
+        plan.cfg = (rel, path, newdata, st, '%s names the old path' % ', '.join(keys))
+    if occurrences(newdata, old_b, new_b, True):
+        run.leftover(rel, 'home names a path inside the old venv (left as it is; see --reinitialize)')
 
 
 def is_finder(parts, name):
@@ -798,6 +852,13 @@ def leftover_text(run, rel, data, offsets, text, why):
 
 
 def apply_plan(run, venv, old, new, plan):
+    report_plan(run, old, new, plan)
+    if not run.dry:
+        write_plan(run, venv, old, new, plan)
+
+
+def report_plan(run, old, new, plan):
+    """The changes in the order they are made, and what the rewritten files still name."""
     old_b, new_b = os.fsencode(old), os.fsencode(new)
     for rel in plan.temps:
         run.change(rel, 'temporary', 'a temporary file left by an interrupted run: removed')
@@ -823,8 +884,10 @@ def apply_plan(run, venv, old, new, plan):
         rest = occurrences(data, old_b, new_b, True)
         if rest and rel != 'pyvenv.cfg':
             leftover_text(run, rel, data, rest, True, 'outside the part vdeploy rewrites')
-    if run.dry:
-        return
+
+
+def write_plan(run, venv, old, new, plan):
+    """Makes the plan's writes in order; an error stops before pyvenv.cfg and the marker."""
     run.lock(venv)
 
     def attempt(rel, action):
@@ -859,10 +922,14 @@ def apply_plan(run, venv, old, new, plan):
         attempt(rel, lambda: run.write_file(path, data, st))
 
 
+# ---------------------------------------------------------------------------------------------
+# Bytecode
+
+
 def recompile(run, venv, old, new, items):
+    """Recompiles the .pyc files of items (Plan.bytecode) for the new path, by cache tag."""
     if not items:
         return
-    old_b, new_b = os.fsencode(old), os.fsencode(new)
     by_tag = {}
     for item in items:
         by_tag.setdefault(item[3], []).append(item)
@@ -872,75 +939,92 @@ def recompile(run, venv, old, new, items):
     except OSError:
         pass
     for tag in sorted(by_tag):
-        group = by_tag[tag]
-        ver = re.search(r'(\d)(\d+)$', tag)
-        xy = '%s.%s' % (ver.group(1), ver.group(2)) if ver else ''
-        candidates = [os.path.join(venv, 'bin', 'python')]
-        if cfg_home and xy:
-            candidates.append(os.path.join(cfg_home, 'python' + xy))
-        if xy:
-            candidates += ['/usr/bin/python' + xy, '/usr/local/bin/python' + xy]
-            if shutil.which('python' + xy):
-                candidates.append(shutil.which('python' + xy))
-        candidates.append(sys.executable)
-        exe, exe_info = None, None
-        for c in candidates:
-            info = probe(c)
-            if info and info['cacheTag'] == tag:
-                exe, exe_info = c, info
-                break
-        elsewhere = venv != new
-        why = None
-        if exe is None:
-            why = 'no %s interpreter here to recompile them with' % tag
-        elif elsewhere and tuple(int(x) for x in exe_info['xy'].split('.')) < (3, 9):
-            why = 'Python %s cannot record another path in bytecode (compileall -s/-p needs 3.9)' % exe_info['version']
-            exe = None
-        if exe is None:
-            run.warn('%d .pyc files (%s) were removed instead of recompiled: %s; Python rebuilds them on import'
-                     % (len(group), tag, why))
-            for item in group:
-                try:
-                    os.unlink(item[1])
-                except OSError as e:
-                    run.error(item[0], 'could not remove: %s' % e.strerror)
-            run.wrote()
-            continue
-        for opt in sorted(set(item[4] for item in group)):
-            sources = [item[2] for item in group if item[4] == opt]
-            # -B: the interpreter's own start-up (.pth imports) must not write bytecode for the venv's
-            # current path; compileall writes what it is asked to regardless.
-            argv = [exe, '-I', '-B'] + {'0': [], '1': ['-O'], '2': ['-OO']}.get(opt, []) + ['-m', 'compileall', '-q', '-f']
-            if elsewhere:
-                argv += ['-s', venv, '-p', new]
-            argv += ['-i', '-']
+        recompile_tag(run, venv, old, new, tag, by_tag[tag], cfg_home)
+
+
+def compiler_candidates(venv, tag, cfg_home):
+    """The interpreters that may have cache tag `tag`, the venv's own first."""
+    ver = re.search(r'(\d)(\d+)$', tag)
+    xy = '%s.%s' % (ver.group(1), ver.group(2)) if ver else ''
+    candidates = [os.path.join(venv, 'bin', 'python')]
+    if cfg_home and xy:
+        candidates.append(os.path.join(cfg_home, 'python' + xy))
+    if xy:
+        candidates += ['/usr/bin/python' + xy, '/usr/local/bin/python' + xy]
+        if shutil.which('python' + xy):
+            candidates.append(shutil.which('python' + xy))
+    candidates.append(sys.executable)
+    return candidates
+
+
+def recompile_tag(run, venv, old, new, tag, group, cfg_home):
+    exe, exe_info = None, None
+    for c in compiler_candidates(venv, tag, cfg_home):
+        info = probe(c)
+        if info and info['cacheTag'] == tag:
+            exe, exe_info = c, info
+            break
+    elsewhere = venv != new
+    why = None
+    if exe is None:
+        why = 'no %s interpreter here to recompile them with' % tag
+    elif elsewhere and tuple(int(x) for x in exe_info['xy'].split('.')) < (3, 9):
+        why = 'Python %s cannot record another path in bytecode (compileall -s/-p needs 3.9)' % exe_info['version']
+        exe = None
+    if exe is None:
+        run.warn('%d .pyc files (%s) were removed instead of recompiled: %s; Python rebuilds them on import'
+                 % (len(group), tag, why))
+        for item in group:
             try:
-                subprocess.run(argv, input='\n'.join(sources).encode('utf-8', 'surrogateescape'),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800)
-            except (OSError, subprocess.SubprocessError) as e:
-                run.error(os.path.relpath(sources[0], venv), 'compileall failed: %s' % e)
-            run.wrote()
-        failed = 0
-        for rel, path, source, tag_, opt, st in group:
+                os.unlink(item[1])
+            except OSError as e:
+                run.error(item[0], 'could not remove: %s' % e.strerror)
+        run.wrote()
+        return
+    for opt in sorted(set(item[4] for item in group)):
+        run_compileall(run, venv, new, exe, opt, [item[2] for item in group if item[4] == opt])
+    check_recompiled(run, old, new, exe, group)
+
+
+def run_compileall(run, venv, new, exe, opt, sources):
+    # -B: the interpreter's own start-up (.pth imports) must not write bytecode for the venv's
+    # current path; compileall writes what it is asked to regardless.
+    argv = [exe, '-I', '-B'] + {'0': [], '1': ['-O'], '2': ['-OO']}.get(opt, []) + ['-m', 'compileall', '-q', '-f']
+    if venv != new:
+        argv += ['-s', venv, '-p', new]
+    argv += ['-i', '-']
+    try:
+        subprocess.run(argv, input='\n'.join(sources).encode('utf-8', 'surrogateescape'),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800)
+    except (OSError, subprocess.SubprocessError) as e:
+        run.error(os.path.relpath(sources[0], venv), 'compileall failed: %s' % e)
+    run.wrote()
+
+
+def check_recompiled(run, old, new, exe, group):
+    """Removes what compileall left naming the old path (a source that does not compile)."""
+    old_b, new_b = os.fsencode(old), os.fsencode(new)
+    failed = 0
+    for rel, path, source, tag_, opt, st in group:
+        try:
+            with open(path, 'rb') as f:
+                still = occurrences(f.read(), old_b, new_b, False)
+        except OSError:
+            still = False
+        if still:
+            failed += 1
             try:
-                with open(path, 'rb') as f:
-                    still = occurrences(f.read(), old_b, new_b, False)
+                os.unlink(path)
+            except OSError as e:
+                run.error(rel, 'could not remove stale bytecode: %s' % e.strerror)
+        elif run.root:
+            try:
+                run.keep_owner(path, st)
             except OSError:
-                still = False
-            if still:
-                failed += 1
-                try:
-                    os.unlink(path)
-                except OSError as e:
-                    run.error(rel, 'could not remove stale bytecode: %s' % e.strerror)
-            elif run.root:
-                try:
-                    run.keep_owner(path, st)
-                except OSError:
-                    pass
-        if failed:
-            run.warn('%d .pyc files could not be recompiled (their source does not compile with %s): removed instead'
-                     % (failed, exe))
+                pass
+    if failed:
+        run.warn('%d .pyc files could not be recompiled (their source does not compile with %s): removed instead'
+                 % (failed, exe))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -975,25 +1059,32 @@ def relocate(args, result):
     result['complete'] = not result['errors']
 
 
-def main(args):
-    result = {
-        'venv': args.get('venv'), 'oldPath': None, 'newPath': None, 'markerSource': None,
+def empty_result(args):
+    venv = args.get('venv')
+    return {
+        # Always a string (the answer's contract): '' only for a request without one.
+        'venv': venv if isinstance(venv, str) else '', 'oldPath': None, 'newPath': None, 'markerSource': None,
         'alreadyRelocated': False, 'dryRun': bool(args.get('dryRun')),
         'python': sys.executable, 'pythonVersion': '%d.%d.%d' % tuple(sys.version_info[:3]),
         'reinitialize': None, 'changes': [], 'leftovers': [], 'warnings': [], 'errors': [],
         'complete': False, 'fatal': None,
     }
+
+
+def main():
+    """Reads the request, relocates, answers one JSON line; exit 3 when the answer is fatal."""
     try:
-        relocate(args, result)
-    except Fatal as e:
-        result['fatal'] = {'message': e.message, 'hint': e.hint, 'kind': e.kind}
-    except OSError as e:
-        result['fatal'] = {'message': '%s: %s' % (e.filename or '', e.strerror or e), 'hint': None, 'kind': 'failed'}
-    sys.stdout.write(json.dumps(result, ensure_ascii=True) + '\n')
-    sys.stdout.flush()
+        args = protocol.read_request()
+    except protocol.RequestError as e:
+        result = empty_result({})
+        result['fatal'] = {'message': str(e), 'hint': None, 'kind': 'failed'}
+    else:
+        result = empty_result(args)
+        try:
+            relocate(args, result)
+        except Fatal as e:
+            result['fatal'] = {'message': e.message, 'hint': e.hint, 'kind': e.kind}
+        except OSError as e:
+            result['fatal'] = {'message': '%s: %s' % (e.filename or '', e.strerror or e), 'hint': None, 'kind': 'failed'}
+    protocol.answer(result)
     return 3 if result['fatal'] else 0
-
-
-if __name__ == '__main__':
-    sys.exit(main(ARGS))  # noqa: F821 (set by the bootstrap)
-`;
