@@ -15,6 +15,8 @@ export interface BuildWheelOptions {
   /** Package files by archive path; default `<name>/__init__.py` setting `__version__`. */
   files?: Record<string, string>;
   requiresDist?: string[];
+  /** The wheel's `Requires-Python` header, e.g. '>=3.8'. */
+  requiresPython?: string;
   /** console_scripts: command name → `module:function` */
   entryPoints?: Record<string, string>;
   /** `py-abi-plat`, default `py3-none-any`. */
@@ -35,6 +37,7 @@ export async function buildWheel(outDir: string, options: BuildWheelOptions): Pr
     'Metadata-Version: 2.1',
     `Name: ${corrupt === 'metadata-name' ? `${name}-impostor` : name}`,
     `Version: ${corrupt === 'metadata-version' ? `${version}.post99` : version}`,
+    ...(options.requiresPython ? [`Requires-Python: ${options.requiresPython}`] : []),
     ...(options.requiresDist ?? []).map((r) => `Requires-Dist: ${r}`),
     '',
     `The ${name} test package.`,

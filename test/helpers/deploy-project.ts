@@ -15,6 +15,8 @@ export interface ProjectVenv {
   django?: { settings: string; cwd?: string; env?: Record<string, string> };
   reload?: string;
   requirements?: string;
+  /** The interpreter a missing venv is created with; default /usr/bin/python3. */
+  python?: string;
 }
 
 export interface DeployProjectOptions {
@@ -61,7 +63,7 @@ export async function makeDeployProject(fleet: Fleet, options: DeployProjectOpti
   const venvs = options.venvs.map((v) => ({
     host: typeof v.host === 'string' ? v.host : v.host.name,
     path: v.path,
-    python: '/usr/bin/python3',
+    python: v.python ?? '/usr/bin/python3',
     ...(v.django ? { django: v.django } : {}),
     ...(v.reload ? { reload: v.reload } : {}),
     ...(v.requirements ? { requirements: v.requirements } : {}),
