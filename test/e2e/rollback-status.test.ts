@@ -187,7 +187,15 @@ describe('health checks and automatic rollback (real gunicorn)', function () {
           host,
           path: venv,
           django: { settings: SHOPAPP_SETTINGS, env },
-          reload: `if [ -f ${JSON.stringify(pidFile)} ]; then kill -HUP "$(cat ${JSON.stringify(pidFile)})"; fi`,
+          // HUP makes gunicorn start a new worker and then stop the old one; until the old one is gone it
+          // may answer the health check with the old code. Wait for that (30 s at most), so the check
+          // sees the new code on a loaded machine too.
+          reload: [
+            `if [ -f ${JSON.stringify(pidFile)} ]; then`,
+            `  m=$(cat ${JSON.stringify(pidFile)}); old=$(pgrep -P "$m"); kill -HUP "$m"; i=0`,
+            '  while [ -n "$old" ] && [ $i -lt 300 ] && pgrep -P "$m" | grep -qxF "$old"; do sleep 0.1; i=$((i+1)); done',
+            'fi',
+          ].join('\n'),
         },
       ],
       requirements: 'shopapp\n',
