@@ -9,6 +9,8 @@ const checks = [
   { pkg: 'openssh-client', ok: () => existsSync('/usr/bin/ssh') && existsSync('/usr/bin/ssh-keygen') },
   // Debian splits venv/ensurepip out of python3; the test hosts' venvs use /usr/bin/python3.
   { pkg: 'python3-venv', ok: () => spawnSync('/usr/bin/python3', ['-c', 'import ensurepip, venv'], { stdio: 'ignore' }).status === 0 },
+  // The linter scripts/test-python.mjs runs over the Python vdeploy ships and its tests.
+  { pkg: 'pyflakes3', ok: () => existsSync('/usr/bin/pyflakes3') },
 ];
 
 const missing = checks.filter((c) => !c.ok()).map((c) => c.pkg);

@@ -1,7 +1,7 @@
 /**
  * PEP 508 environment markers (`python_version < "3.12" and sys_platform == "linux"`): parsing to a
  * small tree and evaluating it the way Python's `packaging` (26.x) does, so vdeploy picks the same
- * dependencies pip will. test/unit/markers.test.ts compares the results with real packaging.
+ * dependencies pip will. test/integration/markers-packaging.test.ts compares the results with real packaging.
  */
 import { ConfigError, VdeployError } from '../errors.js';
 import { MarkerSyntax, VERSION_VARIABLES, parseMarkerText } from './marker-parser.js';

@@ -4,7 +4,7 @@
  * Version parsing, ordering and specifier validation come from @renovatebot/pep440. Its own
  * membership test (`satisfies`) differs from Python's `packaging` (what pip uses) for `<`, `>`, `~=`,
  * wildcards, local labels, `===` and pre-release defaults, so those rules are applied here, each
- * branch's comment naming the difference; test/unit/pep508.test.ts checks a grid against packaging.
+ * branch's comment naming the difference; test/integration/pep508-packaging.test.ts checks a grid against packaging.
  */
 import { eq, explain, ge, gt, lt, satisfies, validRange, type Pep440Version } from '@renovatebot/pep440';
 

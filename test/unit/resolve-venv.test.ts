@@ -6,6 +6,7 @@ import type { RequirementLine } from '../../src/requirements/requirements-file.j
 import { resolveVenv, type Resolution, type WheelDependencies } from '../../src/resolve/resolve-venv.js';
 import type { ReleasedWheel } from '../../src/wheels/repository.js';
 import { normalizeName, parseWheelFilename } from '../../src/wheels/wheel-filename.js';
+import { LINUX } from '../helpers/marker-environments.js';
 
 /** Roughly what packaging.tags.sys_tags() lists for Debian 12's CPython 3.11 on x86_64, best first. */
 function cp311LinuxTags(): string[] {
@@ -30,19 +31,7 @@ function cp311LinuxTags(): string[] {
 
 const CPYTHON_311: InterpreterFacts = {
   version: '3.11.2',
-  markers: {
-    implementation_name: 'cpython',
-    implementation_version: '3.11.2',
-    os_name: 'posix',
-    platform_machine: 'x86_64',
-    platform_release: '6.1.0-18-amd64',
-    platform_system: 'Linux',
-    platform_version: '#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)',
-    python_full_version: '3.11.2',
-    platform_python_implementation: 'CPython',
-    python_version: '3.11',
-    sys_platform: 'linux',
-  },
+  markers: LINUX,
   supportedTags: cp311LinuxTags(),
 };
 

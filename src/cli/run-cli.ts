@@ -1,0 +1,68 @@
+/**
+ * vdeploy's command line: yargs wiring only; every command is one core call plus rendering. Importing
+ * this module does nothing: main.ts (the `bin`) installs the process-wide handlers and calls runCli,
+ * and tests call runCli in-process with an Output of their own.
+ */
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { ConfigError } from '../errors.js';
+import { addWheelCommand } from './commands/add-wheel.js';
+import { deployCommand, planCommand, rollbackCommand } from './commands/deploy.js';
+import { initCommand } from './commands/init.js';
+import { historyCommand, statusCommand } from './commands/status.js';
+import { relocateCommand } from './commands/relocate.js';
+import { venvsCommand } from './commands/venvs.js';
+import { wheelsCommand } from './commands/wheels.js';
+import { globalOptions } from './context.js';
+import { processOutput, type Output } from './output.js';
+import { EXIT, reportError } from './report-error.js';
+
+export async function runCli(argv: string[], output: Output = processOutput()): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const setExit = (code: number) => {
+    exitCode = Math.max(exitCode, code);
+  };
+  const debug = argv.includes('--debug');
+  const parser = globalOptions(yargs(argv))
+    .scriptName('vdeploy')
+    .usage('$0 <command> [options]\n\nDeploy Python applications to fleets of virtualenvs over SSH.')
+    .command(initCommand(output))
+    .command(addWheelCommand(output, setExit))
+    .command(wheelsCommand(output))
+    .command(venvsCommand(output))
+    .command(relocateCommand(output, setExit))
+    .command(planCommand(output, setExit))
+    .command(deployCommand(output, setExit))
+    .command(rollbackCommand(output, setExit))
+    .command(statusCommand(output, setExit))
+    .command(historyCommand(output, setExit))
+    .demandCommand(1, 'name a command')
+    .recommendCommands()
+    .strict()
+    .epilogue('Exit codes: 0 ok, 1 a target failed, 2 usage or config error, 130 interrupted. Docs: docs/cli.md')
+    .help()
+    .alias('h', 'help')
+    .version(ownVersion())
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((message, error) => {
+      // yargs reports its own validation problems as a message; errors thrown by handlers pass through.
+      if (error) throw error;
+      throw new ConfigError(message, { hint: 'run `vdeploy --help` (or `vdeploy COMMAND --help`) for usage' });
+    });
+  try {
+    // With a parse callback yargs neither prints nor calls process.exit (--help, --version): what it
+    // would print arrives here and goes through `output` like everything else.
+    await parser.parseAsync(argv, (_error: Error | undefined, _argv: unknown, text: string) => {
+      if (text) output.out(text);
+    });
+  } catch (error) {
+    return Math.max(exitCode, reportError(error, output, debug));
+  }
+  return exitCode;
+}
+
+/** vdeploy's own version: yargs' default reads the nearest package.json, which may be the user's project. */
+function ownVersion(): string {
+  // From src/cli/ (tests), dist/cli/ (the library) and dist/cli/main.js (the bundle) alike, the package root is two up.
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
