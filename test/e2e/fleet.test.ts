@@ -127,12 +127,20 @@ describe('SSH connections to a real sshd fleet', function () {
       expect(result.stdout).to.equal(`${value}|$HOME;*`);
     });
 
+    /**
+     * Shell text for the commands below: wait (5 s at most) until a second command has started. A login
+     * shell costs ~150 ms here (root's .bashrc runs pyenv init); on a loaded machine the first command
+     * could otherwise be done before the second one's shell is up, and the peak would read 1 although
+     * two sessions were open at once. Running one at a time still shows: the wait runs out, peak 1.
+     */
+    const AWAIT_SECOND = 'i=0; while [ "$(grep -c + "$1")" -lt 2 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done';
+
     it('queues 20 parallel execs on one connection under maxSessions, and all succeed', async () => {
       const conn = await connect(hostAt(2));
       const log = path.join(hostAt(2).root, 'concurrency.log');
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
-          conn.exec(['sh', '-c', 'echo + >> "$1"; sleep 0.3; echo - >> "$1"; echo "$0"', String(i), log]),
+          conn.exec(['sh', '-c', `echo + >> "$1"; ${AWAIT_SECOND}; sleep 0.3; echo - >> "$1"; echo "$0"`, String(i), log]),
         ),
       );
       expect(results.map((r) => r.stdout)).to.deep.equal(Array.from({ length: 20 }, (_, i) => `${i}\n`));
@@ -150,7 +158,7 @@ describe('SSH connections to a real sshd fleet', function () {
       const conn = await connect(hostAt(2), { maxSessions: 2 });
       const log = path.join(hostAt(2).root, 'concurrency2.log');
       await Promise.all(
-        Array.from({ length: 6 }, () => conn.exec(['sh', '-c', 'echo + >> "$0"; sleep 0.2; echo - >> "$0"', log])),
+        Array.from({ length: 6 }, () => conn.exec(['sh', '-c', `echo + >> "$1"; ${AWAIT_SECOND}; sleep 0.2; echo - >> "$1"`, 'sh', log])),
       );
       let running = 0;
       let peak = 0;
