@@ -135,7 +135,7 @@ export function diffPackages(
 }
 
 /** PEP 440 order; a version pip installed that is not PEP 440 compares by its text. */
-function compareVersions(a: string, b: string): number {
+export function compareVersions(a: string, b: string): number {
   try {
     return compare(a, b);
   } catch {

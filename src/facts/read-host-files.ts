@@ -4,9 +4,10 @@
  * root's rc files) plus a Python start; at 32 hosts on 2 cores that was 3 of a no-op deploy's 4.3 s.
  * An `internal-sftp` session starts neither.
  *
- * It reads what the probe script (vdeploy_remote/venv_facts.py) reads, the same way (site-packages as the venv's pyvenv.cfg names it,
- * `.pth` directories, METADATA headers, the history file, the wheel cache listing), and takes the
- * interpreter facts from vdeploy's cache when their quick identity (quick-identity.ts) still matches.
+ * It reads what the probe script's venv reader (vdeploy_remote/venv_facts.py) reads, the same way
+ * (site-packages as the venv's pyvenv.cfg names it, `.pth` directories, METADATA headers, the
+ * history file, the wheel cache listing), and takes the interpreter facts from vdeploy's cache when
+ * their quick identity (quick-identity.ts) still matches.
  * It answers only what it can answer exactly like the script: anything unusual (a missing venv,
  * something that is not a venv, `.egg-info`, an unreadable file, an interpreter not in the cache)
  * gives null, and the caller runs the probe script, which also words the errors.

@@ -3,9 +3,8 @@
  * Each venv is in sync (a deploy now would change nothing), drifted (how many packages differ), or
  * unreachable / in error; plus a packages × venvs matrix of installed versions.
  */
-import { compare, eq } from '@renovatebot/pep440';
 import type { ResolvedConfig } from '../config/resolve-config.js';
-import { PROTECTED_PACKAGES, type LastApply, type Plan } from '../deploy/plan.js';
+import { compareVersions, PROTECTED_PACKAGES, type LastApply, type Plan } from '../deploy/plan.js';
 import { planDeploy, type PlanDeployOptions } from '../deploy/plan-deploy.js';
 import { releasedWheels } from '../wheels/repository.js';
 
@@ -72,14 +71,9 @@ export function buildMatrix(plan: Plan, newest: ReadonlyMap<string, string>): Ma
   });
 }
 
-/** PEP 440 equality (an installed 1.0.0 is the planned 1.0, as the plan and the apply see it); text for a non-PEP 440 version. */
+/** PEP 440 equality (an installed 1.0.0 is the planned 1.0, as the plan and the apply see it). */
 function sameVersion(a: string | null, b: string | null): boolean {
-  if (a === null || b === null) return a === b;
-  try {
-    return eq(a, b);
-  } catch {
-    return a === b;
-  }
+  return a === null || b === null ? a === b : compareVersions(a, b) === 0;
 }
 
 function newestReleased(released: Awaited<ReturnType<typeof releasedWheels>>): Map<string, string> {
@@ -91,10 +85,5 @@ function newestReleased(released: Awaited<ReturnType<typeof releasedWheels>>): M
   return out;
 }
 
-export function safeCompare(a: string, b: string): number {
-  try {
-    return compare(a, b);
-  } catch {
-    return a === b ? 0 : a < b ? -1 : 1;
-  }
-}
+/** PEP 440 order, text for a non-PEP 440 version (the plan's own comparison). */
+export const safeCompare = compareVersions;
