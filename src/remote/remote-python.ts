@@ -14,7 +14,7 @@ export const PROTOCOL = 1;
 /** The entry modules, each with a main(). */
 export type PythonMain = 'probe' | 'host_apply' | 'apply_venv' | 'relocate';
 
-/** The package's modules by name: read once. Replaced wholesale in the CLI bundle. */
+/** The package's modules by name, read once (python-files.ts). */
 let modules: Map<string, string> | undefined;
 function packageModules(): Map<string, string> {
   modules ??= new Map(PACKAGE_MODULES.map((name) => [name, readPythonFile(`vdeploy_remote/${name}.py`)]));
