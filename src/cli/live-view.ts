@@ -47,7 +47,16 @@ export async function createLiveView(keys: readonly string[], by: 'host' | 'venv
         },
       };
     }),
-    { concurrent: true, exitOnError: false, collectErrors: false, rendererOptions: { collapseErrors: false }, renderer: 'default' } as never,
+    {
+      concurrent: true,
+      exitOnError: false,
+      collectErrors: false,
+      rendererOptions: { collapseErrors: false },
+      renderer: 'default',
+      // listr2's own SIGINT handler calls process.exit(127) at once: Ctrl-C belongs to the CLI's
+      // interrupt handling (interrupt.ts: stop starting work, let the running venvs finish, record).
+      registerSignalListeners: false,
+    } as never,
   );
   void stream;
   // Rows settled early (failed before listr2 drew them) must not surface as unhandled rejections.

@@ -10,7 +10,7 @@ import { buildWheel, writeZip } from '../helpers/build-wheel.js';
 import { makeTempDir, type CliResult } from '../helpers/cli.js';
 import { cacheDirOf, makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
-import { CLI_BIN, SHARED_WHEELS } from '../helpers/paths.js';
+import { CLI_BIN, REPO_ROOT, SHARED_WHEELS } from '../helpers/paths.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 
 const local = new LocalConnection();
@@ -145,6 +145,38 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     expect(await lockIsFree(a)).to.equal(true);
     const log = await readFile(join(project.repo, 'release_log'), 'utf8');
     expect(log).to.match(/^install: host2:.*: tinyapp-2\.0-py3-none-any\.whl at /m);
+  });
+
+  it('Ctrl-C during apply on a terminal (the live view): "Stopping…", the running venv finishes and is recorded, exit 130', async () => {
+    const h2 = fleet.hosts[1]!;
+    const a = join(h2.root, 'srv', 'tty-a');
+    const b = join(h2.root, 'srv', 'tty-b');
+    const marker = join(h2.root, 'tty-sigint-reload-started');
+    const project = await makeDeployProject(fleet, {
+      venvs: [
+        { host: h2, path: a, reload: `touch ${JSON.stringify(marker)}; sleep 3` },
+        { host: h2, path: b },
+      ],
+      requirements: 'tinyapp==2.0\n',
+      wheels: [await tiny('2.0')],
+    });
+    // A person at a terminal: stdout and stderr are the pty, Ctrl-C is the terminal's \x03 (SIGINT to the
+    // foreground process group), typed once the first venv's reload is running.
+    const driver = join(REPO_ROOT, 'test', 'helpers', 'pty_drive.py');
+    const pty = await local.exec(['/usr/bin/python3', driver, '', JSON.stringify(['\u0003']), process.execPath, CLI_BIN, 'deploy', '--yes', '--deployfile', join(project.dir, 'deployfile.ts')], {
+      env: { NO_COLOR: '1', SSH_AUTH_SOCK: '', PTY_DRIVE_WHEN_FILE: marker },
+      nothrow: true,
+    });
+    const r = JSON.parse(pty.stdout) as { exitCode: number; output: string };
+    expect(r.exitCode, r.output).to.equal(130);
+    expect(r.output).to.match(/Stopping/);
+    expect(r.output).to.match(/skipped/);
+    expect((await historyOf(a)).at(-1)!.outcome).to.equal('deployed');
+    expect(await installedVersion(a, 'tinyapp')).to.equal('2.0');
+    expect(existsSync(join(b, 'pyvenv.cfg'))).to.equal(false);
+    expect(await lockIsFree(a)).to.equal(true);
+    const log = await readFile(join(project.repo, 'release_log'), 'utf8');
+    expect(log).to.include(`install: host2:${a}: tinyapp-2.0-py3-none-any.whl at `);
   });
 
   it('pip failing mid-install fails that venv at the install stage with pip\'s stderr, and the history says so', async () => {

@@ -2,6 +2,8 @@
 
 usage: python3 pty_drive.py PROMPT_TEXT ANSWERS_JSON CMD...
 Each time PROMPT_TEXT appears in new output, the next answer (e.g. "y\r") is typed; "\x03" is Ctrl-C.
+With PTY_DRIVE_WHEN_FILE=PATH, the answers are typed instead as soon as that file exists (one per
+0.5 s): a live view redraws all the time, so the output is never quiet enough to wait for.
 Prints {"exitCode": N, "output": "..."} as JSON on stdout.
 """
 import json, os, pty, select, sys, time
@@ -12,11 +14,16 @@ cmd = sys.argv[3:]
 pid, fd = pty.fork()
 if pid == 0:
     os.execvp(cmd[0], cmd)
+when_file = os.environ.get("PTY_DRIVE_WHEN_FILE")
+last_sent = 0.0
 out = b""
 pending = b""
 deadline = time.time() + 300
 while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.3)
+    if when_file and answers and os.path.exists(when_file) and time.time() - last_sent > 0.5:
+        os.write(fd, answers.pop(0).encode())
+        last_sent = time.time()
+    r, _, _ = select.select([fd], [], [], 0.1 if when_file else 0.3)
     if r:
         try:
             data = os.read(fd, 65536)
@@ -28,7 +35,7 @@ while time.time() < deadline:
         pending += data
         continue
     # Quiet for a moment: if a prompt is waiting, answer it.
-    if prompt in pending and answers:
+    if not when_file and prompt in pending and answers:
         pending = b""
         os.write(fd, answers.pop(0).encode())
 _, status = os.waitpid(pid, 0)
