@@ -7,10 +7,10 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildWheel, writeZip } from '../helpers/build-wheel.js';
-import { makeTempDir, type CliResult } from '../helpers/cli.js';
+import { makeTempDir, runVdeployInPty, type CliResult } from '../helpers/cli.js';
 import { cacheDirOf, makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
-import { CLI_BIN, REPO_ROOT, SHARED_WHEELS } from '../helpers/paths.js';
+import { CLI_BIN, SHARED_WHEELS } from '../helpers/paths.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 
 const local = new LocalConnection();
@@ -116,18 +116,22 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     expect(await installedVersion(venv, 'tinyapp')).to.equal('1.2');
   });
 
-  it('Ctrl-C during apply: running steps finish and are recorded, nothing new starts, no lock is left, exit 130', async () => {
-    const h2 = fleet.hosts[1]!;
-    const [a, b] = h2.venvs as [string, string];
-    const marker = join(h2.root, 'sigint-reload-started');
-    const project = await makeDeployProject(fleet, {
+  /** Two venvs on host2; the first one's reload touches `marker` and takes 3 s: time to press Ctrl-C. */
+  const interruptProject = async (a: string, b: string, marker: string) =>
+    makeDeployProject(fleet, {
       venvs: [
-        { host: h2, path: a, reload: `touch ${JSON.stringify(marker)}; sleep 3` },
-        { host: h2, path: b },
+        { host: fleet.hosts[1]!, path: a, reload: `touch ${JSON.stringify(marker)}; sleep 3` },
+        { host: fleet.hosts[1]!, path: b },
       ],
       requirements: 'tinyapp==2.0\n',
       wheels: [await tiny('2.0')],
     });
+
+  it('Ctrl-C during apply: running steps finish and are recorded, nothing new starts, no lock is left, exit 130', async () => {
+    const h2 = fleet.hosts[1]!;
+    const [a, b] = h2.venvs as [string, string];
+    const marker = join(h2.root, 'sigint-reload-started');
+    const project = await interruptProject(a, b, marker);
     const historyBefore = (await historyOf(b)).length;
     const run = startCli(['deploy', '--yes'], project.dir);
     await waitFor(() => existsSync(marker));
@@ -152,22 +156,9 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     const a = join(h2.root, 'srv', 'tty-a');
     const b = join(h2.root, 'srv', 'tty-b');
     const marker = join(h2.root, 'tty-sigint-reload-started');
-    const project = await makeDeployProject(fleet, {
-      venvs: [
-        { host: h2, path: a, reload: `touch ${JSON.stringify(marker)}; sleep 3` },
-        { host: h2, path: b },
-      ],
-      requirements: 'tinyapp==2.0\n',
-      wheels: [await tiny('2.0')],
-    });
-    // A person at a terminal: stdout and stderr are the pty, Ctrl-C is the terminal's \x03 (SIGINT to the
-    // foreground process group), typed once the first venv's reload is running.
-    const driver = join(REPO_ROOT, 'test', 'helpers', 'pty_drive.py');
-    const pty = await local.exec(['/usr/bin/python3', driver, '', JSON.stringify(['\u0003']), process.execPath, CLI_BIN, 'deploy', '--yes', '--deployfile', join(project.dir, 'deployfile.ts')], {
-      env: { NO_COLOR: '1', SSH_AUTH_SOCK: '', PTY_DRIVE_WHEN_FILE: marker },
-      nothrow: true,
-    });
-    const r = JSON.parse(pty.stdout) as { exitCode: number; output: string };
+    const project = await interruptProject(a, b, marker);
+    // Ctrl-C (the terminal's \x03: SIGINT to the foreground process group) once the first venv's reload runs.
+    const r = await runVdeployInPty(['deploy', '--yes', '--deployfile', join(project.dir, 'deployfile.ts')], { answers: ['\x03'], whenFile: marker });
     expect(r.exitCode, r.output).to.equal(130);
     expect(r.output).to.match(/Stopping/);
     expect(r.output).to.match(/skipped/);

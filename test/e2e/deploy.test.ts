@@ -5,11 +5,11 @@ import { expect } from 'chai';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildWheel } from '../helpers/build-wheel.js';
-import { makeTempDir } from '../helpers/cli.js';
+import { makeTempDir, runVdeployInPty } from '../helpers/cli.js';
 import { cacheDirOf, makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
 import { buildDjangoAppWheel, SHOPAPP_SETTINGS } from '../helpers/django-app.js';
 import { startFleet, type Fleet, type FleetHost } from '../helpers/fleet.js';
-import { CLI_BIN, REPO_ROOT, SHARED_WHEELS } from '../helpers/paths.js';
+import { SHARED_WHEELS } from '../helpers/paths.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 
 const local = new LocalConnection();
@@ -164,13 +164,7 @@ describe('vdeploy deploy over real SSH (3 hosts × 2 venvs)', function () {
 
   it('asks per venv on a terminal: y, n, then q — only the accepted venv changes', async () => {
     await project.setRequirements('shopapp==1.1\n');
-    const driver = join(REPO_ROOT, 'test', 'helpers', 'pty_drive.py');
-    const answers = ['y\r', 'n\r', 'q\r'];
-    const r = await local.exec(['/usr/bin/python3', driver, 'Deploy to', JSON.stringify(answers), process.execPath, CLI_BIN, 'deploy', '--deployfile', join(project.dir, 'deployfile.ts')], {
-      env: { NO_COLOR: '1', SSH_AUTH_SOCK: '' },
-      nothrow: true,
-    });
-    const result = JSON.parse(r.stdout) as { exitCode: number; output: string };
+    const result = await runVdeployInPty(['deploy', '--deployfile', join(project.dir, 'deployfile.ts')], { prompt: 'Deploy to', answers: ['y\r', 'n\r', 'q\r'] });
     expect(result.exitCode, result.output).to.equal(0);
     expect(result.output.match(/Deploy to/g)?.length).to.be.greaterThanOrEqual(3);
     const versions = await Promise.all(allVenvs().map(async (v) => (await pipList(v)).shopapp));
@@ -178,13 +172,8 @@ describe('vdeploy deploy over real SSH (3 hosts × 2 venvs)', function () {
   }).timeout(300_000);
 
   it('Ctrl-C at the prompt applies nothing and exits 130', async () => {
-    const driver = join(REPO_ROOT, 'test', 'helpers', 'pty_drive.py');
     const before = await Promise.all(fleet.hosts.map((h) => snapshot(h.root)));
-    const r = await local.exec(['/usr/bin/python3', driver, 'Deploy to', JSON.stringify(['y\r', '\x03']), process.execPath, CLI_BIN, 'deploy', '--deployfile', join(project.dir, 'deployfile.ts')], {
-      env: { NO_COLOR: '1', SSH_AUTH_SOCK: '' },
-      nothrow: true,
-    });
-    const result = JSON.parse(r.stdout) as { exitCode: number; output: string };
+    const result = await runVdeployInPty(['deploy', '--deployfile', join(project.dir, 'deployfile.ts')], { prompt: 'Deploy to', answers: ['y\r', '\x03'] });
     expect(result.exitCode, result.output).to.equal(130);
     expect(await Promise.all(fleet.hosts.map((h) => snapshot(h.root)))).to.deep.equal(before);
   });

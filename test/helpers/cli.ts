@@ -4,7 +4,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerTempDir } from '../support/hooks.js';
-import { CLI_BIN } from './paths.js';
+import { CLI_BIN, REPO_ROOT } from './paths.js';
 
 export interface CliResult {
   exitCode: number | null;
@@ -45,4 +45,39 @@ export async function makeTempDir(prefix = 'vdeploy-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   registerTempDir(dir);
   return dir;
+}
+
+export interface PtyOptions {
+  /** Type the next answer each time this text has appeared and the output has gone quiet. */
+  prompt?: string;
+  /** What to type, in order: 'y\r', '\x03' (Ctrl-C), … */
+  answers: string[];
+  /** Instead of waiting for the prompt, type the answers once this file exists (a live view never goes quiet). */
+  whenFile?: string;
+  env?: Record<string, string>;
+}
+
+/**
+ * Runs the built CLI in a real pseudo-terminal (test/helpers/pty_drive.py), as a person at a terminal
+ * would: stdout and stderr are the terminal, Ctrl-C is the terminal's \x03. Its whole output is one string.
+ */
+export function runVdeployInPty(args: string[], options: PtyOptions): Promise<{ exitCode: number; output: string }> {
+  const driver = join(REPO_ROOT, 'test', 'helpers', 'pty_drive.py');
+  const env = { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '', ...options.env, ...(options.whenFile ? { PTY_DRIVE_WHEN_FILE: options.whenFile } : {}) };
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/python3', [driver, options.prompt ?? '', JSON.stringify(options.answers), process.execPath, CLI_BIN, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.on('error', reject);
+    child.on('close', () => {
+      try {
+        resolve(JSON.parse(stdout) as { exitCode: number; output: string });
+      } catch {
+        reject(new Error(`pty_drive.py gave no result: ${stdout.slice(0, 200)}`));
+      }
+    });
+  });
 }
