@@ -15,7 +15,13 @@ export function globalOptions<T>(yargs: Argv<T>) {
       describe: 'Path to the deployfile (default: deployfile.ts/.mts/.js/.mjs in the current directory or a parent)',
       global: true,
     })
-    .option('debug', { type: 'boolean', default: false, describe: 'Show stack traces on errors', global: true });
+    .option('debug', { type: 'boolean', default: false, describe: 'Show stack traces on errors', global: true })
+    // Read from argv by colour.ts before parsing; declared here for --help and strict parsing.
+    .option('color', {
+      type: 'boolean',
+      describe: 'Colour the output even when not a terminal; --no-color: never (default: on a terminal, unless NO_COLOR is set)',
+      global: true,
+    });
 }
 
 export function loadConfig(args: GlobalArgs): Promise<ResolvedConfig> {

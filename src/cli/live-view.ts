@@ -2,6 +2,7 @@
  * The live view on a terminal: one listr2 line per host (planning) or per venv (applying), updated
  * from the core's events. The core knows nothing of it; off a terminal the CLI prints plain lines.
  */
+import chalk from 'chalk';
 import type { ListrTaskWrapper } from 'listr2';
 import type { DeployEvent } from '../deploy/events.js';
 import { formatDuration } from '../remote/connection.js';
@@ -26,9 +27,19 @@ export interface LiveView {
  * Rows keyed by host name (`by: 'host'`) or venv id (`by: 'venv'`). Rows settle on their final event;
  * the renderer runs concurrently with the core call and never throws into it.
  */
-export async function createLiveView(keys: readonly string[], by: 'host' | 'venv', stream: NodeJS.WriteStream): Promise<LiveView> {
+export async function createLiveView(keys: readonly string[], by: 'host' | 'venv', colour: boolean): Promise<LiveView> {
   // Only a terminal gets the live view: plain runs (CI, pipes) don't pay for loading listr2.
-  const { Listr } = await import('listr2');
+  const { Listr, ListrDefaultRendererLogLevels: Level } = await import('listr2');
+  // listr2 colours its icons by its own rules (colorette's, fixed at import: an empty NO_COLOR turns
+  // colour off, FORCE_COLOR=0 turns it on); the CLI's decision for stdout (colour.ts) replaces them.
+  const paint = (style: (s: string) => string) => (colour ? (s = '') => style(s) : (s = '') => s);
+  const iconColour = {
+    [Level.PENDING]: paint(chalk.yellow),
+    [Level.COMPLETED]: paint(chalk.green),
+    [Level.FAILED]: paint(chalk.red),
+    [Level.COMPLETED_WITH_FAILED_SISTER_TASKS]: paint(chalk.red),
+    [Level.WAITING]: paint(chalk.dim),
+  };
   const rows = new Map<string, Row>();
   for (const key of keys) {
     let settle!: Row['settle'];
@@ -51,14 +62,13 @@ export async function createLiveView(keys: readonly string[], by: 'host' | 'venv
       concurrent: true,
       exitOnError: false,
       collectErrors: false,
-      rendererOptions: { collapseErrors: false },
+      rendererOptions: { collapseErrors: false, color: iconColour },
       renderer: 'default',
       // listr2's own SIGINT handler calls process.exit(127) at once: Ctrl-C belongs to the CLI's
       // interrupt handling (interrupt.ts: stop starting work, let the running venvs finish, record).
       registerSignalListeners: false,
     } as never,
   );
-  void stream;
   // Rows settled early (failed before listr2 drew them) must not surface as unhandled rejections.
   for (const row of rows.values()) row.done.catch(() => {});
   const running = list.run().catch(() => {});

@@ -5,11 +5,12 @@ import type { Report } from '../deploy/apply-plan.js';
 import { hasChanges, type PackageChange, type Plan, type RollbackPlan } from '../deploy/plan.js';
 import { formatTable, plural } from './output.js';
 
-const MARK: Record<PackageChange['kind'], string> = {
-  install: chalk.green('+'),
-  upgrade: chalk.cyan('↑'),
-  downgrade: chalk.yellow('↓'),
-  remove: chalk.red('-'),
+// Functions, not strings: chalk's level is set when the CLI starts (colour.ts), after this module loads.
+const MARK: Record<PackageChange['kind'], () => string> = {
+  install: () => chalk.green('+'),
+  upgrade: () => chalk.cyan('↑'),
+  downgrade: () => chalk.yellow('↓'),
+  remove: () => chalk.red('-'),
 };
 
 export function renderPlan(plan: Plan): string[] {
@@ -34,7 +35,7 @@ export function renderPlan(plan: Plan): string[] {
       }
       previous = signature;
       const rows = v.changes.map((c) => [
-        `  ${MARK[c.kind]}`,
+        `  ${MARK[c.kind]()}`,
         c.name,
         c.kind === 'install' ? chalk.green(c.to!) : c.kind === 'remove' ? chalk.red(c.from!) : `${c.from} → ${c.kind === 'upgrade' ? chalk.cyan(c.to!) : chalk.yellow(c.to!)}`,
         chalk.dim(c.kind),

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
-import { ConfigError } from '../errors.js';
+import chalk from 'chalk';
 import { addWheelCommand } from './commands/add-wheel.js';
 import { deployCommand, planCommand, rollbackCommand } from './commands/deploy.js';
 import { initCommand } from './commands/init.js';
@@ -13,31 +13,41 @@ import { historyCommand, statusCommand } from './commands/status.js';
 import { relocateCommand } from './commands/relocate.js';
 import { venvsCommand } from './commands/venvs.js';
 import { wheelsCommand } from './commands/wheels.js';
+import { chalkLevel, processColour } from './colour.js';
 import { globalOptions } from './context.js';
 import { processOutput, type Output } from './output.js';
 import { EXIT, reportError } from './report-error.js';
+import { NO_COMMAND, usageError } from './usage-error.js';
 
-export async function runCli(argv: string[], output: Output = processOutput()): Promise<number> {
+export async function runCli(argv: string[], output: Output = processOutput(processColour(argv))): Promise<number> {
   let exitCode: number = EXIT.ok;
   const setExit = (code: number) => {
     exitCode = Math.max(exitCode, code);
   };
   const debug = argv.includes('--debug');
-  const parser = globalOptions(yargs(argv))
+  chalk.level = chalkLevel(output.colour ?? { out: false, err: false });
+  const commands = [
+    initCommand(output),
+    addWheelCommand(output, setExit),
+    wheelsCommand(output),
+    venvsCommand(output),
+    relocateCommand(output, setExit),
+    planCommand(output, setExit),
+    deployCommand(output, setExit),
+    rollbackCommand(output, setExit),
+    statusCommand(output, setExit),
+    historyCommand(output, setExit),
+  ];
+  let parser = globalOptions(yargs(argv))
     .scriptName('vdeploy')
-    .usage('$0 <command> [options]\n\nDeploy Python applications to fleets of virtualenvs over SSH.')
-    .command(initCommand(output))
-    .command(addWheelCommand(output, setExit))
-    .command(wheelsCommand(output))
-    .command(venvsCommand(output))
-    .command(relocateCommand(output, setExit))
-    .command(planCommand(output, setExit))
-    .command(deployCommand(output, setExit))
-    .command(rollbackCommand(output, setExit))
-    .command(statusCommand(output, setExit))
-    .command(historyCommand(output, setExit))
-    .demandCommand(1, 'name a command')
-    .recommendCommands()
+    // Its messages are read by usageError (usage-error.ts): they must not depend on the user's LANG.
+    .locale('en')
+    .usage('$0 <command> [options]\n\nDeploy Python applications to fleets of virtualenvs over SSH.');
+  for (const command of commands) parser = parser.command(command as never);
+  parser = parser
+    // No recommendCommands: its message is only "Did you mean deploy?"; usageError says the command is
+    // unknown and suggests the nearest one.
+    .demandCommand(1, NO_COMMAND)
     .strict()
     .epilogue('Exit codes: 0 ok, 1 a target failed, 2 usage or config error, 130 interrupted. Docs: docs/cli.md')
     .help()
@@ -45,9 +55,10 @@ export async function runCli(argv: string[], output: Output = processOutput()): 
     .version(ownVersion())
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((message, error) => {
-      // yargs reports its own validation problems as a message; errors thrown by handlers pass through.
-      if (error) throw error;
-      throw new ConfigError(message, { hint: 'run `vdeploy --help` (or `vdeploy COMMAND --help`) for usage' });
+      // yargs reports its own validation problems as a message (a YError for a missing option value);
+      // errors thrown by handlers pass through.
+      if (error && error.name !== 'YError') throw error;
+      throw usageError(message ?? error?.message ?? '', argv, commands);
     });
   try {
     // With a parse callback yargs neither prints nor calls process.exit (--help, --version): what it

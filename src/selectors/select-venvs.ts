@@ -1,7 +1,8 @@
 /** Chooses the deployfile's venvs that a command's selectors and `--role` flags name. */
 import { ConfigError } from '../errors.js';
 import type { ResolvedConfig, ResolvedVenv } from '../config/resolve-config.js';
-import { parseSelector, type Selector } from './selector.js';
+import { nearestName } from './nearest-name.js';
+import { formatSelector, parseSelector, type Selector } from './selector.js';
 
 export interface SelectVenvsOptions {
   selectors?: readonly string[];
@@ -34,7 +35,7 @@ export function selectVenvs(config: ResolvedConfig, options: SelectVenvsOptions 
   }
   for (const selector of selectors) {
     if (!config.venvs.some((v) => matchesSelector(v, selector))) {
-      throw new ConfigError(`selector "${selector.text}" matches no venv`, { hint: describeTargets(config) });
+      throw new ConfigError(`selector "${selector.text}" matches no venv`, { hint: suggestTargets(config, selector) });
     }
   }
 
@@ -50,10 +51,26 @@ export function selectVenvs(config: ResolvedConfig, options: SelectVenvsOptions 
   return selected;
 }
 
-/** One line listing what exists, for the hints of selection errors. */
+/**
+ * The hint for a selector that matches nothing: the nearest name of the same shape (a typo of a host
+ * name, of `user@host`, of a path…), else a short summary; never every venv id on one line.
+ */
+function suggestTargets(config: ResolvedConfig, selector: Selector): string {
+  const sameShape = (v: ResolvedVenv) =>
+    formatSelector({
+      ...(selector.user !== undefined ? { user: v.user } : {}),
+      ...(selector.host !== undefined ? { host: v.host.name } : {}),
+      ...(selector.path !== undefined ? { path: v.path } : {}),
+    });
+  const near = nearestName(selector.text, new Set(config.venvs.map(sameShape)));
+  return near ? `did you mean "${near}"? (\`vdeploy venvs\` lists every venv)` : describeTargets(config);
+}
+
+/** One short line on what exists, for the hints of selection errors: hosts, and where to see the venvs. */
 export function describeTargets(config: ResolvedConfig): string {
-  if (config.venvs.length === 0) return `hosts: ${config.hosts.map((h) => h.name).join(', ')}; add venvs to the deployfile`;
-  const shown = config.venvs.slice(0, 12).map((v) => v.id);
-  const more = config.venvs.length - shown.length;
-  return `venvs are: ${shown.join(', ')}${more > 0 ? ` (and ${more} more; run \`vdeploy venvs\`)` : ''}`;
+  const hosts = config.hosts.map((h) => h.name);
+  const shown = hosts.length > 8 ? `${hosts.slice(0, 8).join(', ')} and ${hosts.length - 8} more` : hosts.join(', ');
+  if (config.venvs.length === 0) return `hosts: ${shown}; add venvs to the deployfile`;
+  const venvs = config.venvs.length === 1 ? 'its venv' : `all ${config.venvs.length} venvs`;
+  return `hosts: ${shown}; \`vdeploy venvs\` lists ${venvs}`;
 }

@@ -21,9 +21,10 @@ describe('vdeploy CLI: commands, deployfile, selectors', () => {
   it('an unknown command or flag is a usage error (exit 2)', async () => {
     const r = await runVdeploy(['frobnicate']);
     expect(r.exitCode).to.equal(2);
-    expect(r.stderr).to.match(/error: Unknown argument: frobnicate/);
+    expect(r.stderr).to.match(/^error: unknown command "frobnicate"\nhint: commands: init, /);
     const flag = await runVdeploy(['wheels', '--colour']);
     expect(flag.exitCode).to.equal(2);
+    expect(flag.stderr).to.match(/^error: unknown option --colour for vdeploy wheels\nhint: did you mean --color\? /);
   });
 
   it('init writes the starter files, and refuses to overwrite them', async () => {
@@ -71,7 +72,8 @@ describe('vdeploy CLI: commands, deployfile, selectors', () => {
   });
 
   const badSelectors: Array<[string, RegExp]> = [
-    ['web9', /error: selector "web9" matches no venv\nhint: venvs are: app@web1:\/srv\/app\/venv, /],
+    ['web9', /error: selector "web9" matches no venv\nhint: did you mean "web1"\? \(`vdeploy venvs` lists every venv\)\n$/],
+    ['nobody@', /error: selector "nobody@" matches no venv\nhint: hosts: web1, worker1; `vdeploy venvs` lists all 3 venvs\n$/],
     ['@web1', /error: bad selector "@web1": the user before "@" is empty\nhint: selectors look like/],
     ['web1:srv', /error: bad selector "web1:srv": the path "srv" is not absolute/],
     ['a@b@c', /more than one "@"/],

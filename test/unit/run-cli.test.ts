@@ -52,6 +52,6 @@ describe('runCli (in-process)', () => {
     const output = capture();
     expect(await runCli(['no-such-command'], output)).to.equal(2);
     expect(output.stdout).to.deep.equal([]);
-    expect(output.stderr.join('\n')).to.include('Unknown argument: no-such-command');
+    expect(output.stderr.join('\n')).to.include('error: unknown command "no-such-command"');
   });
 });

@@ -76,13 +76,23 @@ describe('selectVenvs', () => {
     });
   }
 
-  it('refuses a selector that matches nothing, listing what exists', () => {
-    expect(() => ids(['web3'])).to.throw(ConfigError, /selector "web3" matches no venv/);
-    try {
-      ids(['nobody@']);
-    } catch (e) {
-      expect((e as ConfigError).hint).to.match(/venvs are: app@web1:\/srv\/app\/venv/);
-    }
+  it('refuses a selector that matches nothing, suggesting the nearest name of the same shape', () => {
+    const hintFor = (selector: string) => {
+      try {
+        ids([selector]);
+      } catch (e) {
+        expect((e as ConfigError).message).to.equal(`selector "${selector}" matches no venv`);
+        return (e as ConfigError).hint;
+      }
+      expect.fail(`${selector} matched`);
+    };
+    expect(hintFor('web3')).to.match(/^did you mean "web1"\?/);
+    expect(hintFor('db2')).to.match(/^did you mean "db1"\?/);
+    expect(hintFor('ap@web1')).to.match(/^did you mean "app@web1"\?/);
+    expect(hintFor('web1:/srv/ap/venv')).to.match(/^did you mean "web1:\/srv\/app\/venv"\?/);
+    expect(hintFor('app@web3:/srv/app/venv')).to.match(/^did you mean "app@web1:\/srv\/app\/venv"\?/);
+    // Nothing near: a short line naming the hosts and where the venvs are listed, not every id.
+    expect(hintFor('nobody@')).to.equal('hosts: web1, web2, db1; `vdeploy venvs` lists all 4 venvs');
   });
   it('refuses an unknown role', () => {
     expect(() => ids([], ['cache'])).to.throw(ConfigError, /role "cache" matches no host/);

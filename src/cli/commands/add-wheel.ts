@@ -1,5 +1,8 @@
 import chalk from 'chalk';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
+import { ConfigError } from '../../errors.js';
 import { addWheels, type AddWheelResult } from '../../wheels/repository.js';
 import { formatTable, plural, type Output } from '../output.js';
 import { EXIT } from '../report-error.js';
@@ -22,6 +25,7 @@ export function addWheelCommand(output: Output, setExit: (code: number) => void)
         .option('force', { type: 'boolean', default: false, describe: 'Replace a wheel of the same filename whose bytes differ' })
         .option('json', { type: 'boolean', default: false, describe: 'Print the results as JSON' }),
     handler: async (args) => {
+      await checkFiles(args.files);
       const repo = await resolveRepoDir(args);
       const results = await addWheels(repo, args.files, { force: args.force });
       if (args.json) output.json({ repo, results });
@@ -31,17 +35,41 @@ export function addWheelCommand(output: Output, setExit: (code: number) => void)
   };
 }
 
-const STATUS_LABEL: Record<AddWheelResult['status'], string> = {
-  added: chalk.green('added'),
-  replaced: chalk.yellow('replaced'),
-  'already-present': chalk.dim('present'),
-  refused: chalk.red('refused'),
+/**
+ * Every argument must be a file before anything is added: a glob that matched nothing reaches us as
+ * `dist/*.whl` itself, and would otherwise be refused as a badly named wheel.
+ */
+async function checkFiles(files: readonly string[]): Promise<void> {
+  for (const file of files) {
+    let info;
+    try {
+      info = await stat(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`, { hint: 'check its permissions' });
+      const glob = /[*?[]/.test(file);
+      throw new ConfigError(`${file}: no such file${glob ? ' (a shell pattern that matched nothing is passed on as is)' : ''}; nothing was added`, {
+        hint: glob ? 'build the wheels first (e.g. `python -m build --wheel`), or check the directory' : 'check the path',
+      });
+    }
+    if (info.isDirectory()) {
+      throw new ConfigError(`${file} is a directory, not a wheel file; nothing was added`, { hint: `name the wheels in it, e.g. \`vdeploy add-wheel ${join(file, '*.whl')}\`` });
+    }
+  }
+}
+
+// Functions, not strings: chalk's level is set when the CLI starts (colour.ts), after this module loads.
+const STATUS_LABEL: Record<AddWheelResult['status'], () => string> = {
+  added: () => chalk.green('added'),
+  replaced: () => chalk.yellow('replaced'),
+  'already-present': () => chalk.dim('present'),
+  refused: () => chalk.red('refused'),
 };
 
 function renderResults(output: Output, results: AddWheelResult[]): void {
   const rows = results
     .filter((r) => r.status !== 'refused')
-    .map((r) => [STATUS_LABEL[r.status], `${r.name}==${r.version}`, r.filename ?? r.file]);
+    .map((r) => [STATUS_LABEL[r.status](), `${r.name}==${r.version}`, r.filename ?? r.file]);
   for (const line of formatTable(rows)) output.out(line);
   for (const r of results) {
     for (const warning of r.warnings) output.err(`${chalk.yellow('warning:')} ${r.file}: ${warning}`);

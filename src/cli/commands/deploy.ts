@@ -151,7 +151,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
   const live = output.isTTY && process.stderr.isTTY && !args.json;
   try {
     const hostNames = [...new Set(selectVenvs(config, { selectors: args.selectors, roles: args.role }).map((v) => v.host.name))];
-    const planView = live ? await createLiveView(hostNames, 'host', process.stdout) : undefined;
+    const planView = live ? await createLiveView(hostNames, 'host', output.colour?.out ?? false) : undefined;
     let plan;
     try {
       plan = await planDeploy(config, {
@@ -183,13 +183,14 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
           hint: 'pass --yes to deploy every venv shown in the plan without asking',
         });
       } else confirmed = await confirmVenvs(withChanges.map((v) => v.id), args.mode.kind === 'rollback' ? 'Roll back' : 'Deploy to');
-    } else if (!args.json) {
+    } else if (!args.json && !planFailed) {
+      // With a venv that failed to plan, the summary below says what happened, not "nothing".
       output.out(args.mode.kind === 'rollback' ? 'Nothing to roll back.' : 'Nothing to deploy.');
     }
 
     // First Ctrl-C: start nothing new, let running steps finish and be recorded; second: exit now.
     const stop = new AbortController();
-    const applyView = live && confirmed.size > 0 ? await createLiveView([...confirmed], 'venv', process.stdout) : undefined;
+    const applyView = live && confirmed.size > 0 ? await createLiveView([...confirmed], 'venv', output.colour?.out ?? false) : undefined;
     const showEvent = applyView ? (e: DeployEvent) => applyView.onEvent(e) : plainEvent;
     const restore = onInterrupt(() => {
       plainEvent({ kind: 'interrupt', message: 'Stopping: running steps finish and are recorded; press Ctrl-C again to exit at once.' });

@@ -3,7 +3,6 @@ import chalk from 'chalk';
 import { stripVTControlCharacters } from 'node:util';
 import type { CommandModule } from 'yargs';
 
-import { ConfigError } from '../../errors.js';
 import { createHostConnector } from '../../remote/connect-host.js';
 import { fleetStatus, safeCompare, type FleetStatus, type VenvStatus } from '../../status/fleet-status.js';
 import { readHistories } from '../../status/venv-history.js';
@@ -48,21 +47,24 @@ export function statusCommand(output: Output, setExit: (code: number) => void): 
 
 interface HistoryArgs extends GlobalArgs, SshArgs {
   selectors: string[];
+  role: string[];
   json: boolean;
 }
 
 export function historyCommand(output: Output, setExit: (code: number) => void): CommandModule<GlobalArgs, HistoryArgs> {
   return {
-    command: 'history <selectors..>',
-    describe: "Show a venv's deploys, newest first: time, who, outcome, what changed",
+    command: 'history [selectors..]',
+    describe: "Show each venv's deploys, newest first: time, who, outcome, what changed",
     builder: (y) =>
-      sshOptions(y).positional('selectors', { ...SELECTORS, demandOption: true }).option('json', { type: 'boolean', default: false, describe: 'Print the history as JSON (schema in docs/status.md)' }),
+      sshOptions(y)
+        .positional('selectors', SELECTORS)
+        .option('role', { type: 'string', array: true, default: [] as string[], describe: 'Only hosts with this role (repeatable)' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print the history as JSON (schema in docs/status.md)' }),
     handler: async (args) => {
-      if (args.selectors.length === 0) throw new ConfigError('history needs a selector naming the venv', { hint: 'e.g. `vdeploy history app@web1:/srv/app/venv`' });
       const config = await loadConfig(args);
       const connector = createHostConnector(config, hostConnectorOptions(args, output));
       try {
-        const histories = await readHistories(config, { selectors: args.selectors, connector });
+        const histories = await readHistories(config, { selectors: args.selectors, roles: args.role, connector });
         if (args.json) output.json(histories.map((h) => (h.ok ? { ...h, entries: [...h.entries].reverse() } : h)));
         else {
           for (const h of histories) {
