@@ -65,3 +65,70 @@ describe('plan/deploy refuse bad input before touching any host', () => {
     expectOneLineError(await runVdeploy(['rollback', '--yes', '--to', '0'], { cwd: dir }), /--to/);
   });
 });
+
+describe("yargs' own complaints read like the rest of the CLI: one line, a hint, exit 2", () => {
+  it('an unknown command names it and suggests the nearest one', async () => {
+    const r = await runVdeploy(['deplyo']);
+    expectOneLineError(r, /^error: unknown command "deplyo"$/);
+    expect(r.stderr.split('\n')[1]).to.match(/^hint: did you mean `vdeploy deploy`\? \(commands: init, /);
+    const none = await runVdeploy([]);
+    expectOneLineError(none, /^error: no command given$/);
+  });
+
+  it('an unknown option names it (with its dashes) and suggests the nearest one; --color / --no-color are known', async () => {
+    const dir = await project('django\n');
+    const r = await runVdeploy(['deploy', '--yes', '--dry-runn'], { cwd: dir });
+    expectOneLineError(r, /^error: unknown option --dry-runn for vdeploy deploy$/);
+    expect(r.stderr.split('\n')[1]).to.match(/^hint: did you mean --dry-run\? usage: vdeploy deploy \[selectors\.\.\]/);
+    for (const flag of ['--no-color', '--color']) {
+      const ok = await runVdeploy(['venvs', flag], { cwd: dir });
+      expect(ok.exitCode, ok.stderr).to.equal(0);
+    }
+  });
+
+  it('a missing argument, a missing option value and a bad choice say what is missing', async () => {
+    const dir = await project('django\n');
+    expectOneLineError(await runVdeploy(['add-wheel'], { cwd: dir }), /^error: vdeploy add-wheel needs one or more FILES$/);
+    expectOneLineError(await runVdeploy(['relocate'], { cwd: dir }), /^error: vdeploy relocate needs a TARGET$/);
+    expectOneLineError(await runVdeploy(['relocate', './a', './b', '--update-path', 'auto'], { cwd: dir }), /^error: unexpected argument "\.\/b" for vdeploy relocate$/);
+    expectOneLineError(await runVdeploy(['plan', '--known-hosts'], { cwd: dir }), /^error: --known-hosts needs a value$/);
+    expectOneLineError(
+      await runVdeploy(['plan', '--strict-host-key-checking', 'maybe'], { cwd: dir }),
+      /^error: --strict-host-key-checking must be one of yes, accept-new, no; got "maybe"$/,
+    );
+  });
+
+  it('a selector that matches nothing suggests the nearest host, not every venv id', async () => {
+    const dir = await project('django\n', [
+      { host: 'web1', path: '/srv/app/venv' },
+      { host: 'web1', path: '/srv/tools/venv' },
+    ]);
+    const r = await runVdeploy(['plan', 'wbe1'], { cwd: dir });
+    expectOneLineError(r, /^error: selector "wbe1" matches no venv$/);
+    expect(r.stderr.split('\n')[1]).to.equal('hint: did you mean "web1"? (`vdeploy venvs` lists every venv)');
+  });
+});
+
+describe('history and deploy against a host that cannot be reached (no key, nothing listening)', () => {
+  async function deadHostProject(): Promise<string> {
+    const dir = await makeTempDir();
+    const config = { hosts: [{ name: 'web1', address: '127.0.0.1', port: 9 }], venvs: [{ host: 'web1', path: '/srv/app/venv' }] };
+    await writeFile(join(dir, 'deployfile.ts'), `export default ${JSON.stringify(config)};\n`);
+    await writeFile(join(dir, 'requirements.txt'), 'django\n');
+    return dir;
+  }
+
+  it('history with no selector means every venv, like the other commands', async () => {
+    const r = await runVdeploy(['history'], { cwd: await deadHostProject(), env: { SSH_AUTH_SOCK: '' } });
+    expect(r.exitCode, r.stderr).to.equal(1);
+    expect(r.stdout).to.match(/^\S+@web1:\/srv\/app\/venv\n {2}unreachable: /);
+  });
+
+  it('a deploy whose only venv failed to plan does not say "Nothing to deploy."', async () => {
+    const r = await runVdeploy(['deploy', '--yes'], { cwd: await deadHostProject(), env: { SSH_AUTH_SOCK: '' } });
+    expect(r.exitCode, r.stderr).to.equal(1);
+    expect(r.stdout).not.to.include('Nothing to deploy');
+    expect(r.stdout).to.match(/@web1:\/srv\/app\/venv\s+error \(connect\)/);
+    expect(r.stdout).to.match(/@web1:\/srv\/app\/venv\s+failed/);
+  });
+});

@@ -2,7 +2,8 @@
 // small wheels built (and broken) by the test.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { buildWheel } from '../helpers/build-wheel.js';
 import { makeTempDir, runVdeploy } from '../helpers/cli.js';
@@ -66,7 +67,8 @@ describe('vdeploy add-wheel / wheels', () => {
     await writeFile(notAWheel, 'hello');
     const badName = join(src, 'app-1.0.whl');
     await copyFile(good, badName);
-    files.push(notAWheel, badName, join(src, 'missing-1.0-py3-none-any.whl'));
+    // (A file that does not exist is a usage error before anything is checked: see the last tests.)
+    files.push(notAWheel, badName);
 
     const r = await runVdeploy(['add-wheel', ...files], { cwd: dir });
     expect(r.exitCode).to.equal(1);
@@ -80,7 +82,6 @@ describe('vdeploy add-wheel / wheels', () => {
     }
     expect(refused.join('\n')).to.include('README.txt');
     expect(refused.join('\n')).to.include('app-1.0.whl');
-    expect(refused.join('\n')).to.include('missing-1.0-py3-none-any.whl');
     const repoFiles = (await readdir(join(dir, 'wheels'))).filter((f) => f.endsWith('.whl'));
     expect(repoFiles).to.deep.equal([basename(good)]);
     expect(releaseLines(await readFile(join(dir, 'wheels', 'release_log'), 'utf8'))).to.have.length(1);
@@ -175,5 +176,29 @@ describe('vdeploy add-wheel / wheels', () => {
     expect(lines.every((l) => /^release: pkg_[ab]_\d+==1\.0 pkg_[ab]_\d+-1\.0-py3-none-any\.whl at \S+ sha256=[0-9a-f]{64}$/.test(l)), log).to.equal(true);
     expect(new Set(lines.map((l) => l.split(' ')[1])).size).to.equal(30);
     expect(lines).to.have.length(30);
+  });
+});
+
+describe('vdeploy add-wheel: arguments that are not files', () => {
+  it('a shell glob that matched nothing says no such file (not a bad wheel name); nothing is added', async () => {
+    const dir = await makeTempDir();
+    const good = join(dir, 'idna-3.20-py3-none-any.whl');
+    await copyFile(join(SHARED_WHEELS, 'idna-3.20-py3-none-any.whl'), good);
+    // What `vdeploy add-wheel dist/*.whl` receives from the shell when dist/ has no wheel.
+    const r = await runVdeploy(['add-wheel', good, 'dist/*.whl'], { cwd: dir });
+    expect(r.exitCode, r.stderr).to.equal(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines[0]).to.equal('error: dist/*.whl: no such file (a shell pattern that matched nothing is passed on as is); nothing was added');
+    expect(lines[1]).to.match(/^hint: build the wheels first/);
+    expect(r.stderr).not.to.match(/PEP 427|dash-separated/);
+    expect(existsSync(join(dir, 'wheels'))).to.equal(false);
+  });
+
+  it('a directory says it is a directory', async () => {
+    const dir = await makeTempDir();
+    await mkdir(join(dir, 'dist'));
+    const r = await runVdeploy(['add-wheel', 'dist'], { cwd: dir });
+    expect(r.exitCode, r.stderr).to.equal(2);
+    expect(r.stderr).to.equal('error: dist is a directory, not a wheel file; nothing was added\nhint: name the wheels in it, e.g. `vdeploy add-wheel dist/*.whl`\n');
   });
 });

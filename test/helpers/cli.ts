@@ -55,6 +55,8 @@ export interface PtyOptions {
   /** Instead of waiting for the prompt, type the answers once this file exists (a live view never goes quiet). */
   whenFile?: string;
   env?: Record<string, string>;
+  /** Send stdout or stderr to this file instead of the terminal, as `vdeploy … >FILE` / `2>FILE` would. */
+  redirect?: { stdout?: string; stderr?: string };
 }
 
 /**
@@ -63,9 +65,21 @@ export interface PtyOptions {
  */
 export function runVdeployInPty(args: string[], options: PtyOptions): Promise<{ exitCode: number; output: string }> {
   const driver = join(REPO_ROOT, 'test', 'helpers', 'pty_drive.py');
-  const env = { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '', ...options.env, ...(options.whenFile ? { PTY_DRIVE_WHEN_FILE: options.whenFile } : {}) };
+  const { stdout: outFile, stderr: errFile } = options.redirect ?? {};
+  const env = {
+    ...process.env,
+    NO_COLOR: '1',
+    SSH_AUTH_SOCK: '',
+    ...options.env,
+    ...(options.whenFile ? { PTY_DRIVE_WHEN_FILE: options.whenFile } : {}),
+    ...(outFile ? { PTY_STDOUT_FILE: outFile } : {}),
+    ...(errFile ? { PTY_STDERR_FILE: errFile } : {}),
+  };
+  const command = [process.execPath, CLI_BIN, ...args];
+  // The redirection is the shell's, as the user's would be; the file names travel in the environment.
+  const redirected = outFile || errFile ? ['/bin/sh', '-c', `exec "$@"${outFile ? ' >"$PTY_STDOUT_FILE"' : ''}${errFile ? ' 2>"$PTY_STDERR_FILE"' : ''}`, 'sh', ...command] : command;
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/python3', [driver, options.prompt ?? '', JSON.stringify(options.answers), process.execPath, CLI_BIN, ...args], {
+    const child = spawn('/usr/bin/python3', [driver, options.prompt ?? '', JSON.stringify(options.answers), ...redirected], {
       env,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
