@@ -11,7 +11,7 @@ import { SHARED_WHEELS } from '../helpers/paths.js';
 const SGR = /\x1b\[[0-9;]*m/;
 
 /** A terminal with no colour preference of its own: the tests say what they set. */
-const PLAIN_ENV = { NO_COLOR: '', FORCE_COLOR: '', TERM: 'xterm' };
+const PLAIN_ENV = { NO_COLOR: undefined, FORCE_COLOR: undefined, TERM: 'xterm' };
 
 /** A project whose one host is never reached: `venvs` needs no connection, `plan` fails at the SSH key. */
 async function project(): Promise<string> {
@@ -32,17 +32,17 @@ async function wheelFiles(dir: string): Promise<string[]> {
 }
 
 /** The CLI in a pseudo-terminal; it runs in the test's directory, so --deployfile / --repo name the project. */
-function pty(args: string[], env: Record<string, string>, redirect?: { stdout?: string; stderr?: string }) {
+function pty(args: string[], env: Record<string, string | undefined>, redirect?: { stdout?: string; stderr?: string }) {
   return runVdeployInPty(args, { answers: [], env: { ...PLAIN_ENV, ...env }, ...(redirect ? { redirect } : {}) });
 }
 
 describe('colour', () => {
-  it('is on by default on a terminal, on stdout and on stderr', async () => {
+  it('is on by default on a terminal, on stdout and on stderr (an empty NO_COLOR counts as unset)', async () => {
     const dir = await project();
     const table = await pty(['venvs', '--deployfile', join(dir, 'deployfile.ts')], {});
     expect(table.exitCode, table.output).to.equal(0);
     expect(table.output).to.include('VENV').and.match(SGR);
-    const error = await pty(['venvs', 'web9', '--deployfile', join(dir, 'deployfile.ts')], {});
+    const error = await pty(['venvs', 'web9', '--deployfile', join(dir, 'deployfile.ts')], { NO_COLOR: '' });
     expect(error.exitCode, error.output).to.equal(2);
     expect(error.output).to.match(/\x1b\[31merror:/);
   });
@@ -50,7 +50,7 @@ describe('colour', () => {
   it('is off on a terminal with NO_COLOR (any non-empty value), --no-color (before or after the command, beating FORCE_COLOR) or FORCE_COLOR=0', async () => {
     const dir = await project();
     const deployfile = join(dir, 'deployfile.ts');
-    const cases: Array<[string[], Record<string, string>]> = [
+    const cases: Array<[string[], Record<string, string | undefined>]> = [
       [['venvs', 'web9'], { NO_COLOR: '1' }],
       [['venvs', 'web9'], { NO_COLOR: '0' }],
       [['venvs', 'web9', '--no-color'], {}],

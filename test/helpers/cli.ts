@@ -54,7 +54,8 @@ export interface PtyOptions {
   answers: string[];
   /** Instead of waiting for the prompt, type the answers once this file exists (a live view never goes quiet). */
   whenFile?: string;
-  env?: Record<string, string>;
+  /** Added to the environment; `undefined` removes a variable. */
+  env?: Record<string, string | undefined>;
   /** Send stdout or stderr to this file instead of the terminal, as `vdeploy … >FILE` / `2>FILE` would. */
   redirect?: { stdout?: string; stderr?: string };
 }
