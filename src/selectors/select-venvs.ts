@@ -28,8 +28,9 @@ export function selectVenvs(config: ResolvedConfig, options: SelectVenvsOptions 
   for (const role of roles) {
     if (!config.hosts.some((h) => h.roles.includes(role))) {
       const known = [...new Set(config.hosts.flatMap((h) => h.roles))];
+      const near = nearestName(role, known);
       throw new ConfigError(`role "${role}" matches no host`, {
-        hint: known.length ? `roles in the deployfile: ${known.join(', ')}` : 'no host in the deployfile declares roles',
+        hint: known.length ? `${near ? `did you mean "${near}"? ` : ''}roles in the deployfile: ${known.join(', ')}` : 'no host in the deployfile declares roles',
       });
     }
   }

@@ -96,6 +96,12 @@ describe('selectVenvs', () => {
   });
   it('refuses an unknown role', () => {
     expect(() => ids([], ['cache'])).to.throw(ConfigError, /role "cache" matches no host/);
+    try {
+      ids([], ['wbe']);
+      expect.fail('matched');
+    } catch (e) {
+      expect((e as ConfigError).hint).to.equal('did you mean "web"? roles in the deployfile: web, db');
+    }
   });
   it('refuses selectors and roles that match nothing together', () => {
     expect(() => ids(['db1'], ['web'])).to.throw(ConfigError, /match no venv together/);
