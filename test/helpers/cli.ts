@@ -55,6 +55,7 @@ export interface PtyOptions {
   /** Instead of waiting for the prompt, type the answers once this file exists (a live view never goes quiet). */
   whenFile?: string;
   env?: Record<string, string>;
+  cwd?: string;
 }
 
 /**
@@ -62,10 +63,16 @@ export interface PtyOptions {
  * would: stdout and stderr are the terminal, Ctrl-C is the terminal's \x03. Its whole output is one string.
  */
 export function runVdeployInPty(args: string[], options: PtyOptions): Promise<{ exitCode: number; output: string }> {
+  return runInPty([process.execPath, CLI_BIN, ...args], options);
+}
+
+/** Any command in a real pseudo-terminal, driven as runVdeployInPty drives the CLI. */
+export function runInPty(argv: string[], options: PtyOptions): Promise<{ exitCode: number; output: string }> {
   const driver = join(REPO_ROOT, 'test', 'helpers', 'pty_drive.py');
   const env = { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '', ...options.env, ...(options.whenFile ? { PTY_DRIVE_WHEN_FILE: options.whenFile } : {}) };
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/python3', [driver, options.prompt ?? '', JSON.stringify(options.answers), process.execPath, CLI_BIN, ...args], {
+    const child = spawn('/usr/bin/python3', [driver, options.prompt ?? '', JSON.stringify(options.answers), ...argv], {
+      cwd: options.cwd,
       env,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
