@@ -9,6 +9,7 @@
 // network it fails under CI=true, and is skipped with the reason otherwise.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, realpath, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { buildWheel } from '../helpers/build-wheel.js';
@@ -19,7 +20,9 @@ import { REPO_ROOT, SHARED_WHEELS } from '../helpers/paths.js';
 /** npm's words for "the registry could not be reached". */
 const OFFLINE = /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|network/i;
 
-const VERSION = (JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+// Not a top-level await: a test module with one gets its own copy of test/support/hooks.ts, whose
+// afterAll then never removes the temporary directories made through it.
+const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** Runs argv with this Node first on PATH and no NODE_PATH, as a user's shell would. */
 function run(argv: string[], cwd: string, timeoutMs = 300_000): Promise<CliResult> {
