@@ -4,6 +4,8 @@
 //   unit         test/unit: pure TypeScript, no process, no Python
 //   integration  test/integration: runs Python, shells, builds venvs
 //   e2e          test/e2e: real sshd hosts, through the built CLI
+//   node22       unit + the npm package smoke (test/e2e/npm-package.test.ts) under Node 22, and
+//   node24       under Node 24, both from the npm registry (scripts/test-on-node.mjs)
 // A failing tier does not stop the others. The output ends with each tier's wall time and then ONE
 // plain line, "N passed, N failed[, N skipped]", that counts every tier (what .ci/run reads); the
 // tiers label their own lines ("unit: ...") so that they are not taken for it. The exit code is 1
@@ -23,6 +25,8 @@ const TIERS = {
   unit: [mocha, 'test/unit/**/*.test.ts'],
   integration: [mocha, 'test/integration/**/*.test.ts'],
   e2e: [mocha, 'test/e2e/**/*.test.ts'],
+  node22: [process.execPath, join(root, 'scripts', 'test-on-node.mjs'), '22'],
+  node24: [process.execPath, join(root, 'scripts', 'test-on-node.mjs'), '24'],
 };
 
 const wanted = process.argv.slice(2);

@@ -58,6 +58,7 @@ export interface PtyOptions {
   env?: Record<string, string | undefined>;
   /** Send stdout or stderr to this file instead of the terminal, as `vdeploy … >FILE` / `2>FILE` would. */
   redirect?: { stdout?: string; stderr?: string };
+  cwd?: string;
 }
 
 /**
@@ -65,6 +66,11 @@ export interface PtyOptions {
  * would: stdout and stderr are the terminal, Ctrl-C is the terminal's \x03. Its whole output is one string.
  */
 export function runVdeployInPty(args: string[], options: PtyOptions): Promise<{ exitCode: number; output: string }> {
+  return runInPty([process.execPath, CLI_BIN, ...args], options);
+}
+
+/** Any command in a real pseudo-terminal, driven as runVdeployInPty drives the CLI. */
+export function runInPty(argv: string[], options: PtyOptions): Promise<{ exitCode: number; output: string }> {
   const driver = join(REPO_ROOT, 'test', 'helpers', 'pty_drive.py');
   const { stdout: outFile, stderr: errFile } = options.redirect ?? {};
   const env = {
@@ -76,11 +82,11 @@ export function runVdeployInPty(args: string[], options: PtyOptions): Promise<{ 
     ...(outFile ? { PTY_STDOUT_FILE: outFile } : {}),
     ...(errFile ? { PTY_STDERR_FILE: errFile } : {}),
   };
-  const command = [process.execPath, CLI_BIN, ...args];
   // The redirection is the shell's, as the user's would be; the file names travel in the environment.
-  const redirected = outFile || errFile ? ['/bin/sh', '-c', `exec "$@"${outFile ? ' >"$PTY_STDOUT_FILE"' : ''}${errFile ? ' 2>"$PTY_STDERR_FILE"' : ''}`, 'sh', ...command] : command;
+  const redirected = outFile || errFile ? ['/bin/sh', '-c', `exec "$@"${outFile ? ' >"$PTY_STDOUT_FILE"' : ''}${errFile ? ' 2>"$PTY_STDERR_FILE"' : ''}`, 'sh', ...argv] : argv;
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/python3', [driver, options.prompt ?? '', JSON.stringify(options.answers), ...redirected], {
+      cwd: options.cwd,
       env,
       stdio: ['ignore', 'pipe', 'inherit'],
     });

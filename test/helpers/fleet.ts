@@ -529,7 +529,7 @@ function removeStalePyenvLock(): void {
 }
 
 /** PIDs whose parent chain leads to `pid` (read from /proc): the session processes an sshd forked. */
-function descendantsOf(pid: number): number[] {
+export function descendantsOf(pid: number): number[] {
   const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
