@@ -29,6 +29,9 @@ export default defineConfig({
       user: 'deploy', // the SSH login user
       roles: ['web'],
       reload: 'sudo systemctl reload nginx', // once per host, after all its venvs are done
+      // The `app` venv below installs from this cache as `app`, so `app` must be able to read it
+      // (the default, ~deploy/.cache/vdeploy/wheels, is not when deploy's home is private).
+      wheelCache: '/var/cache/vdeploy/wheels',
     },
     {
       name: 'worker1',
@@ -40,7 +43,8 @@ export default defineConfig({
 
   venvs: [
     {
-      // The Django site: owned by `app`, so vdeploy works on it with `sudo -n -u app`.
+      // The Django site: owned by `app`, so vdeploy works on it with `sudo -n -u app` (the host needs
+      // the sudoers rule `deploy ALL=(app) NOPASSWD: ALL`; see docs/deployfile.md).
       host: 'web1',
       user: 'app',
       path: '/srv/app/venv',

@@ -11,6 +11,8 @@ const checks = [
   { pkg: 'python3-venv', ok: () => spawnSync('/usr/bin/python3', ['-c', 'import ensurepip, venv'], { stdio: 'ignore' }).status === 0 },
   // The linter scripts/test-python.mjs runs over the Python vdeploy ships and its tests.
   { pkg: 'pyflakes3', ok: () => existsSync('/usr/bin/pyflakes3') },
+  // The e2e tests of venvs owned by another user log in as one test user and `sudo -n -u` another.
+  { pkg: 'sudo', ok: () => existsSync('/usr/bin/sudo') && existsSync('/usr/sbin/visudo') },
 ];
 
 const missing = checks.filter((c) => !c.ok()).map((c) => c.pkg);

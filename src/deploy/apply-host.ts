@@ -166,5 +166,8 @@ export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: 
 }
 
 function venvReport(ctx: ApplyHostContext, v: OkPlan, fields: Partial<VenvReport> & { outcome: VenvReport['outcome'] }, startedAt: number | undefined): VenvReport {
-  return { ...ctx.base(v, fields.outcome), created: v.create !== null, ...fields, ms: Math.round(performance.now() - (startedAt ?? performance.now())) };
+  // Created when the create step ran, or (planned as created) deployed after an earlier run created it;
+  // not when the apply never started (sudo refused, say).
+  const created = v.create !== null && (fields.outcome === 'deployed' || (fields.steps ?? []).some((s) => s.name === 'create' && s.ok));
+  return { ...ctx.base(v, fields.outcome), created, ...fields, ms: Math.round(performance.now() - (startedAt ?? performance.now())) };
 }

@@ -10,6 +10,7 @@ import { posix } from 'node:path';
 import type { ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
 import { lastLines } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
+import { sudoArgv, sudoRefusal } from '../remote/sudo.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
 import type { ApplyVenvInput, HostApplyLine } from './apply-contract.js';
 import type { EventSink } from './events.js';
@@ -165,7 +166,7 @@ function djangoCommand(venv: ResolvedVenv, run: boolean): ApplyVenvInput['migrat
 
 /** The argv prefix that runs the apply as the venv's owner when that is not the login user. */
 export function sudoFor(venv: ResolvedVenv, host: ResolvedHost): string[] {
-  return venv.user !== host.user ? ['sudo', '-n', '-u', venv.user] : [];
+  return venv.user !== host.user ? sudoArgv(venv.user) : [];
 }
 
 /** A venv's line from the host apply script (undefined: it never answered) → the report's outcome fields. */
@@ -173,6 +174,8 @@ export function venvOutcome(venv: ResolvedVenv, host: ResolvedHost, line: VenvLi
   const out = line?.output;
   if (!out) {
     const sudo = sudoFor(venv, host).length > 0;
+    const refused = sudo ? sudoRefusal(line?.stderrTail ?? '', { host: host.name, login: host.user, owner: venv.user, what: 'the apply script' }) : undefined;
+    if (refused) return { outcome: 'failed', failedStep: 'apply', message: `${venv.id}: ${refused.message}`, hint: refused.hint };
     return {
       outcome: 'failed',
       failedStep: 'apply',

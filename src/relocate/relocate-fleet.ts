@@ -64,7 +64,7 @@ export async function relocateFleet(
           relocateEntry(v.id, async () => {
             options.signal?.throwIfAborted();
             const conn = await connector.connect(v.host);
-            return relocateVenv(conn, { ...request, venv: v.path }, v.user !== v.host.user ? { ...runOptions, runAs: v.user } : runOptions);
+            return relocateVenv(conn, { ...request, venv: v.path }, v.user !== v.host.user ? { ...runOptions, runAs: v.user, host: v.host.name, login: v.host.user } : runOptions);
           }),
         ),
       ),

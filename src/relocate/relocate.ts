@@ -12,6 +12,7 @@ import { ConfigError, lastLines, VdeployError } from '../errors.js';
 import type { CommandResult, Connection } from '../remote/connection.js';
 import { readAnswer } from '../remote/contracts.js';
 import { pythonArgv, pythonStdin } from '../remote/remote-python.js';
+import { sudoRefusal } from '../remote/sudo.js';
 import { contracts, type RelocateResult, type RelocateScriptRequest } from './relocate-contract.js';
 
 export type { RelocateChange, RelocateChangeKind, RelocateLeftover, RelocateResult } from './relocate-contract.js';
@@ -35,6 +36,9 @@ export interface RelocateRequest {
 export interface RelocateOptions {
   /** Run the script as this user (`sudo -n -u USER`), for a venv owned by someone else than the login user. */
   runAs?: string;
+  /** For the error when sudo refuses: the host's name and the login user (default: the connection's target, "the login user"). */
+  host?: string;
+  login?: string;
   signal?: AbortSignal;
   /** Default 30 minutes (recompiling a large venv's bytecode on a slow host takes a while). */
   timeoutMs?: number;
@@ -91,7 +95,7 @@ export async function relocateVenv(conn: Connection, request: RelocateRequest, o
   // The answer is the last line; without one the script never got to answer (no python3, sudo
   // refused, killed, a traceback).
   const last = result.stdout.trimEnd().split('\n').at(-1)!.trim();
-  if (!last.startsWith('{')) throw scriptDied(where, result, options.runAs);
+  if (!last.startsWith('{')) throw scriptDied(where, result, options, conn.target);
   const { v: _v, fatal, ...done } = readAnswer(contracts['relocate.answer'], result.stdout, { host: conn.target, script: 'relocate' });
   if (fatal) throw new RelocateError(`${where}: ${fatal.message}`, fatal.kind, fatal.hint ? { hint: fatal.hint } : {});
   return done;
@@ -122,14 +126,14 @@ function scriptRequest(request: RelocateRequest): Omit<RelocateScriptRequest, 'v
   };
 }
 
-function scriptDied(where: string, result: CommandResult, runAs: string | undefined): VdeployError {
+function scriptDied(where: string, result: CommandResult, options: RelocateOptions, target: string): VdeployError {
+  const { runAs } = options;
+  const refused = runAs ? sudoRefusal(result.stderr, { host: options.host ?? target, login: options.login ?? 'the login user', owner: runAs, what: 'the relocate script' }) : undefined;
+  if (refused) return new VdeployError(`relocating ${where}: ${refused.message}`, { hint: refused.hint });
   const how = result.signal ? `was killed by ${result.signal}` : `exited with ${result.exitCode}`;
   const tail = lastLines(result.stderr, 5);
   let hint = 'run the same command again: relocate continues where it stopped';
   if (result.exitCode === 127) hint = 'install python3 on that machine (relocate runs a Python script there)';
-  else if (runAs && /sudo/.test(result.stderr)) {
-    hint = `check that the login user may run \`sudo -n -u ${runAs} sh\` without a password`;
-  }
   return new VdeployError(`relocating ${where}: the relocate script ${how}${tail ? `: ${tail}` : ''}`, { hint });
 }
 

@@ -7,6 +7,7 @@
  * The sources come from python-files.ts (read from disk, or inlined in the CLI bundle).
  */
 import { readPythonFile } from './python-files.js';
+import { sudoArgv } from './sudo.js';
 
 /** The protocol version every request and answer carries ("v"); vdeploy_remote/protocol.py has the same. */
 export const PROTOCOL = 1;
@@ -92,7 +93,7 @@ export interface PythonArgvOptions {
 export function pythonArgv(main: PythonMain, opts: PythonArgvOptions = {}): string[] {
   start ??= readPythonFile('start.sh');
   return [
-    ...(opts.runAs ? ['sudo', '-n', '-u', opts.runAs] : []),
+    ...(opts.runAs ? sudoArgv(opts.runAs) : []),
     'sh',
     '-c',
     start,

@@ -17,6 +17,8 @@ export interface ProjectVenv {
   requirements?: string;
   /** The interpreter a missing venv is created with; default /usr/bin/python3. */
   python?: string;
+  /** The venv's owner (`venvs[].user`); default: the login user. */
+  user?: string;
 }
 
 export interface DeployProjectOptions {
@@ -30,6 +32,10 @@ export interface DeployProjectOptions {
   extraHosts?: Array<Record<string, unknown>>;
   /** Extra top-level deployfile fields (JSON-able). */
   extra?: Record<string, unknown>;
+  /** The SSH login user of the fleet's hosts; default fleet.user. */
+  loginUser?: string;
+  /** Each fleet host's wheelCache; default cacheDirOf(host). */
+  wheelCache?: (host: FleetHost) => string;
 }
 
 export interface DeployProject {
@@ -55,8 +61,8 @@ export async function makeDeployProject(fleet: Fleet, options: DeployProjectOpti
     name: h.name,
     address: h.address,
     port: h.port,
-    user: fleet.user,
-    wheelCache: cacheDirOf(h),
+    user: options.loginUser ?? fleet.user,
+    wheelCache: (options.wheelCache ?? cacheDirOf)(h),
     ...(options.hostReload?.[h.name] ? { reload: options.hostReload[h.name] } : {}),
   }));
   hosts.push(...(options.extraHosts ?? []));
@@ -64,6 +70,7 @@ export async function makeDeployProject(fleet: Fleet, options: DeployProjectOpti
     host: typeof v.host === 'string' ? v.host : v.host.name,
     path: v.path,
     python: v.python ?? '/usr/bin/python3',
+    ...(v.user ? { user: v.user } : {}),
     ...(v.django ? { django: v.django } : {}),
     ...(v.reload ? { reload: v.reload } : {}),
     ...(v.requirements ? { requirements: v.requirements } : {}),

@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, writeFile, mkdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import type { ExecOptions } from '../../src/remote/connection.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 import { Semaphore } from '../../src/remote/semaphore.js';
 import { quoteCommand } from '../../src/remote/shell-quote.js';
+import { ensureTestUsers, type TestUser } from './test-users.js';
 
 const SSHD = '/usr/sbin/sshd';
 const START_TIMEOUT_MS = 10_000;
@@ -36,6 +37,12 @@ export interface StartFleetOptions {
    * tests). Default 0. See startPrivateNetwork below for how; needs root (unshare/nsenter) and `ip`.
    */
   privateHosts?: number;
+  /**
+   * Set up the two test users of test-users.ts (a non-root login user allowed to `sudo -n -u` the
+   * venvs' owner) and let them in: the fleet's directory becomes traversable and authorized_keys
+   * readable by them (sshd reads it as the user logging in). Needs root. Default false.
+   */
+  sudoUsers?: boolean;
 }
 
 export interface FleetHost {
@@ -71,6 +78,8 @@ export interface Fleet {
   clientKeyPath: string;
   /** The user tests log in as: whoever runs them. */
   user: string;
+  /** With sudoUsers: the login user (also accepted by every host) and the venvs' owner it may sudo to. */
+  sudoUsers: { deployer: TestUser; app: TestUser } | undefined;
   /** argv for the `ssh` binary, ending with user@address: append a command (private hosts go through the bastion). */
   sshArgs(host: FleetHost): string[];
   /** Run argv on a host with the real `ssh` binary (independent of vdeploy's own SSH code). */
@@ -114,6 +123,11 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
     const clientKeyPath = path.join(dir, 'client_ed25519');
     await keygen(clientKeyPath, 'vdeploy-fleet-client');
     await writeFile(path.join(dir, 'authorized_keys'), await readFile(`${clientKeyPath}.pub`));
+    const sudoUsers = opts.sudoUsers ? ensureTestUsers() : undefined;
+    if (sudoUsers) {
+      await chmod(dir, 0o755);
+      await chmod(path.join(dir, 'authorized_keys'), 0o644);
+    }
 
     // allSettled: every sshd must have started (or failed) before a failure makes stop() kill them.
     const started = await Promise.allSettled(Array.from({ length: opts.hosts }, (_, i) => startHost(state, i + 1)));
@@ -157,6 +171,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
       knownHostsPath,
       clientKeyPath,
       user,
+      sudoUsers,
       sshArgs: (host) => [...sshOptions(host), `${user}@${host.address}`],
       // `--` so a command starting with '-' is never read as an ssh option.
       exec: (host, argv, execOpts) =>

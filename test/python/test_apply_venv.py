@@ -209,6 +209,33 @@ class InstallStep(TempDir):
                          'bad-1.0-py3-none-any.whl, gone-1.0-py3-none-any.whl (missing); run the deploy again to push them anew')
         self.assertEqual(sorted(os.listdir(cache)), [good])
 
+    def test_a_cache_the_owner_may_not_read_fails_install_naming_the_directory_and_the_fix(self):
+        cache = os.path.join(self.root, 'home', 'deploy', 'wheels')
+        os.makedirs(cache)
+        good, good_sha = build_wheel(cache, 'good', '1.0')
+        ctx = self.context(fake_venv(os.path.join(self.root, 'v'), [('pip', '23.0')]), install={
+            'requirements': 'good==1.0\n', 'cacheDir': cache, 'wheels': [{'filename': good, 'sha256': good_sha}]})
+        os.makedirs(ctx.meta)
+        home = os.path.join(self.root, 'home', 'deploy')
+        # The tests run as root, who may read anything: the owner's view is simulated.
+        denied = OSError(13, 'Permission denied')
+        with mock.patch.object(apply_venv, 'sha256_of', side_effect=PermissionError(*denied.args)), \
+                mock.patch.object(apply_venv.os, 'access', side_effect=lambda p, mode: p != home):
+            with self.assertRaises(StepFailed):
+                apply_venv.install(ctx)
+        message = ctx.steps[0]['stderrTail']
+        self.assertTrue(message.startswith('%s cannot read the wheel cache %s: %s is not searchable by ' % (
+            __import__('pwd').getpwuid(os.getuid()).pw_name, cache, home)), message)
+        self.assertIn("or set this host's wheelCache in the deployfile", message)
+        self.assertEqual(os.listdir(cache), [good])
+
+    def test_a_damaged_wheel_that_cannot_be_removed_is_named_so(self):
+        cache = os.path.join(self.root, 'cache')
+        write(os.path.join(cache, 'bad-1.0-py3-none-any.whl'), 'damaged')
+        with mock.patch.object(apply_venv.os, 'unlink', side_effect=PermissionError(13, 'Permission denied')):
+            corrupt = apply_venv.check_cache(cache, [{'filename': 'bad-1.0-py3-none-any.whl', 'sha256': '0' * 64}])
+        self.assertEqual(corrupt, ['bad-1.0-py3-none-any.whl (damaged; removing it failed: Permission denied)'])
+
     def test_a_pip_too_old_fails_install_saying_what_to_do(self):
         ctx = self.context(fake_venv(os.path.join(self.root, 'v'), [('pip', '7.1.2')]),
                            install={'requirements': '', 'cacheDir': self.root, 'wheels': []})

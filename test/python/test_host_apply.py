@@ -91,6 +91,26 @@ class Uploads(TempDir):
         self.assertEqual(bad_list[0]['got'], sha256(b'bad!'))
         self.assertEqual(sorted(os.listdir(self.root)), ['g.whl'])
 
+    def test_a_good_upload_is_readable_by_everyone_whatever_the_umask(self):
+        good = {'tmp': os.path.join(self.root, '.g.tmp'), 'final': os.path.join(self.root, 'g.whl'), 'sha256': sha256(b'good')}
+        write(good['tmp'], b'good')
+        os.chmod(good['tmp'], 0o600)
+        host_apply.finalize([good])
+        self.assertEqual(os.stat(good['final']).st_mode & 0o777, 0o644)
+
+    def test_the_login_user_removes_a_damaged_wheel_before_a_venv_of_another_user_is_applied(self):
+        cache = os.path.join(self.root, 'cache')
+        write(os.path.join(cache, 'a-1.0-py3-none-any.whl'), b'damaged')
+        write(os.path.join(cache, 'b-1.0-py3-none-any.whl'), b'good')
+        wheels = [{'filename': 'a-1.0-py3-none-any.whl', 'sha256': sha256(b'a')},
+                  {'filename': 'b-1.0-py3-none-any.whl', 'sha256': sha256(b'good')}]
+        install = {'requirements': '', 'cacheDir': cache, 'wheels': wheels}
+        # Under the login user's own name the child removes it itself: left alone here.
+        host_apply.drop_damaged_wheels({'sudo': [], 'input': apply_input('/v', install=install)})
+        self.assertEqual(sorted(os.listdir(cache)), ['a-1.0-py3-none-any.whl', 'b-1.0-py3-none-any.whl'])
+        host_apply.drop_damaged_wheels({'sudo': ['sudo', '-n', '-u', 'app'], 'input': apply_input('/v', install=install)})
+        self.assertEqual(sorted(os.listdir(cache)), ['b-1.0-py3-none-any.whl'])
+
     def test_the_childs_answer_is_its_last_json_line(self):
         self.assertEqual(host_apply.last_json_object(b'hello\n{"outcome": "deployed"}\n\n'), {'outcome': 'deployed'})
         self.assertIsNone(host_apply.last_json_object(b'{"outcome": "deployed"}\nTraceback\n'))

@@ -8,6 +8,7 @@ Each step is a function of the Apply context that raises StepFailed; main() answ
 (contract 'apply_venv.answer') and exits 0 even when a step failed: the answer says which.
 Progress lines (`@vdeploy {"step", "phase"}`) go to stderr.
 """
+import errno
 import fcntl
 import hashlib
 import json
@@ -280,20 +281,48 @@ def sha256_of(path):
     return h.hexdigest()
 
 
+class CacheUnreadable(Exception):
+    """This process's user (the venv's owner, under sudo) may not read the login user's wheel cache."""
+
+
+def unreadable_cache(cache, path):
+    """Why this user cannot read `path` of the cache: the first directory it may not enter, else the file."""
+    import pwd
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = 'uid %d' % os.getuid()
+    dirs, d = [], os.path.dirname(path)
+    while not dirs or dirs[-1] != d:
+        dirs.append(d)
+        d = os.path.dirname(d)
+    blocked = [d for d in reversed(dirs) if not os.access(d, os.X_OK)]
+    why = ('%s is not searchable by %s' % (blocked[0], user)) if blocked else ('%s is not readable by %s' % (path, user))
+    return ('%s cannot read the wheel cache %s: %s; let %s read it (chmod o+x on the directories, o+r on the '
+            'wheels), or set this host\'s wheelCache in the deployfile to a directory %s can read'
+            % (user, cache, why, user, user))
+
+
 def check_cache(cache, wheels):
     """The wheels this install takes whose cached copy is missing or damaged; a damaged one is deleted
-    (it would fail pip's hash check on every run from now on) so the next run pushes it again."""
+    (it would fail pip's hash check on every run from now on) so the next run pushes it again.
+    Raises CacheUnreadable when the cache is there but this user may not read it."""
     corrupt = []
     for w in wheels:
         path = os.path.join(cache, w['filename'])
         try:
             digest = sha256_of(path)
-        except OSError:
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.EPERM):
+                raise CacheUnreadable(unreadable_cache(cache, path))
             corrupt.append(w['filename'] + ' (missing)')
             continue
         if digest != w['sha256']:
-            corrupt.append(w['filename'])
-            os.unlink(path)
+            try:
+                os.unlink(path)
+                corrupt.append(w['filename'])
+            except OSError as e:
+                corrupt.append('%s (damaged; removing it failed: %s)' % (w['filename'], e.strerror))
     return corrupt
 
 
@@ -325,7 +354,10 @@ def install(ctx):
     with open(requirements, 'w', encoding='utf-8') as f:
         f.write(inst['requirements'])
     cache = inst['cacheDir']
-    corrupt = check_cache(cache, inst.get('wheels') or [])
+    try:
+        corrupt = check_cache(cache, inst.get('wheels') or [])
+    except CacheUnreadable as e:
+        ctx.failed_step('install', str(e))
     if corrupt:
         ctx.failed_step('install', 'wheel cache entries were damaged or missing and have been removed: '
                         + ', '.join(corrupt) + '; run the deploy again to push them anew')

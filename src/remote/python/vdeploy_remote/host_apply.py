@@ -81,6 +81,8 @@ def finalize(uploads):
             bad.append({'final': u['final'], 'got': str(e)})
             continue
         if h.hexdigest() == u['sha256']:
+            # Readable by the venvs' owners whatever the login's umask: they install from it under sudo.
+            os.chmod(u['tmp'], 0o644)
             os.replace(u['tmp'], u['final'])
         else:
             bad.append({'final': u['final'], 'got': h.hexdigest()})
@@ -124,8 +126,21 @@ def forward_progress(index, stream):
     return ''.join(other)
 
 
+def drop_damaged_wheels(venv):
+    """A venv applied as another user (sudo) cannot delete from the login user's wheel cache: the wheels
+    it takes are checked here first, as the login user, and a damaged one removed (the child then finds
+    it missing and fails asking for a re-run, which pushes it again)."""
+    install = venv['input'].get('install')
+    if venv.get('sudo') and install:
+        try:
+            apply_venv.check_cache(install['cacheDir'], install.get('wheels') or [])
+        except apply_venv.CacheUnreadable:
+            pass  # the child says what it cannot read
+
+
 def apply_one(index, venv):
     """Runs apply_venv for one venv in a child; its line for stdout."""
+    drop_damaged_wheels(venv)
     argv, prefix = protocol.child_command(CHILD, prefix=venv.get('sudo') or ())
     request = dict(venv['input'], v=protocol.PROTOCOL)
     started = time.time()
