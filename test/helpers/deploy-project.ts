@@ -14,6 +14,8 @@ export interface ProjectVenv {
   path: string;
   django?: { settings: string; cwd?: string; env?: Record<string, string> };
   reload?: string;
+  /** The venv's health check, as written in a deployfile. */
+  healthcheck?: Record<string, unknown>;
   requirements?: string;
   /** The interpreter a missing venv is created with; default /usr/bin/python3. */
   python?: string;
@@ -66,6 +68,7 @@ export async function makeDeployProject(fleet: Fleet, options: DeployProjectOpti
     python: v.python ?? '/usr/bin/python3',
     ...(v.django ? { django: v.django } : {}),
     ...(v.reload ? { reload: v.reload } : {}),
+    ...(v.healthcheck ? { healthcheck: v.healthcheck } : {}),
     ...(v.requirements ? { requirements: v.requirements } : {}),
   }));
   const config = {
