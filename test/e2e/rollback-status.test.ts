@@ -173,7 +173,7 @@ describe('health checks and automatic rollback (real gunicorn)', function () {
     await fleet?.stop();
   });
 
-  it('a version whose health endpoint answers 500 is rolled back and gunicorn serves the old one again', async () => {
+  it('reloaded with a plain kill -HUP, the check waits for the new version: a good one passes, one answering 500 is rolled back and gunicorn serves the old one again', async () => {
     const host = fleet.hosts[0]!;
     const venv = host.venvs[0]!;
     const pidFile = join(host.root, 'gunicorn.pid');
