@@ -51,7 +51,10 @@ export default defineConfig({
       python: 'python3',
       requirements: './requirements-web.txt',
       django: { settings: 'mysite.settings', cwd: '/srv/app', env: { DJANGO_DEBUG: '0' } },
+      // HUP makes gunicorn load the new code in new workers (not with --preload: restart it then).
       reload: 'kill -HUP $(cat /srv/app/gunicorn.pid)',
+      // Passes only once the NEW code answers: /health/ returns "mysite <version>".
+      healthcheck: { url: 'http://127.0.0.1:8000/health/', expectBody: 'mysite {version:mysite}', retries: 30, interval: 1 },
     },
     {
       // A second venv on the same host, with the default requirements file.

@@ -6,6 +6,7 @@
 import { posix } from 'node:path';
 // A namespace import (not `{ z }`): the CLI bundle then keeps only the parts of zod we use (~200 KiB, not ~800).
 import * as z from 'zod';
+import { NAME_PATTERN } from '../requirements/names.js';
 
 /** Names used in selectors (`user@host:/path`) must not contain the selector's punctuation. */
 const selectorSafeName = (what: string) =>
@@ -54,7 +55,15 @@ export const djangoSchema = z
   })
   .strict();
 
-/** After reload: a command that must exit 0 and/or a URL (fetched on the host itself) that must answer expectStatus. */
+/** `{version:NAME}` in a health check's expectBody: the version of package NAME being deployed. */
+export const VERSION_PLACEHOLDER = /\{version(?::([^{}]*))?\}/g;
+
+/**
+ * After reload: a command that must exit 0 and/or a URL (fetched on the host itself) that must answer
+ * expectStatus — and, with expectBody, a body containing that text. Polled: settle, then up to
+ * retries + 1 attempts interval apart, until it passes (an app server switching over answers with the
+ * old code for a moment; only a body naming the new version tells the two apart).
+ */
 export const healthcheckSchema = z
   .object({
     command: z.string().min(1).optional(),
@@ -63,15 +72,28 @@ export const healthcheckSchema = z
       .regex(/^https?:\/\/[^\s]+$/, { message: 'must be an http:// or https:// URL' })
       .optional(),
     expectStatus: z.number().int().min(100).max(599).default(200),
+    /** Text the URL's body must contain; `{version:NAME}` stands for the version of package NAME being deployed. */
+    expectBody: z.string().min(1, { message: 'must not be empty (leave it out to check the status only)' }).superRefine(checkPlaceholders).optional(),
     /** Seconds each attempt may take. */
     timeout: secondsSchema.default(10),
     /** Further attempts after the first fails. */
     retries: z.number().int().min(0).max(100).default(3),
     /** Seconds between attempts. */
     interval: z.number().min(0, { message: 'must be 0 or more seconds' }).default(2),
+    /** Seconds to wait after the reload before the first attempt. */
+    settle: z.number().min(0, { message: 'must be 0 or more seconds' }).default(0),
   })
   .strict()
-  .refine((h) => h.command !== undefined || h.url !== undefined, { message: 'needs a command or a url (or both)' });
+  .refine((h) => h.command !== undefined || h.url !== undefined, { message: 'needs a command or a url (or both)' })
+  .refine((h) => h.expectBody === undefined || h.url !== undefined, { message: 'needs a url (expectBody is checked against the URL\'s body)', path: ['expectBody'] });
+
+function checkPlaceholders(text: string, ctx: z.RefinementCtx): void {
+  for (const m of text.matchAll(VERSION_PLACEHOLDER)) {
+    if (m[1] === undefined || !NAME_PATTERN.test(m[1])) {
+      ctx.addIssue({ code: 'custom', message: `${m[0]}: write {version:PACKAGE}, PACKAGE being a package of the venv (e.g. {version:myapp})` });
+    }
+  }
+}
 
 export const hostSchema = z
   .object({

@@ -40,9 +40,13 @@ export const applyVenvInput = z.object({
       command: z.string().optional(),
       url: z.string().optional(),
       expectStatus: z.number().int(),
+      /** Text the URL's body must contain (placeholders already replaced). */
+      expectBody: z.string().optional(),
       timeout: z.number(),
       retries: z.number().int(),
       interval: z.number(),
+      /** Seconds to wait before the first attempt. */
+      settle: z.number(),
     })
     .nullable(),
   /** The history record, completed by the script with before/after/outcome/steps. */

@@ -14,6 +14,7 @@ import { sudoArgv, sudoRefusal } from '../remote/sudo.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
 import type { ApplyVenvInput, HostApplyLine } from './apply-contract.js';
 import type { EventSink } from './events.js';
+import { healthcheckInput } from './healthcheck-input.js';
 import { diffPackages, packagesToFetch, pinnedRequirements, type HostPlan, type VenvPlan } from './plan.js';
 import type { VenvReport } from './report.js';
 import { runHostApply } from './run-host-apply.js';
@@ -137,16 +138,7 @@ export function buildApplyInput(
     migrate: venv.django ? djangoCommand(venv, settings.migrate !== 'never') : null,
     unmigrate: unapply.map(({ app, to }) => ({ app, to })),
     reload: venv.reload ?? null,
-    healthcheck: healthcheck
-      ? {
-          ...(healthcheck.command ? { command: healthcheck.command } : {}),
-          ...(healthcheck.url ? { url: healthcheck.url } : {}),
-          expectStatus: healthcheck.expectStatus,
-          timeout: healthcheck.timeout,
-          retries: healthcheck.retries,
-          interval: healthcheck.interval,
-        }
-      : null,
+    healthcheck: healthcheck ? healthcheckInput(healthcheck, desired) : null,
     history: {
       time: new Date().toISOString(),
       localUser: userInfo().username,

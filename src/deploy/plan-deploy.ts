@@ -18,6 +18,7 @@ import { WheelMetadataCache } from '../resolve/wheel-metadata-cache.js';
 import { selectVenvs } from '../selectors/select-venvs.js';
 import { releasedWheels, type ReleasedWheel } from '../wheels/repository.js';
 import type { EventSink } from './events.js';
+import { healthcheckProblem } from './healthcheck-input.js';
 import { diffPackages, hasChanges, PROTECTED_PACKAGES, type HostPlan, type Plan, type RollbackPlan, type VenvPlan, type VenvTarget } from './plan.js';
 
 /** What the venvs should have: the requirements files (deploy), or a recorded set (rollback). */
@@ -142,6 +143,8 @@ async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext):
   try {
     const resolution = await resolveWith(ctx, facts.interpreter, requirements);
     if (!resolution.ok) return fail('resolve', resolution.message, resolution.hint);
+    const unchecked = healthcheckProblem(venv.healthcheck ?? venv.host.healthcheck, resolution.packages);
+    if (unchecked) return fail('plan', `${venv.id}: ${unchecked}`, 'name a package of this venv\'s requirements in {version:NAME}, or leave the placeholder out');
     const diff = diffPackages(resolution.packages, installed, ctx.prune);
     const plan: VenvPlan = {
       ...base,

@@ -173,7 +173,7 @@ describe('health checks and automatic rollback (real gunicorn)', function () {
     await fleet?.stop();
   });
 
-  it('a version whose health endpoint answers 500 is rolled back and gunicorn serves the old one again', async () => {
+  it('reloaded with a plain kill -HUP, the check waits for the new version: a good one passes, one answering 500 is rolled back and gunicorn serves the old one again', async () => {
     const host = fleet.hosts[0]!;
     const venv = host.venvs[0]!;
     const pidFile = join(host.root, 'gunicorn.pid');
@@ -187,15 +187,9 @@ describe('health checks and automatic rollback (real gunicorn)', function () {
           host,
           path: venv,
           django: { settings: SHOPAPP_SETTINGS, env },
-          // HUP makes gunicorn start a new worker and then stop the old one; until the old one is gone it
-          // may answer the health check with the old code. Wait for that (30 s at most), so the check
-          // sees the new code on a loaded machine too.
-          reload: [
-            `if [ -f ${JSON.stringify(pidFile)} ]; then`,
-            `  m=$(cat ${JSON.stringify(pidFile)}); old=$(pgrep -P "$m"); kill -HUP "$m"; i=0`,
-            '  while [ -n "$old" ] && [ $i -lt 300 ] && pgrep -P "$m" | grep -qxF "$old"; do sleep 0.1; i=$((i+1)); done',
-            'fi',
-          ].join('\n'),
+          // A plain HUP, as people write it: gunicorn starts a new worker and stops the old one, which
+          // may still answer for a moment. The health check must tell them apart (expectBody, below).
+          reload: `if [ -f ${JSON.stringify(pidFile)} ]; then kill -HUP "$(cat ${JSON.stringify(pidFile)})"; fi`,
         },
       ],
       requirements: 'shopapp\n',
@@ -216,31 +210,42 @@ describe('health checks and automatic rollback (real gunicorn)', function () {
     }
     expect(ok, 'gunicorn serves 1.0').to.equal(true);
 
-    // Now the deployfile gains a health check, and 1.2 answers 500 on /health/.
+    // Now the deployfile gains a health check that the new code must pass: /health/ answers 200 with
+    // the version just deployed. Right after the HUP the old worker still answers "shopapp 1.0": that
+    // must not count (before expectBody, a check 14 ms after the reload passed on the old worker).
     const deployfile = join(project.dir, 'deployfile.ts');
     const text = await readFile(deployfile, 'utf8');
     const { writeFile } = await import('node:fs/promises');
-    await writeFile(deployfile, text.replace('"reload":', `"healthcheck": { "url": ${JSON.stringify(url)}, "retries": 10, "interval": 0.5, "timeout": 5 },\n      "reload":`));
+    const healthcheck = { url, expectBody: 'shopapp {version:shopapp}', retries: 60, interval: 0.5, timeout: 5 };
+    await writeFile(deployfile, text.replace('"reload":', `"healthcheck": ${JSON.stringify(healthcheck)},\n      "reload":`));
+    await project.addWheels([await buildDjangoAppWheel(wheelDir, { version: '1.1' })]);
+    const good = await project.run(['deploy', '--yes']);
+    expect(good.exitCode, good.stderr + good.stdout).to.equal(0);
+    // The check passed, so the new code answers now: no waiting here.
+    expect(await httpGet(url)).to.deep.equal({ status: 200, body: 'shopapp 1.1' });
+
+    // 1.2 answers 500 on /health/ (with its version in the body).
     await project.addWheels([await buildDjangoAppWheel(wheelDir, { version: '1.2', healthStatus: 500 })]);
     const bad = await project.run(['deploy', '--yes']);
     expect(bad.exitCode, bad.stderr + bad.stdout).to.equal(1);
     expect(bad.stdout).to.match(/rolled-back/);
     expect(bad.stdout).to.match(/healthcheck failed .*answered 500 \(expected 200\)/);
     expect(bad.stdout).to.match(/rolled back to the previous set \(healthcheck failed\)/);
-    expect(await pipList(venv)).to.include({ shopapp: '1.0' });
+    expect(await pipList(venv)).to.include({ shopapp: '1.1' });
     let body = '';
-    for (let i = 0; i < 50 && body !== 'shopapp 1.0'; i++) {
+    for (let i = 0; i < 50 && body !== 'shopapp 1.1'; i++) {
       body = await httpGet(url).then((r) => r.body, () => '');
-      if (body !== 'shopapp 1.0') await new Promise((r) => setTimeout(r, 200));
+      if (body !== 'shopapp 1.1') await new Promise((r) => setTimeout(r, 200));
     }
-    expect(body).to.equal('shopapp 1.0');
+    expect(body).to.equal('shopapp 1.1');
     const history = (await readFile(join(venv, '.vdeploy', 'history.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { action: string; outcome: string; failedStep: string | null; reason?: string });
     expect(history.map((h) => [h.action, h.outcome, h.failedStep])).to.deep.equal([
+      ['deploy', 'deployed', null],
       ['deploy', 'deployed', null],
       ['deploy', 'failed', 'healthcheck'],
       ['auto-rollback', 'deployed', null],
     ]);
-    expect(history[2]!.reason).to.equal('healthcheck failed');
+    expect(history[3]!.reason).to.equal('healthcheck failed');
 
     // --no-rollback leaves the failed version in place.
     const left = await project.run(['deploy', '--yes', '--no-rollback']);

@@ -14,6 +14,8 @@ export interface ProjectVenv {
   path: string;
   django?: { settings: string; cwd?: string; env?: Record<string, string> };
   reload?: string;
+  /** The venv's health check, as written in a deployfile. */
+  healthcheck?: Record<string, unknown>;
   requirements?: string;
   /** The interpreter a missing venv is created with; default /usr/bin/python3. */
   python?: string;
@@ -73,6 +75,7 @@ export async function makeDeployProject(fleet: Fleet, options: DeployProjectOpti
     ...(v.user ? { user: v.user } : {}),
     ...(v.django ? { django: v.django } : {}),
     ...(v.reload ? { reload: v.reload } : {}),
+    ...(v.healthcheck ? { healthcheck: v.healthcheck } : {}),
     ...(v.requirements ? { requirements: v.requirements } : {}),
   }));
   const config = {

@@ -384,6 +384,44 @@ class Health(TempDir):
         self.assertFalse(ok)
         self.assertTrue(last.startswith('http://127.0.0.1:1/: '))
 
+    def serve(self, answers):
+        """A local server answering each GET with the next (status, body) of `answers` (the last one repeats)."""
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                status, body = answers.pop(0) if len(answers) > 1 else answers[0]
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(body.encode('utf-8'))
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return 'http://127.0.0.1:%d/health' % server.server_address[1]
+
+    def test_an_expected_body_is_polled_for_until_the_new_code_answers(self):
+        # The old worker answers first (200, old version): that must not pass.
+        url = self.serve([(200, 'app 1.0'), (200, 'app 1.0'), (200, 'app 1.1')])
+        slept = []
+        hc = self.hc(url=url, expectBody='app 1.1', retries=5, settle=1.5)
+        ok, attempts, last = apply_venv.probe_health(hc, self.root, slept.append)
+        self.assertEqual((ok, attempts), (True, 3))
+        self.assertEqual(slept, [1.5, 0.5, 0.5])
+        self.assertEqual(last, "%s answered 200 with 'app 1.1'" % url)
+
+    def test_a_body_without_the_expected_text_fails_and_says_what_it_began_with(self):
+        url = self.serve([(200, 'app 1.0')])
+        self.assertEqual(apply_venv.check_url(url, 200, 5, 'app 1.1'),
+                         (False, "%s answered 200 without 'app 1.1' in its body (it began 'app 1.0')" % url))
+        # The status comes first: a 500 naming the new version is still a failure.
+        url = self.serve([(500, 'app 1.1')])
+        self.assertEqual(apply_venv.check_url(url, 200, 5, 'app 1.1'), (False, '%s answered 500 (expected 200)' % url))
+        # An error status may be what is expected, body and all.
+        self.assertEqual(apply_venv.check_url(url, 500, 5, 'app 1.1')[0], True)
+
 
 class WholeApply(TempDir):
     def test_steps_in_order_then_the_record(self):

@@ -52,6 +52,10 @@ describe('config schema and resolution', () => {
     ['host name with @', { hosts: [{ name: 'a@b' }] }, /hosts\[0\]\.name: host name must not contain/],
     ['wrong type', { ...base, venvs: 'x' }, /venvs: expected array/],
     ['django without settings', { ...base, venvs: [{ host: 'web1', path: '/v', django: {} }] }, /venvs\[0\]\.django\.settings: is required/],
+    ['a health check with neither command nor url', { ...base, venvs: [{ host: 'web1', path: '/v', healthcheck: { expectStatus: 200 } }] }, /venvs\[0\]\.healthcheck: needs a command or a url/],
+    ['expectBody without a url', { ...base, venvs: [{ host: 'web1', path: '/v', healthcheck: { command: 'true', expectBody: 'ok' } }] }, /venvs\[0\]\.healthcheck\.expectBody: needs a url/],
+    ['{version} without a package', { ...base, hosts: [{ name: 'web1', healthcheck: { url: 'http://127.0.0.1/', expectBody: 'app {version}' } }] }, /hosts\[0\]\.healthcheck\.expectBody: \{version\}: write \{version:PACKAGE\}/],
+    ['a negative settle', { ...base, venvs: [{ host: 'web1', path: '/v', healthcheck: { url: 'http://127.0.0.1/', settle: -1 } }] }, /venvs\[0\]\.healthcheck\.settle: must be 0 or more seconds/],
   ];
   for (const [what, value, pattern] of bad) {
     it(`refuses ${what} naming the field path`, () => expectConfigError(value, pattern));

@@ -432,23 +432,46 @@ def check_command(command, cwd, timeout):
     return p.returncode == 0, 'exit %d: %s' % (p.returncode, protocol.tail(text, 3))
 
 
-def check_url(url, expect_status, timeout):
+# How much of a health check's body is read: enough for a version page, not a whole site.
+BODY_LIMIT = 65536
+
+
+def read_error_body(error):
+    """The body of a non-2xx answer (a check may expect one), or b'' when it cannot be read."""
+    try:
+        return error.read(BODY_LIMIT)
+    except Exception:
+        return b''
+
+
+def check_url(url, expect_status, timeout, expect_body=None):
     """(ok, what happened) of one fetch of a health check URL from this host."""
     import urllib.error
     import urllib.request
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
-            status = r.status
+            status, body = r.status, r.read(BODY_LIMIT)
     except urllib.error.HTTPError as e:
-        status = e.code
+        status, body = e.code, read_error_body(e)
     except Exception as e:
         return False, '%s: %s' % (url, e)
-    return status == expect_status, '%s answered %s (expected %s)' % (url, status, expect_status)
+    if status != expect_status:
+        return False, '%s answered %s (expected %s)' % (url, status, expect_status)
+    if expect_body is None:
+        return True, '%s answered %s' % (url, status)
+    text = body.decode('utf-8', 'replace')
+    if expect_body in text:
+        return True, '%s answered %s with %r' % (url, status, expect_body)
+    return False, '%s answered %s without %r in its body (it began %r)' % (url, status, expect_body, text[:80])
 
 
 def probe_health(hc, cwd, sleep=time.sleep):
-    """(ok, attempts, last outcome): the command and/or URL tried up to retries + 1 times."""
+    """(ok, attempts, last outcome): after `settle` seconds, the command and/or URL tried up to
+    retries + 1 times. Right after a reload the app server may still answer with the old code: a
+    check that can tell (expectBody with the new version) is polled until the new code answers."""
     attempts, ok, last = 0, False, ''
+    if hc.get('settle'):
+        sleep(hc['settle'])
     while attempts < hc['retries'] + 1 and not ok:
         if attempts:
             sleep(hc['interval'])
@@ -456,7 +479,7 @@ def probe_health(hc, cwd, sleep=time.sleep):
         if hc.get('command'):
             ok, last = check_command(hc['command'], cwd, hc['timeout'])
         if hc.get('url') and (ok or not hc.get('command')):
-            ok, last = check_url(hc['url'], hc['expectStatus'], hc['timeout'])
+            ok, last = check_url(hc['url'], hc['expectStatus'], hc['timeout'], hc.get('expectBody'))
     return ok, attempts, last
 
 
