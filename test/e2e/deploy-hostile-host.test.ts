@@ -23,7 +23,7 @@ describe('vdeploy on a host that damages venvs (real sshd host)', function () {
   let fleet: Fleet;
   let wheels: string;
   before(async () => {
-    fleet = await startFleet({ hosts: 1, srvMegabytes: 64 });
+    fleet = await startFleet({ hosts: 1, srvMegabytes: 96 });
     wheels = await makeTempDir('vdeploy-hostile-wheels-');
   });
   after(async () => fleet?.stop());
@@ -54,5 +54,33 @@ describe('vdeploy on a host that damages venvs (real sshd host)', function () {
     expect(second.exitCode, second.stdout + second.stderr).to.equal(0);
     const version = await fleet.exec(host, [join(venv, 'bin', 'python'), '-c', 'import importlib.metadata as m; print(m.version("tinyapp"))']);
     expect(version.stdout.trim()).to.equal('1.0');
+  });
+
+  it("pip's ~name stash folders in site-packages: status reports drift, the next deploy removes them", async () => {
+    const host = fleet.hosts[0]!;
+    const venv = join(host.root, 'srv', 'stash', 'venv');
+    const project = await makeDeployProject(fleet, {
+      venvs: [{ host, path: venv }],
+      requirements: 'tinyapp\n',
+      wheels: [await buildWheel(wheels, { name: 'tinyapp', version: '2.0' })],
+    });
+    const first = await project.run(['deploy', '--yes']);
+    expect(first.exitCode, first.stdout + first.stderr).to.equal(0);
+    // What pip leaves when the host dies while it upgrades Django: the old files moved aside, not yet deleted.
+    const site = (await fleet.exec(host, [join(venv, 'bin', 'python'), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'])).stdout.trim();
+    await fleet.exec(host, ['mkdir', '-p', join(site, '~jango', 'db'), join(site, '~jango-5.0.dist-info')]);
+    await fleet.exec(host, ['sh', '-c', 'printf "Name: Django\\nVersion: 5.0\\n\\n" > "$0"', join(site, '~jango-5.0.dist-info', 'METADATA')]);
+
+    const status = await project.run(['status']);
+    expect(status.stdout, status.stderr).to.match(/drift \(2\)/);
+    expect(status.stdout).to.match(/pip left stash folders \(~jango, ~jango-5\.0\.dist-info\) in site-packages: the next deploy removes them/);
+    expect(status.stdout, "a stash is no installed Django").not.to.match(/Django/);
+
+    const second = await project.run(['deploy', '--yes']);
+    expect(second.exitCode, second.stdout + second.stderr).to.equal(0);
+    expect(second.stdout).to.match(/removes pip's leftover stash folders \(a pip that died mid-way\): ~jango, ~jango-5\.0\.dist-info/);
+    expect((await fleet.exec(host, ['ls', '-A', site])).stdout).not.to.match(/~/);
+    const after = await project.run(['status', '--json']);
+    expect(JSON.parse(after.stdout).venvs[0]).to.deep.include({ state: 'in-sync', differing: 0 });
   });
 });
