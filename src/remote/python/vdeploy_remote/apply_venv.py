@@ -196,7 +196,8 @@ def explain_ensurepip(ctx):
     """`python -m venv` hides why ensurepip failed (it says only 'returned non-zero exit status'),
     and that is where a full disk shows; running it once more puts its own error in the step."""
     step = ctx.steps[-1]
-    if 'ensurepip' not in step.get('stderrTail', '') or not os.path.exists(ctx.python):
+    said = step.get('stderrTail', '')
+    if 'ensurepip' not in said or 'returned non-zero exit status' not in said or not os.path.exists(ctx.python):
         return
     try:
         p = subprocess.run([ctx.python, '-m', 'ensurepip', '--upgrade', '--default-pip'], stdin=subprocess.DEVNULL,
