@@ -25,7 +25,8 @@ export function renderPlan(plan: Plan): string[] {
     if (!hasChanges(v)) {
       lines.push(`${chalk.bold(v.id)}  ${chalk.dim(`up to date (${plural(v.unchanged.length, 'package')})`)}`);
     } else {
-      const head = v.create !== null ? chalk.green(`create with ${v.create}, ${summarizeChanges(v.changes)}`) : summarizeChanges(v.changes);
+      const create = v.halfMade ? 'create anew (an earlier deploy left it half-made)' : 'create';
+      const head = v.create !== null ? chalk.green(`${create} with ${v.create}, ${summarizeChanges(v.changes)}`) : summarizeChanges(v.changes);
       lines.push(`${chalk.bold(v.id)}  ${head}`);
       // A fleet usually gets the same changes everywhere: list them once, not once per venv.
       const signature = JSON.stringify(v.changes);
@@ -43,6 +44,7 @@ export function renderPlan(plan: Plan): string[] {
       lines.push(...formatTable(rows));
       if (v.unchanged.length > 0) lines.push(chalk.dim(`    ${plural(v.unchanged.length, 'package')} unchanged`));
     }
+    if (v.stashes?.length) lines.push(chalk.yellow(`    removes pip's leftover stash folders (a pip that died mid-way): ${stashNames(v.stashes)}`));
     if (v.rollback) lines.push(...renderRollbackNotes(v.rollback));
     if (v.restore && 'error' in v.restore) lines.push(chalk.yellow(`    no automatic rollback possible: ${v.restore.error}`));
     if (v.unneeded.length > 0 && !plan.prune) {
@@ -51,6 +53,11 @@ export function renderPlan(plan: Plan): string[] {
     }
   }
   return lines;
+}
+
+/** `~jango, ~equests` from their paths. */
+function stashNames(paths: readonly string[]): string {
+  return paths.map((p) => p.slice(p.lastIndexOf('/') + 1)).join(', ');
 }
 
 function renderRollbackNotes(r: RollbackPlan): string[] {

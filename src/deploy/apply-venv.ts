@@ -164,6 +164,11 @@ export function sudoFor(venv: ResolvedVenv, host: ResolvedHost): string[] {
 /** A venv's line from the host apply script (undefined: it never answered) → the report's outcome fields. */
 export function venvOutcome(venv: ResolvedVenv, host: ResolvedHost, line: VenvLine | undefined): Partial<VenvReport> & { outcome: VenvReport['outcome'] } {
   const out = line?.output;
+  const full = diskFull(venv, host, [line?.stderrTail, out?.error, ...(out?.steps ?? []).map((s) => s.stderrTail)]);
+  if (full && out?.outcome !== 'deployed') {
+    const failedStep = out?.failedStep ?? out?.steps.find((s) => !s.ok)?.name ?? 'apply';
+    return { outcome: out?.outcome === 'interrupted' ? 'interrupted' : 'failed', failedStep, ...(out ? { steps: out.steps } : {}), ...full };
+  }
   if (!out) {
     const sudo = sudoFor(venv, host).length > 0;
     const refused = sudo ? sudoRefusal(line?.stderrTail ?? '', { host: host.name, login: host.user, owner: venv.user, what: 'the apply script' }) : undefined;
@@ -189,4 +194,20 @@ export function venvOutcome(venv: ResolvedVenv, host: ResolvedHost, line: VenvLi
     report.message = `${venv.id}: ${report.failedStep} failed${how}: ${why}`;
   }
   return report;
+}
+
+/**
+ * A full disk on the host, whatever ran into it (python -m venv, ensurepip, pip, the history write):
+ * said as such, since the command's own last line ("returned non-zero exit status 1", an EOFError
+ * from a truncated file) points elsewhere.
+ */
+function diskFull(venv: ResolvedVenv, host: ResolvedHost, texts: ReadonlyArray<string | undefined>): Pick<VenvReport, 'message' | 'hint'> | undefined {
+  const text = texts.find((t) => t !== undefined && /\[Errno 28\]|No space left on device/.test(t));
+  if (text === undefined) return undefined;
+  const line = text.split('\n').find((l) => /\[Errno 28\]|No space left on device/.test(l))!.trim();
+  const detail = /\[Errno 28\][^\n]*/.exec(line)?.[0].replace('[Errno 28]', 'Errno 28').trim() ?? 'Errno 28 No space left on device';
+  return {
+    message: `${venv.id}: disk full on ${host.name} (${detail.slice(0, 200)}): free space at ${venv.path}`,
+    hint: `free space on the filesystem holding ${venv.path} on ${host.name} (df ${venv.path}), then deploy again`,
+  };
 }

@@ -150,6 +150,8 @@ async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext):
       ...base,
       status: 'ok',
       create: facts.state === 'missing' ? venv.python : null,
+      ...(facts.state === 'missing' && facts.halfMade ? { halfMade: true as const } : {}),
+      ...(facts.state === 'venv' && facts.stashes?.length ? { stashes: facts.stashes } : {}),
       ...diff,
       desired: resolution.packages,
       installed,

@@ -48,6 +48,10 @@ export type VenvPlan = VenvTarget &
         status: 'ok';
         /** The venv does not exist and is created with this interpreter. */
         create: string | null;
+        /** With create: a venv half-made by an earlier deploy is there, and is emptied and made anew. */
+        halfMade?: true;
+        /** pip's `~name` stash folders left in site-packages (absolute paths): the deploy removes them. */
+        stashes?: string[];
         changes: PackageChange[];
         /** Packages already at the planned version. */
         unchanged: Array<{ key: string; name: string; version: string }>;
@@ -99,7 +103,7 @@ export interface Plan {
 
 /** Whether applying this venv's plan would change anything (creating it counts). */
 export function hasChanges(plan: VenvPlan): boolean {
-  return plan.status === 'ok' && (plan.create !== null || plan.changes.length > 0);
+  return plan.status === 'ok' && (plan.create !== null || plan.changes.length > 0 || (plan.stashes?.length ?? 0) > 0);
 }
 
 /**

@@ -57,7 +57,14 @@ export const cachedInterpreterSchema = z.object({ python: text, cached: text, qu
 const interpreterRef = z.number().int().min(0).nullable().optional();
 
 const venvSchema = z.discriminatedUnion('state', [
-  z.object({ path: text, state: z.literal('missing'), interpreter: interpreterRef, interpreterError: z.string().optional() }),
+  z.object({
+    path: text,
+    state: z.literal('missing'),
+    interpreter: interpreterRef,
+    interpreterError: z.string().optional(),
+    /** A venv vdeploy began to create and that never had a successful apply (a full disk, a crash): made anew. */
+    halfMade: z.literal(true).optional(),
+  }),
   z.object({ path: text, state: z.literal('not-a-venv'), detail: text }),
   z.object({
     path: text,
@@ -66,6 +73,8 @@ const venvSchema = z.discriminatedUnion('state', [
     interpreterError: z.string().optional(),
     installed: z.array(z.object({ name: text, version: text })),
     history: z.array(z.unknown()).optional(),
+    /** pip's `~name` stash folders a pip that died mid-way left in site-packages (absolute paths). */
+    stashes: z.array(text).optional(),
   }),
 ]);
 

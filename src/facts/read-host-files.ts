@@ -9,8 +9,8 @@
  * history file, the wheel cache listing), and takes the interpreter facts from vdeploy's cache when
  * their quick identity (quick-identity.ts) still matches.
  * It answers only what it can answer exactly like the script: anything unusual (a missing venv,
- * something that is not a venv, `.egg-info`, an unreadable file, an interpreter not in the cache)
- * gives null, and the caller runs the probe script, which also words the errors.
+ * something that is not a venv, a half-made venv (`.vdeploy/creating`), `.egg-info`, pip's `~name`
+ * stash folders, an unreadable file, an interpreter not in the cache) gives null, and the caller runs the probe script, which also words the errors.
  */
 import { posix } from 'node:path';
 import { normalizeName } from '../requirements/names.js';
@@ -87,12 +87,13 @@ async function readCache(files: RemoteFiles, configured: string): Promise<{ cach
 
 /** inspect_venv, for a healthy venv only. */
 async function readVenv(files: RemoteFiles, path: string, interpreterOf: (real: string) => Promise<InterpreterFacts>): Promise<VenvFacts> {
-  const [dir, cfg, python] = await Promise.all([
+  const [dir, cfg, python, creating] = await Promise.all([
     files.stat(path),
     files.stat(posix.join(path, 'pyvenv.cfg')),
     files.stat(posix.join(path, 'bin', 'python')),
+    orMissing(files.stat(posix.join(path, '.vdeploy', 'creating'))),
   ]);
-  if (!isDirectory(dir) || !isRegularFile(cfg) || isDirectory(python)) throw new NeedsScript();
+  if (!isDirectory(dir) || !isRegularFile(cfg) || isDirectory(python) || creating !== null) throw new NeedsScript();
   const [config, real, history] = await Promise.all([
     files.readFile(posix.join(path, 'pyvenv.cfg')).then(parseConfig),
     files.realpath(posix.join(path, 'bin', 'python')),
@@ -133,7 +134,7 @@ async function readInstalled(files: RemoteFiles, venv: string, config: Map<strin
       const entries = await orMissing(files.readdir(directory));
       if (entries === null) return [];
       const names = sortNames(entries.map((e) => e.name));
-      if (names.some((n) => n.endsWith('.egg-info'))) throw new NeedsScript();
+      if (names.some((n) => n.endsWith('.egg-info') || n.startsWith('~'))) throw new NeedsScript();
       const metadata = names.filter((n) => n.endsWith('.dist-info'));
       return Promise.all(metadata.map(async (n) => readHeaders(await orMissing(files.readFile(posix.join(directory, n, 'METADATA'))))));
     }),

@@ -25,7 +25,14 @@ export interface InterpreterFacts {
 
 export type VenvFacts =
   /** Nothing at the path: the plan creates the venv with its configured python (described by `interpreter`). */
-  | { path: string; state: 'missing'; interpreter: InterpreterFacts | null; interpreterError?: string }
+  | {
+      path: string;
+      state: 'missing';
+      interpreter: InterpreterFacts | null;
+      interpreterError?: string;
+      /** There is a venv, half-made by a deploy that failed or died before its first success: it is made anew. */
+      halfMade?: true;
+    }
   /**
    * Something at the path that is not a venv (no pyvenv.cfg / bin/python): never touched. Also a venv
    * whose bin/python exists but could not be probed (does not run, no packaging): `interpreterError` says why.
@@ -38,6 +45,8 @@ export type VenvFacts =
       installed: InstalledPackage[];
       /** The lines of `<venv>/.vdeploy/history.jsonl`, oldest first (unparsed: see src/history/). */
       history: Array<Record<string, unknown>>;
+      /** pip's `~name` stash folders left in site-packages by a pip that died mid-way (absolute paths); a deploy removes them. */
+      stashes?: string[];
     };
 
 export interface HostFacts {

@@ -46,8 +46,17 @@ function venvStatus(v: Plan['venvs'][number]): VenvStatus {
   if (v.status === 'error') {
     return { ...base, state: v.stage === 'connect' ? 'unreachable' : 'error', differing: 0, message: v.message };
   }
-  const differing = v.changes.length + v.unneeded.length + (v.create !== null ? 1 : 0);
-  return { ...base, state: differing === 0 ? 'in-sync' : 'drift', differing, ...(v.create !== null ? { message: 'does not exist yet' } : {}) };
+  const stashes = v.stashes ?? [];
+  const differing = v.changes.length + v.unneeded.length + (v.create !== null ? 1 : 0) + stashes.length;
+  return { ...base, state: differing === 0 ? 'in-sync' : 'drift', differing, ...(driftMessage(v, stashes) ?? {}) };
+}
+
+function driftMessage(v: Extract<Plan['venvs'][number], { status: 'ok' }>, stashes: readonly string[]): { message: string } | undefined {
+  if (v.halfMade) return { message: 'half-made by a deploy that failed or died: the next deploy creates it anew' };
+  if (v.create !== null) return { message: 'does not exist yet' };
+  const names = stashes.map((p) => p.slice(p.lastIndexOf('/') + 1)).join(', ');
+  if (stashes.length > 0) return { message: `pip left stash folders (${names}) in site-packages: the next deploy removes them` };
+  return undefined;
 }
 
 /** Rows for every package installed or wanted anywhere (pip, setuptools and wheel left out). */

@@ -43,6 +43,12 @@ export interface StartFleetOptions {
    * readable by them (sshd reads it as the user logging in). Needs root. Default false.
    */
   sudoUsers?: boolean;
+  /**
+   * Give each host a small disk: its sshd starts in its own mount namespace (`unshare -m`, needs root)
+   * with a tmpfs of this many MiB mounted on <root>/srv, which its sessions (and so vdeploy's venvs
+   * there) see and this process does not. Fill and free it through `exec`.
+   */
+  srvMegabytes?: number;
 }
 
 export interface FleetHost {
@@ -130,7 +136,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
     }
 
     // allSettled: every sshd must have started (or failed) before a failure makes stop() kill them.
-    const started = await Promise.allSettled(Array.from({ length: opts.hosts }, (_, i) => startHost(state, i + 1)));
+    const started = await Promise.allSettled(Array.from({ length: opts.hosts }, (_, i) => startHost(state, i + 1, opts.srvMegabytes)));
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
     const hosts = started.map((s) => (s as PromiseFulfilledResult<FleetHost>).value);
@@ -208,7 +214,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
   }
 }
 
-async function startHost(state: { dir: string; sshds: RunningSshd[] }, n: number): Promise<FleetHost> {
+async function startHost(state: { dir: string; sshds: RunningSshd[] }, n: number, srvMegabytes?: number): Promise<FleetHost> {
   const name = `host${n}`;
   const address = `127.0.0.${n + 1}`;
   const root = path.join(state.dir, name);
@@ -244,7 +250,10 @@ async function startHost(state: { dir: string; sshds: RunningSshd[] }, n: number
         '',
       ].join('\n'),
     );
-    const child = spawn(SSHD, ['-D', '-f', config, '-E', log], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const sshdArgv = [SSHD, '-D', '-f', config, '-E', log];
+    // unshare and sh exec (no fork) into sshd: the PID we spawn is still the daemon's.
+    const argv = srvMegabytes ? ['/usr/bin/unshare', '-m', '--', 'sh', '-c', `mount -t tmpfs -o size=${srvMegabytes}m vdeploy-srv "$0" && exec "$@"`, path.join(root, 'srv'), ...sshdArgv] : sshdArgv;
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<void>((resolve) => {

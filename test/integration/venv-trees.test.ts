@@ -22,8 +22,8 @@ import { makeTempDir } from '../helpers/cli.js';
 const TREES = fileURLToPath(new URL('../fixtures/venv-trees/', import.meta.url));
 const BROKEN = fileURLToPath(new URL('../fixtures/venv-trees-broken/', import.meta.url));
 
-/** The cases the SFTP reader leaves to the script (it does not read .egg-info); any other decline is a failure. */
-const DECLINED = ['egg-info-dir', 'egg-info-file'];
+/** The cases the SFTP reader leaves to the script (it does not read .egg-info or list pip's stashes); any other decline is a failure. */
+const DECLINED = ['egg-info-dir', 'egg-info-file', 'pip-stash'];
 
 interface Expected {
   installed: Array<{ name: string; version: string }>;

@@ -146,8 +146,74 @@ class CreateStep(TempDir):
         apply_venv.create(ctx)
         self.assertTrue(os.path.isfile(os.path.join(ctx.venv, 'pyvenv.cfg')))
         self.assertEqual([(s['name'], s['ok']) for s in ctx.steps], [('create', True)])
+        # Marked until the apply succeeds; then a whole venv, which a second create leaves alone.
+        self.assertTrue(apply_venv.venv_facts.half_made(ctx.venv))
+        apply_venv.settle_created(ctx, 'deployed')
+        self.assertFalse(apply_venv.venv_facts.half_made(ctx.venv))
         apply_venv.create(ctx)
         self.assertEqual(len(ctx.steps), 1)
+
+    def test_a_half_made_venv_is_emptied_and_made_anew(self):
+        # What a disk that filled up mid-create leaves: a venv with a truncated file in pip, still marked.
+        venv = fake_venv(os.path.join(self.root, 'v'), [('pip', '23.0')])
+        write(os.path.join(venv, 'lib', 'python' + XY, 'site-packages', 'pip', '__init__.pyc'), '')
+        write(os.path.join(venv, '.vdeploy', 'creating'), '{}')
+        write(os.path.join(venv, '.vdeploy', 'history.jsonl'), '{"outcome": "failed"}\n')
+        os.symlink('/nowhere', os.path.join(venv, 'lib64'))
+        stub = os.path.join(self.root, 'python-stub')
+        write(stub, '#!/bin/sh\nls -A "$3" > "%s/seen"; echo "home = /x" > "$3/pyvenv.cfg"\n' % self.root, 0o755)
+        ctx = self.context(venv, create={'python': stub})
+        apply_venv.lock(ctx)
+        apply_venv.create(ctx)
+        with open(os.path.join(self.root, 'seen'), encoding='utf-8') as f:
+            self.assertEqual(f.read().split(), ['.vdeploy'])
+        self.assertEqual(sorted(os.listdir(ctx.meta)), ['creating', 'history.jsonl', 'lock'])
+
+    def test_a_marked_venv_without_pyvenv_cfg_is_not_refused_by_the_lock(self):
+        venv = os.path.join(self.root, 'v')
+        write(os.path.join(venv, 'bin', 'python3'), '')
+        write(os.path.join(venv, '.vdeploy', 'creating'), '{}')
+        apply_venv.lock(self.context(venv, create={'python': sys.executable}))
+
+    def test_a_failed_first_apply_removes_the_venv_but_keeps_its_history(self):
+        stub = os.path.join(self.root, 'python-stub')
+        write(stub, '#!/bin/sh\nmkdir -p "$3/bin"; echo "home = /x" > "$3/pyvenv.cfg"\n'
+                    'echo "OSError: [Errno 28] No space left on device" >&2; exit 1\n', 0o755)
+        venv = os.path.join(self.root, 'v')
+        answer = apply_venv.apply(self.context(venv, create={'python': stub}))
+        self.assertEqual((answer['outcome'], answer['failedStep']), ('failed', 'create'))
+        self.assertIn('[Errno 28] No space left on device', answer['steps'][0]['stderrTail'])
+        self.assertEqual(answer['installed'], {})
+        self.assertEqual(os.listdir(venv), ['.vdeploy'])
+        self.assertTrue(apply_venv.venv_facts.half_made(venv))
+        self.assertEqual(apply_venv.venv_facts.read_history(venv)[0]['failedStep'], 'create')
+        support.check_contract('apply_venv.answer', dict(answer, v=1))
+
+    def test_an_interrupted_create_stays_for_the_next_run_to_make_anew(self):
+        stub = os.path.join(self.root, 'python-stub')
+        write(stub, '#!/bin/sh\nmkdir -p "$3/bin"; echo "home = /x" > "$3/pyvenv.cfg"\n', 0o755)
+        venv = os.path.join(self.root, 'v')
+        ctx = self.context(venv, create={'python': stub})
+        ctx.interrupted.append(15)
+        self.assertEqual(apply_venv.apply(ctx)['outcome'], 'interrupted')
+        self.assertTrue(os.path.isfile(os.path.join(venv, 'pyvenv.cfg')))
+        self.assertTrue(apply_venv.venv_facts.half_made(venv))
+
+    def test_ensurepip_failing_inside_venv_is_run_again_to_say_why(self):
+        venv = os.path.join(self.root, 'v')
+        pip = os.path.join(self.root, 'pip-stub')
+        write(pip, '#!/bin/sh\necho "Processing /tmp/pip.whl"\n'
+                   'echo "ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device"\n'
+                   'echo "Traceback (most recent call last):"; exit 1\n', 0o755)
+        stub = os.path.join(self.root, 'python-stub')
+        write(stub, "#!/bin/sh\nmkdir -p \"$3/bin\"; cp %s \"$3/bin/python\"\n"
+                    "echo \"Error: Command '['$3/bin/python', '-m', 'ensurepip', '--upgrade', "
+                    "'--default-pip']' returned non-zero exit status 1.\" >&2; exit 1\n" % pip, 0o755)
+        ctx = self.context(venv, create={'python': stub})
+        with self.assertRaises(StepFailed):
+            apply_venv.create(ctx)
+        self.assertEqual(ctx.steps[0]['stderrTail'].splitlines()[-1],
+                         'ensurepip: ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device')
 
     def test_a_python_that_is_not_there_fails_create_with_exit_127(self):
         ctx = self.context(os.path.join(self.root, 'v'), create={'python': os.path.join(self.root, 'nope')})
@@ -421,6 +487,19 @@ class Health(TempDir):
         self.assertEqual(apply_venv.check_url(url, 200, 5, 'app 1.1'), (False, '%s answered 500 (expected 200)' % url))
         # An error status may be what is expected, body and all.
         self.assertEqual(apply_venv.check_url(url, 500, 5, 'app 1.1')[0], True)
+
+
+class Stashes(TempDir):
+    def test_pips_stash_folders_are_removed_and_recorded(self):
+        venv = fake_venv(os.path.join(self.root, 'v'), [('Django', '5.0')])
+        site = os.path.join(venv, 'lib', 'python' + XY, 'site-packages')
+        write(os.path.join(site, '~jango', '__init__.py'), '')
+        write(os.path.join(site, '~jango-5.0.dist-info', 'METADATA'), 'Name: Django\nVersion: 4.0\n\n')
+        answer = apply_venv.apply(self.context(venv, expect={'django': '5.0'}))
+        self.assertEqual(answer['outcome'], 'deployed')
+        self.assertEqual(sorted(os.listdir(site)), ['Django-5.0.dist-info'])
+        self.assertEqual(apply_venv.venv_facts.read_history(venv)[0]['removedStashes'],
+                         [os.path.join(site, '~jango'), os.path.join(site, '~jango-5.0.dist-info')])
 
 
 class WholeApply(TempDir):

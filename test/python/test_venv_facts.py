@@ -200,6 +200,25 @@ class InspectVenvTest(TempDirTest):
         dist_info(os.path.join(venv, 'lib', 'python3.11', 'site-packages'), 'six', '1.16.0')
         self.assertEqual(self.inspect(venv), {'path': venv, 'state': 'venv', 'installed': [{'name': 'six', 'version': '1.16.0'}], 'history': []})
 
+    def test_pips_stash_folders_are_listed_and_not_read_as_distributions(self):
+        venv = self.venv()
+        site = os.path.join(venv, 'lib', 'python3.11', 'site-packages')
+        dist_info(site, 'six', '1.16.0')
+        dist_info(site, '~jango', '5.0')
+        write(os.path.join(site, '~jango', '__init__.py'), '')
+        write(os.path.join(site, '~not-a-folder'), '')
+        self.assertEqual(self.inspect(venv), {
+            'path': venv, 'state': 'venv', 'installed': [{'name': 'six', 'version': '1.16.0'}], 'history': [],
+            'stashes': [os.path.join(site, '~jango'), os.path.join(site, '~jango-5.0.dist-info')]})
+
+    def test_a_venv_being_created_is_half_made_and_reported_missing(self):
+        venv = self.venv()
+        write(os.path.join(venv, '.vdeploy', 'creating'), '{}')
+        self.assertEqual(self.inspect(venv), {'path': venv, 'state': 'missing', 'halfMade': True})
+        # Even before pyvenv.cfg was written.
+        os.unlink(os.path.join(venv, 'pyvenv.cfg'))
+        self.assertEqual(self.inspect(venv)['state'], 'missing')
+
     def test_missing(self):
         self.assertEqual(self.inspect(self.path('new')), {'path': self.path('new'), 'state': 'missing'})
 

@@ -16,7 +16,7 @@ BROKEN = os.path.join(support.FIXTURES, 'venv-trees-broken')
 REQUIRED = {
     'plain', 'upgraded-in-place', 'no-version-in-cfg', 'free-threaded', 'pth-dirs', 'egg-info-dir',
     'egg-info-file', 'duplicates', 'crlf', 'header-variants', 'lib64-dir', 'lib64-symlink', 'history-torn',
-    'non-ascii',
+    'non-ascii', 'pip-stash',
 }
 
 

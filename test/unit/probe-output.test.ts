@@ -87,7 +87,8 @@ describe('parseProbeOutput', () => {
     const fixture = (name: string) => line(JSON.parse(readFileSync(new URL(`../fixtures/contracts/${name}.json`, import.meta.url), 'utf8')));
     const { facts, learned, confirmed } = readProbeAnswer(fixture('probe.answer'), TARGET, new Map([['99355e64bdb37ce12bcbcbcb96e002f1', py311]]));
     expect(facts.venvs.map((v) => v.state)).to.deep.equal(['venv', 'venv', 'missing', 'missing', 'not-a-venv']);
-    expect(facts.venvs[2]).to.deep.equal({ path: '/srv/new/venv', state: 'missing', interpreter: py311 });
+    expect(facts.venvs[2]).to.deep.equal({ path: '/srv/new/venv', state: 'missing', interpreter: py311, halfMade: true });
+    expect(facts.venvs[1]).to.deep.include({ stashes: ['/srv/worker/venv/lib/python3.12/site-packages/~unicorn'] });
     expect(learned.map((l) => [l.python, l.facts.version])).to.deep.equal([['/opt/python/3.12/bin/python3.12', '3.12.1']]);
     expect(confirmed.map((c) => c.python)).to.deep.equal(['/usr/bin/python3.11']);
     expect(parseError(fixture('probe.answer.error')).message).to.match(/^probing deploy@web1:22 failed: wheel cache /);

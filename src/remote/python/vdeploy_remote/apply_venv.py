@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -115,7 +116,7 @@ def lock(ctx):
         raise StepFailed('lock', '%s exists and is not a directory' % venv)
     if ctx.request.get('create') and os.path.isdir(venv):
         leftovers = [e for e in os.listdir(venv) if e != '.vdeploy']
-        if leftovers and not os.path.isfile(os.path.join(venv, 'pyvenv.cfg')):
+        if leftovers and not os.path.isfile(os.path.join(venv, 'pyvenv.cfg')) and not venv_facts.half_made(venv):
             raise StepFailed('lock', '%s exists and is not a venv (it holds %s)' % (venv, ', '.join(sorted(leftovers)[:3])))
     try:
         os.makedirs(ctx.meta, exist_ok=True)
@@ -151,14 +152,95 @@ def read_holder(text):
 
 # --- create ---
 
+# A venv vdeploy creates is marked (<venv>/.vdeploy/creating) until its first successful apply: a
+# marked venv is half-made (a disk that filled up, a crash, a failed first install), is reported as
+# missing by the probe, and is emptied before it is created again. Building it aside and renaming
+# it into place would be atomic, but a venv's bin/ scripts carry its path in their shebangs (a
+# renamed venv would need relocating), and its lock lives inside it; the marker needs neither.
+
 def create(ctx):
     spec = ctx.request.get('create')
-    # A venv already there was created by a run interrupted after this step.
-    if not spec or os.path.isfile(os.path.join(ctx.venv, 'pyvenv.cfg')):
+    # A whole venv already there was created by another deploy since this one probed.
+    if not spec or (os.path.isfile(os.path.join(ctx.venv, 'pyvenv.cfg')) and not venv_facts.half_made(ctx.venv)):
         return
+    start_creating(ctx)
     ok, _ = ctx.run('create', [spec['python'], '-m', 'venv', ctx.venv])
     if not ok:
+        explain_ensurepip(ctx)
         raise StepFailed('create')
+
+
+def start_creating(ctx):
+    """Marks the venv as being created, then empties what an earlier attempt left (all but .vdeploy)."""
+    try:
+        os.makedirs(ctx.meta, exist_ok=True)
+        with open(venv_facts.creating_marker(ctx.venv), 'w', encoding='utf-8') as f:
+            f.write(json.dumps(ctx.request['holder']))
+        empty_venv(ctx.venv)
+    except OSError as e:
+        ctx.failed_step('create', 'cannot clear the half-made venv %s: %s' % (ctx.venv, e))
+
+
+def empty_venv(venv):
+    """Removes everything in the venv but .vdeploy (its lock, history and creating marker)."""
+    for name in os.listdir(venv):
+        path = os.path.join(venv, name)
+        if name == '.vdeploy':
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+
+def explain_ensurepip(ctx):
+    """`python -m venv` hides why ensurepip failed (it says only 'returned non-zero exit status'),
+    and that is where a full disk shows; running it once more puts its own error in the step."""
+    step = ctx.steps[-1]
+    said = step.get('stderrTail', '')
+    if 'ensurepip' not in said or 'returned non-zero exit status' not in said or not os.path.exists(ctx.python):
+        return
+    try:
+        p = subprocess.run([ctx.python, '-m', 'ensurepip', '--upgrade', '--default-pip'], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ, **PIP_ENV))
+        out = p.stdout.decode('utf-8', 'replace')
+    except OSError as e:
+        out = str(e)
+    # pip's own 'ERROR:' lines say why; the traceback of ensurepip's subprocess after them does not.
+    errors = [line for line in out.splitlines() if line.startswith('ERROR:')]
+    step['stderrTail'] = protocol.tail(step['stderrTail'] + '\nensurepip: ' + ('\n'.join(errors[-3:]) or protocol.tail(out, 3)))
+
+
+def settle_created(ctx, outcome):
+    """After a venv vdeploy created: the first success unmarks it; a failure removes it (keeping
+    .vdeploy: the history line to come, the lock) so no later run takes it for a whole venv. An
+    interrupted one stays marked: the next run makes it anew."""
+    if not ctx.request.get('create') or not venv_facts.half_made(ctx.venv) or outcome == 'interrupted':
+        return
+    try:
+        if outcome == 'deployed':
+            os.unlink(venv_facts.creating_marker(ctx.venv))
+        else:
+            empty_venv(ctx.venv)
+    except OSError as e:
+        ctx.steps.append({'name': 'create', 'ok': False, 'exitCode': None, 'ms': 0,
+                          'stderrTail': 'cannot %s %s: %s' % ('unmark' if outcome == 'deployed' else 'remove the half-made venv', ctx.venv, e)})
+
+
+# --- pip's stash folders ---
+
+def remove_stashes(ctx):
+    """Removes the `~name` folders a pip that died mid-way left in site-packages (venv_facts.stashes)."""
+    if not os.path.isfile(os.path.join(ctx.venv, 'pyvenv.cfg')):
+        return
+    left = venv_facts.stashes(ctx.venv, venv_facts.read_config(os.path.join(ctx.venv, 'pyvenv.cfg')))
+    for path in left:
+        try:
+            shutil.rmtree(path)
+        except OSError as e:
+            ctx.failed_step('stashes', "cannot remove pip's leftover %s: %s" % (path, e))
+    if left:
+        ctx.history['removedStashes'] = left
 
 
 # --- Django migrations ---
@@ -522,7 +604,7 @@ def record(ctx, outcome, failed):
 
 # (step, whether a stop asked for may end the apply after it). After prune the check comes with
 # verify's; after reload the health check always runs, so a reload is never left unchecked.
-STEPS = ((create, True), (unmigrate, True), (install, True), (prune, False), (verify, True),
+STEPS = ((create, True), (remove_stashes, True), (unmigrate, True), (install, True), (prune, False), (verify, True),
          (migrate, True), (reload, False), (healthcheck, False))
 
 
@@ -545,6 +627,7 @@ def apply(ctx, steps=STEPS):
         outcome, failed = 'failed', e.step
     except Interrupted:
         outcome = 'interrupted'
+    settle_created(ctx, outcome)
     return record(ctx, outcome, failed)
 
 

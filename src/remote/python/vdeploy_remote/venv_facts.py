@@ -10,7 +10,10 @@ exactly as this module or declines; the fixture corpus in test/fixtures/venv-tre
 - Directories named by `.pth` files are scanned after site-packages (import lines are not run).
 - Distributions: `*.dist-info/METADATA`, `*.egg-info/PKG-INFO` or an `.egg-info` file; header names
   match case-insensitively; of two distributions with one normalized name the first (in that order,
-  names sorted) wins.
+  names sorted) wins. Entries starting with `~` are pip's stash folders, not distributions (pip list
+  skips them as invalid too): `stashes` lists those in site-packages, and the apply removes them.
+- A venv vdeploy began to create and that has not had a successful apply since holds the marker
+  `.vdeploy/creating` (apply_venv.py): it is half-made, and reported as missing so that it is made anew.
 """
 import json
 import os
@@ -137,7 +140,7 @@ def read_installed(venv, config=None):
         except OSError:
             continue
         for entry in names:
-            metadata = metadata_file(directory, entry)
+            metadata = None if entry.startswith('~') else metadata_file(directory, entry)
             if metadata is None:
                 continue
             try:
@@ -149,6 +152,29 @@ def read_installed(venv, config=None):
             seen.add(normalize(name))
             installed.append({'name': name, 'version': version})
     return installed
+
+
+def stashes(venv, config):
+    """The folders pip stashes what it replaces or removes in while it works (`~` + the name less its
+    first character, e.g. `~jango` for `django`), left in site-packages when pip dies mid-way (a host
+    crash, a kill -9); sorted paths. Nothing imports them, but they take space and make pip warn."""
+    found = []
+    for site in site_packages(venv, config):
+        try:
+            names = sorted(os.listdir(site))
+        except OSError:
+            continue
+        found.extend(os.path.join(site, n) for n in names if n.startswith('~') and os.path.isdir(os.path.join(site, n)))
+    return found
+
+
+def creating_marker(venv):
+    return os.path.join(venv, '.vdeploy', 'creating')
+
+
+def half_made(venv):
+    """Whether vdeploy began to create this venv and no apply has succeeded since."""
+    return os.path.exists(creating_marker(venv))
 
 
 def installed_versions(venv):
@@ -198,6 +224,8 @@ def inspect_venv(path):
         return not_a_venv(path, 'cannot be inspected: %s' % e.strerror)
     if not stat.S_ISDIR(st.st_mode):
         return not_a_venv(path, 'is %s, not a venv directory' % kind_of(st.st_mode))
+    if half_made(path):
+        return {'path': path, 'state': 'missing', 'halfMade': True}
     cfg = os.path.join(path, 'pyvenv.cfg')
     if not os.path.isfile(cfg):
         return not_a_venv(path, 'is a directory without pyvenv.cfg (not a venv)')
@@ -212,4 +240,8 @@ def inspect_venv(path):
         config = read_config(cfg)
     except OSError as e:
         return not_a_venv(path, 'cannot be inspected: pyvenv.cfg: %s' % e.strerror)
-    return {'path': path, 'state': 'venv', 'installed': read_installed(path, config), 'history': read_history(path)}
+    facts = {'path': path, 'state': 'venv', 'installed': read_installed(path, config), 'history': read_history(path)}
+    left = stashes(path, config)
+    if left:
+        facts['stashes'] = left
+    return facts
