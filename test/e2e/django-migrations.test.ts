@@ -55,23 +55,22 @@ describe('Django migrations: rollback order, what ran, --migrate always, holding
   after(async () => fleet?.stop());
 
   it('rollback of a first deploy removes the packages without running migrate with the removed code; outcome "rolled back"', async () => {
-    const plan = await project.run(['plan', sel(0)]);
-    expect(plan.stdout).to.match(/then Django migrate \(the migrations it applies are listed when done\)/);
     const deploy = await project.run(['deploy', sel(0), '--yes']);
     expect(deploy.exitCode, deploy.stderr + deploy.stdout).to.equal(0);
-    // The summary names the migrations migrate applied.
-    expect(deploy.stdout).to.match(/applied \d+ migrations: .*contenttypes\.0001_initial.*shopapp\.0001_initial/);
     expect(await tables(db(0))).to.include('shopapp_item');
 
     const r = await project.run(['rollback', sel(0), '--yes']);
     expect(r.exitCode, r.stderr + r.stdout).to.equal(0);
+    const have = await pipList(venv(0));
+    expect(have).not.to.have.property('django');
+    expect(have).not.to.have.property('shopapp');
     expect(r.stdout).to.match(/no Django migrate: Django is not in the planned set/);
     expect(r.stdout).to.match(/\brolled back\b/);
     expect(r.stdout).not.to.match(/\bdeployed\b/);
     expect(r.stderr).to.match(/: rolled back \(/);
-    const have = await pipList(venv(0));
-    expect(have).not.to.have.property('django');
-    expect(have).not.to.have.property('shopapp');
+    // The deploy's plan said migrate follows; its summary named the migrations migrate applied.
+    expect(deploy.stdout).to.match(/then Django migrate \(the migrations it applies are listed when done\)/);
+    expect(deploy.stdout).to.match(/applied \d+ migrations: .*contenttypes\.0001_initial.*shopapp\.0001_initial/);
     // Without --unapply-migrations the schema stays (the plan warned).
     expect(await tables(db(0))).to.include('shopapp_item');
   });
@@ -79,26 +78,26 @@ describe('Django migrations: rollback order, what ran, --migrate always, holding
   it('rollback --unapply-migrations of a first deploy unapplies with the code still there, then removes it; --json lists both', async () => {
     const deploy = await project.run(['deploy', sel(1), '--yes', '--json']);
     expect(deploy.exitCode, deploy.stderr + deploy.stdout).to.equal(0);
-    const d = (JSON.parse(deploy.stdout) as JsonReport).report.venvs[0]!;
-    expect(d.outcome).to.equal('deployed');
-    expect(d.migrations!.applied).to.include.members(['contenttypes.0001_initial', 'auth.0001_initial', 'shopapp.0001_initial']);
-    expect(d.migrations!.unapplied).to.deep.equal([]);
-    // What migrate was about to apply, read with the new code before it applied anything.
-    expect(d.steps.find((s) => s.name === 'showmigrations')!.pending).to.deep.equal(d.migrations!.applied);
-
     const r = await project.run(['rollback', sel(1), '--yes', '--unapply-migrations', '--json']);
     expect(r.exitCode, r.stderr + r.stdout).to.equal(0);
-    const v = (JSON.parse(r.stdout) as JsonReport).report.venvs[0]!;
-    expect(v.outcome).to.equal('rolled back');
-    expect(v.migrations!.unapplied).to.include.members(['shopapp.0001_initial', 'auth.0001_initial', 'contenttypes.0001_initial']);
-    expect(v.migrations!.applied).to.deep.equal([]);
-    expect(v.steps.map((s) => s.name)).not.to.include('migrate');
     const have = await pipList(venv(1));
     expect(have).not.to.have.property('django');
     expect(have).not.to.have.property('shopapp');
     const left = await tables(db(1));
     expect(left).not.to.include('shopapp_item');
     expect(left).not.to.include('auth_user');
+    const v = (JSON.parse(r.stdout) as JsonReport).report.venvs[0]!;
+    expect(v.outcome).to.equal('rolled back');
+    expect(v.migrations!.unapplied).to.include.members(['shopapp.0001_initial', 'auth.0001_initial', 'contenttypes.0001_initial']);
+    expect(v.migrations!.applied).to.deep.equal([]);
+    expect(v.steps.map((s) => s.name)).not.to.include('migrate');
+
+    const d = (JSON.parse(deploy.stdout) as JsonReport).report.venvs[0]!;
+    expect(d.outcome).to.equal('deployed');
+    expect(d.migrations!.applied).to.include.members(['contenttypes.0001_initial', 'auth.0001_initial', 'shopapp.0001_initial']);
+    expect(d.migrations!.unapplied).to.deep.equal([]);
+    // What migrate was about to apply, read with the new code before it applied anything.
+    expect(d.steps.find((s) => s.name === 'showmigrations')!.pending).to.deep.equal(d.migrations!.applied);
   });
 
   it('--migrate always migrates an up-to-date venv; auto leaves it', async () => {
@@ -117,10 +116,10 @@ describe('Django migrations: rollback order, what ran, --migrate always, holding
 
     const always = await project.run(['deploy', sel(0), '--yes', '--migrate', 'always']);
     expect(always.exitCode, always.stderr + always.stdout).to.equal(0);
+    expect(await tables(db(0))).to.include('shopapp_item');
     expect(always.stdout).to.match(/up to date \(\d+ packages\); Django migrate \(--migrate always\)/);
     expect(always.stdout).to.match(/\bmigrated\b/);
     expect(always.stdout).to.match(/applied 1 migration: shopapp\.0001_initial/);
-    expect(await tables(db(0))).to.include('shopapp_item');
     expect(await pipList(venv(0))).to.include({ shopapp: '1.0' });
   });
 
@@ -128,11 +127,11 @@ describe('Django migrations: rollback order, what ran, --migrate always, holding
     await project.addWheels([await buildDjangoAppWheel(wheelDir, { version: '1.1', migrations: 2 })]);
     const up = await project.run(['deploy', sel(0), '--yes']);
     expect(up.exitCode, up.stderr + up.stdout).to.equal(0);
-    expect(up.stdout).to.match(/applied 1 migration: shopapp\.0002_extra2/);
     const back = await project.run(['rollback', sel(0), '--yes', '--unapply-migrations']);
     expect(back.exitCode, back.stderr + back.stdout).to.equal(0);
-    expect(back.stdout).to.match(/unapplied 1 migration: shopapp\.0002_extra2/);
     expect(await pipList(venv(0))).to.include({ shopapp: '1.0' });
+    expect(up.stdout).to.match(/applied 1 migration: shopapp\.0002_extra2/);
+    expect(back.stdout).to.match(/unapplied 1 migration: shopapp\.0002_extra2/);
 
     const plan = await project.run(['plan', sel(0)]);
     expect(plan.exitCode, plan.stderr + plan.stdout).to.equal(0);
