@@ -21,7 +21,7 @@ import { corruptUploadError, planUploads, uploadWheels } from './upload-wheels.j
 export type { MigrateMode } from './plan.js';
 
 export interface ApplyVenvSettings {
-  /** auto: migrate Django venvs when something changed; always; never (--no-migrate). */
+  /** never (--no-migrate) turns migrate off; otherwise each venv's plan says whether it migrates (VenvPlan.migrate). */
   migrate: MigrateMode;
   lockWaitSeconds: number;
   /** Restore the pre-deploy set when migrate, reload or the health check fails (default on). */
