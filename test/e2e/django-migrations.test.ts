@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTempDir } from '../helpers/cli.js';
+import { makeTempDir, runVdeployInPty } from '../helpers/cli.js';
 import { makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
 import { buildDjangoAppWheel, SHOPAPP_SETTINGS } from '../helpers/django-app.js';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
@@ -127,11 +127,16 @@ describe('Django migrations: rollback order, what ran, --migrate always, holding
     await project.addWheels([await buildDjangoAppWheel(wheelDir, { version: '1.1', migrations: 2 })]);
     const up = await project.run(['deploy', sel(0), '--yes']);
     expect(up.exitCode, up.stderr + up.stdout).to.equal(0);
-    const back = await project.run(['rollback', sel(0), '--yes', '--unapply-migrations']);
-    expect(back.exitCode, back.stderr + back.stdout).to.equal(0);
+    // At a terminal, as a person would: confirm at the prompt, the live view shows the venv rolled back.
+    const back = await runVdeployInPty(['rollback', sel(0), '--unapply-migrations', '--deployfile', join(project.dir, 'deployfile.ts')], { prompt: 'Roll back', answers: ['y\r'] });
+    expect(back.exitCode, back.output).to.equal(0);
     expect(await pipList(venv(0))).to.include({ shopapp: '1.0' });
     expect(up.stdout).to.match(/applied 1 migration: shopapp\.0002_extra2/);
-    expect(back.stdout).to.match(/unapplied 1 migration: shopapp\.0002_extra2/);
+    const shown = back.output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    expect(shown).to.match(/unapplied 1 migration: shopapp\.0002_extra2/);
+    expect(shown).to.match(/venv1 +rolled back +\d/);
+    // The live view settles the venv's row as done, not failed (listr2 marks a failed row ✖).
+    expect(shown).not.to.match(/✖/);
 
     const plan = await project.run(['plan', sel(0)]);
     expect(plan.exitCode, plan.stderr + plan.stdout).to.equal(0);
