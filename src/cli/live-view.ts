@@ -4,7 +4,7 @@
  */
 import chalk from 'chalk';
 import type { ListrTaskWrapper } from 'listr2';
-import type { DeployEvent } from '../deploy/events.js';
+import { SUCCESS_OUTCOMES, type DeployEvent } from '../deploy/events.js';
 import { formatDuration } from '../remote/connection.js';
 import { formatBytes } from './render-events.js';
 
@@ -101,7 +101,7 @@ export async function createLiveView(keys: readonly string[], by: 'host' | 'venv
         set(e.venv, 'applying…');
       }
       else if (e.kind === 'step:end') set(e.venv, `${e.step} ${e.ok ? 'done' : 'failed'}`);
-      else if (e.kind === 'venv:end') settle(e.venv, e.outcome, e.outcome === 'deployed' || e.outcome === 'unchanged');
+      else if (e.kind === 'venv:end') settle(e.venv, e.outcome, SUCCESS_OUTCOMES.has(e.outcome));
       else if (e.kind === 'push:start' || e.kind === 'push:end') {
         const text = e.kind === 'push:start' ? `pushing ${e.wheels.length} wheel(s)…` : `pushed ${formatBytes(e.bytes)}, waiting…`;
         for (const key of rows.keys()) if (key.includes(`@${e.host}:`)) set(key, text);

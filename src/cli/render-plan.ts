@@ -2,7 +2,7 @@
 import chalk from 'chalk';
 import { formatDuration } from '../remote/connection.js';
 import type { Report } from '../deploy/apply-plan.js';
-import { hasChanges, type PackageChange, type Plan, type RollbackPlan } from '../deploy/plan.js';
+import { hasChanges, type PackageChange, type Plan, type RollbackPlan, type VenvPlan } from '../deploy/plan.js';
 import { formatTable, plural } from './output.js';
 
 // Functions, not strings: chalk's level is set when the CLI starts (colour.ts), after this module loads.
@@ -23,7 +23,8 @@ export function renderPlan(plan: Plan): string[] {
       continue;
     }
     if (!hasChanges(v)) {
-      lines.push(`${chalk.bold(v.id)}  ${chalk.dim(`up to date (${plural(v.unchanged.length, 'package')})`)}`);
+      const migrate = v.migrate ? `; ${chalk.cyan('Django migrate (--migrate always)')}` : '';
+      lines.push(`${chalk.bold(v.id)}  ${chalk.dim(`up to date (${plural(v.unchanged.length, 'package')})`)}${migrate}`);
     } else {
       const create = v.halfMade ? 'create anew (an earlier deploy left it half-made)' : 'create';
       const head = v.create !== null ? chalk.green(`${create} with ${v.create}, ${summarizeChanges(v.changes)}`) : summarizeChanges(v.changes);
@@ -32,6 +33,7 @@ export function renderPlan(plan: Plan): string[] {
       const signature = JSON.stringify(v.changes);
       if (signature === previous) {
         lines[lines.length - 1] += chalk.dim('  (the same changes as above)');
+        lines.push(...renderDjangoNotes(v));
         continue;
       }
       previous = signature;
@@ -46,6 +48,7 @@ export function renderPlan(plan: Plan): string[] {
     }
     if (v.stashes?.length) lines.push(chalk.yellow(`    removes pip's leftover stash folders (a pip that died mid-way): ${stashNames(v.stashes)}`));
     if (v.rollback) lines.push(...renderRollbackNotes(v.rollback));
+    if (hasChanges(v)) lines.push(...renderDjangoNotes(v));
     if (v.restore && 'error' in v.restore) lines.push(chalk.yellow(`    no automatic rollback possible: ${v.restore.error}`));
     if (v.unneeded.length > 0 && !plan.prune) {
       const names = v.unneeded.map((p) => `${p.name} ${p.version}`).join(', ');
@@ -58,6 +61,23 @@ export function renderPlan(plan: Plan): string[] {
 /** `~jango, ~equests` from their paths. */
 function stashNames(paths: readonly string[]): string {
   return paths.map((p) => p.slice(p.lastIndexOf('/') + 1)).join(', ');
+}
+
+/**
+ * What follows the install on a Django venv, and a warning when the deploy brings back what a rollback
+ * took off. Which migrations migrate applies is only known once the new code is installed: the
+ * summary (and --json) lists them.
+ */
+function renderDjangoNotes(v: Extract<VenvPlan, { status: 'ok' }>): string[] {
+  const lines: string[] = [];
+  if (v.migrate === true) lines.push(chalk.dim('    then Django migrate (the migrations it applies are listed when done)'));
+  else if (v.migrate === false && !v.desired.some((p) => p.key === 'django')) lines.push(chalk.dim('    no Django migrate: Django is not in the planned set'));
+  if (v.reinstalls) {
+    const what = v.reinstalls.packages.map((p) => `${p.name} ${p.version}`).join(', ');
+    const pins = v.reinstalls.packages.map((p) => (p.now ? `${p.name}==${p.now}` : `${p.name}<${p.version}`)).join(', ');
+    lines.push(chalk.yellow(`    reinstalls ${what}, which rollback #${v.reinstalls.entry} took off (a deploy takes the newest release); to hold back, pin ${pins} in the requirements file`));
+  }
+  return lines;
 }
 
 function renderRollbackNotes(r: RollbackPlan): string[] {
@@ -85,6 +105,8 @@ function summarizeChanges(changes: readonly PackageChange[]): string {
 
 const OUTCOME_COLOUR: Record<string, (s: string) => string> = {
   deployed: chalk.green,
+  'rolled back': chalk.green,
+  migrated: chalk.green,
   unchanged: chalk.dim,
   declined: chalk.yellow,
   skipped: chalk.yellow,
@@ -99,7 +121,7 @@ export function renderSummary(report: Report): string[] {
   const rows = report.venvs.map((r) => [
     r.id,
     (OUTCOME_COLOUR[r.outcome] ?? String)(r.outcome),
-    r.outcome === 'unchanged' ? '-' : r.created ? `created, ${r.changes.length}` : String(r.changes.length),
+    r.outcome === 'unchanged' || r.outcome === 'migrated' ? '-' : r.created ? `created, ${r.changes.length}` : String(r.changes.length),
     r.ms > 0 ? formatDuration(r.ms) : '-',
   ]);
   const lines = formatTable([header, ...rows]);
@@ -108,6 +130,7 @@ export function renderSummary(report: Report): string[] {
       lines.push(`${chalk.red('✗')} ${r.message}`);
       if (r.hint) lines.push(`  ${chalk.dim('hint:')} ${r.hint}`);
     }
+    if (r.migrations) lines.push(...renderMigrations(r.id, r.migrations));
     if (r.rolledBack) {
       lines.push(
         r.rolledBack.ok
@@ -119,5 +142,13 @@ export function renderSummary(report: Report): string[] {
   for (const h of report.hosts) {
     if (h.reload && !h.reload.ok) lines.push(`${chalk.red('✗')} ${h.reload.message}`);
   }
+  return lines;
+}
+
+/** The migrations an apply ran, per venv: what the plan could not know before the install. */
+function renderMigrations(id: string, m: NonNullable<Report['venvs'][number]['migrations']>): string[] {
+  const lines: string[] = [];
+  if (m.unapplied.length > 0) lines.push(`  ${id}: unapplied ${plural(m.unapplied.length, 'migration')}: ${m.unapplied.join(', ')}`);
+  if (m.applied.length > 0) lines.push(`  ${id}: applied ${plural(m.applied.length, 'migration')}: ${m.applied.join(', ')}`);
   return lines;
 }

@@ -69,7 +69,15 @@ export const applyStep = z.object({
    * vdeploy pushed, with --no-index --find-links CACHE).
    */
   provenance: z.enum(['report', 'hashes']).optional(),
+  /**
+   * showmigrations: the migrations `migrate` was about to apply ('app.name', in order) — known only
+   * here, with the new code installed, before it applies them.
+   */
+  pending: z.array(z.string()).optional(),
 });
+
+/** 'app.name' of each migration an apply applied (migrate) or unapplied (unmigrate), in the order Django ran them. */
+export const migrationsRun = z.object({ applied: z.array(z.string()), unapplied: z.array(z.string()) });
 
 export const applyVenvAnswer = z.object({
   v: protocolVersion,
@@ -80,6 +88,8 @@ export const applyVenvAnswer = z.object({
   before: versions.optional(),
   /** key → version after the apply (absent when it stopped before the lock). */
   installed: versions.optional(),
+  /** The migrations this apply applied and unapplied (absent when it stopped before the lock). */
+  migrations: migrationsRun.optional(),
   /** locked: what the holder wrote into the lock file. */
   heldBy: z.record(z.string(), z.unknown()).optional(),
   /** A failure that is not a command's (the lock's, an unreadable request). */
@@ -142,6 +152,7 @@ export const contracts = {
 export type ApplyVenvInput = z.infer<typeof applyVenvInput>;
 export type ApplyVenvRequest = z.infer<typeof applyVenvRequest>;
 export type ApplyStep = z.infer<typeof applyStep>;
+export type MigrationsRun = z.infer<typeof migrationsRun>;
 export type ApplyVenvAnswer = z.infer<typeof applyVenvAnswer>;
 export type HostApplyRequest = z.infer<typeof hostApplyRequest>;
 export type HostApplyLine = z.infer<typeof hostApplyLine>;

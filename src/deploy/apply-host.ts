@@ -12,7 +12,7 @@ import type { ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
 import { hintOf } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
 import type { HostApplyLine } from './apply-contract.js';
-import { applyInputFor, restoreIfNeeded, sudoFor, venvOutcome, type ApplyVenvSettings } from './apply-venv.js';
+import { applyInputFor, restoreIfNeeded, successOutcome, sudoFor, venvOutcome, type ApplyVenvSettings } from './apply-venv.js';
 import type { EventSink, VenvOutcome } from './events.js';
 import { wheelsToPush, type HostPlan, type VenvPlan } from './plan.js';
 import type { HostReport, VenvReport } from './report.js';
@@ -92,6 +92,7 @@ export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: 
             reports.set(v.id, report);
             for (const s of report.steps) emit({ kind: 'step:end', venv: v.id, step: s.name, ok: s.ok, ms: s.ms });
             if (report.outcome === 'deployed') {
+              report.outcome = successOutcome(v);
               deployed++;
               emit({ kind: 'venv:end', venv: v.id, outcome: report.outcome, ms: report.ms });
             } else {

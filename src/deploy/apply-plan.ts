@@ -13,8 +13,8 @@ import { appendReleaseLog, formatErrorLine, formatInstallLine } from '../wheels/
 import { withRepoLock } from '../wheels/repo-lock.js';
 import { applyHost } from './apply-host.js';
 import type { MigrateMode } from './apply-venv.js';
-import type { EventSink, VenvOutcome } from './events.js';
-import { hasChanges, type Plan, type VenvPlan } from './plan.js';
+import { SUCCESS_OUTCOMES, type EventSink, type VenvOutcome } from './events.js';
+import { needsApply, type Plan, type VenvPlan } from './plan.js';
 import type { HostReport, Report, VenvReport } from './report.js';
 
 export type { MigrateMode } from './apply-venv.js';
@@ -24,7 +24,7 @@ export interface ApplyPlanOptions {
   connector: HostConnector;
   /** Ids of the venvs the user said yes to; venvs with changes not in it are 'declined'. */
   confirmed: ReadonlySet<string>;
-  /** auto: migrate Django venvs when something changed; always; never (--no-migrate). */
+  /** never (--no-migrate) overrides the plan's migrate; auto and always are decided when planning (planDeploy's `migrate`). */
   migrate?: MigrateMode;
   /** Wait this long for another deploy's lock on a venv (default 0: fail at once). */
   lockWaitSeconds?: number;
@@ -57,7 +57,7 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
   const toApply: OkPlan[] = [];
   for (const v of plan.venvs) {
     if (v.status === 'error') reports.set(v.id, base(v, 'failed'));
-    else if (!hasChanges(v)) reports.set(v.id, base(v, 'unchanged'));
+    else if (!needsApply(v)) reports.set(v.id, base(v, 'unchanged'));
     else if (!options.confirmed.has(v.id)) reports.set(v.id, base(v, 'declined'));
     else toApply.push(v);
   }
@@ -116,7 +116,7 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
   return {
     venvs: venvReports,
     hosts: hostReports.sort((a, b) => (a.name < b.name ? -1 : 1)),
-    ok: venvReports.every((r) => ['deployed', 'unchanged', 'declined'].includes(r.outcome)) && hostReports.every((h) => h.reload?.ok !== false),
+    ok: venvReports.every((r) => SUCCESS_OUTCOMES.has(r.outcome)) && hostReports.every((h) => h.reload?.ok !== false),
     interrupted: options.signal?.aborted ?? false,
   };
 }
@@ -126,7 +126,7 @@ async function recordInReleaseLog(repoDir: string, reports: readonly VenvReport[
   const lines: string[] = [];
   for (const r of reports) {
     const p = plan.venvs.find((v) => v.id === r.id);
-    if (r.outcome === 'deployed' && p?.status === 'ok') {
+    if ((r.outcome === 'deployed' || r.outcome === 'rolled back') && p?.status === 'ok') {
       const changed = new Set(r.changes.filter((c) => c.kind !== 'remove').map((c) => c.key));
       for (const pkg of p.desired) {
         if (r.created || changed.has(pkg.key)) lines.push(formatInstallLine({ host: r.host, path: r.path, filename: pkg.filename, time }));

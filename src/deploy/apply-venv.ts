@@ -15,15 +15,15 @@ import type { ResolvedPackage } from '../resolve/resolve-venv.js';
 import type { ApplyVenvInput, HostApplyLine } from './apply-contract.js';
 import type { EventSink } from './events.js';
 import { healthcheckInput } from './healthcheck-input.js';
-import { diffPackages, packagesToFetch, pinnedRequirements, type HostPlan, type VenvPlan } from './plan.js';
+import { diffPackages, hasChanges, packagesToFetch, pinnedRequirements, type HostPlan, type MigrateMode, type VenvPlan } from './plan.js';
 import type { VenvReport } from './report.js';
 import { runHostApply } from './run-host-apply.js';
 import { corruptUploadError, planUploads, uploadWheels } from './upload-wheels.js';
 
-export type MigrateMode = 'auto' | 'always' | 'never';
+export type { MigrateMode } from './plan.js';
 
 export interface ApplyVenvSettings {
-  /** auto: migrate Django venvs when something changed; always; never (--no-migrate). */
+  /** never (--no-migrate) turns migrate off; otherwise each venv's plan says whether it migrates (VenvPlan.migrate). */
   migrate: MigrateMode;
   lockWaitSeconds: number;
   /** Restore the pre-deploy set when migrate, reload or the health check fails (default on). */
@@ -41,7 +41,8 @@ const RESTORABLE_FAILURES = new Set(['showmigrations', 'migrate', 'reload', 'hea
 /** The input of a venv's deploy or rollback, as planned. */
 export function applyInputFor(venv: ResolvedVenv, hostPlan: HostPlan, plan: OkPlan, settings: ApplyVenvSettings): ApplyVenvInput {
   return buildApplyInput(venv, hostPlan, plan, plan.desired, settings, {
-    action: plan.rollback ? 'rollback' : 'deploy',
+    // 'migrate': --migrate always on an up-to-date venv; not a deploy a rollback could undo.
+    action: plan.rollback ? 'rollback' : hasChanges(plan) ? 'deploy' : 'migrate',
     ...(plan.rollback?.undoes !== undefined ? { undoes: plan.rollback.undoes } : {}),
     ...(plan.rollback?.restores !== undefined ? { restores: plan.rollback.restores } : {}),
   });
@@ -88,7 +89,10 @@ async function restore(
   try {
     const installedNow = plan.desired.map((p) => ({ name: p.name, key: p.key, version: p.version }));
     const diff = diffPackages(previous, installedNow, true);
-    const back: OkPlan = { ...plan, create: null, ...diff, desired: previous, installed: installedNow };
+    // Neither the rollback's unmigrate nor migrate: the schema stays as the failed apply left it, and
+    // the command they need may be gone (a rollback that removed Django).
+    const { rollback: _undone, ...rest } = plan;
+    const back: OkPlan = { ...rest, create: null, ...diff, desired: previous, installed: installedNow, migrate: false };
     const cached = new Set(hostPlan.cachedWheels);
     const uploads = planUploads(settings.repoDir, hostPlan.cacheDir, packagesToFetch(back).filter((p) => !cached.has(p.filename)));
     await uploadWheels(conn, hostPlan.cacheDir, uploads, { cacheExists: true });
@@ -135,7 +139,7 @@ export function buildApplyInput(
     uninstall: removals.map((c) => c.name),
     uninstallKeys: removals.map((c) => c.key),
     expect: Object.fromEntries(desired.map((p) => [p.key, p.version])),
-    migrate: venv.django ? djangoCommand(venv, settings.migrate !== 'never') : null,
+    migrate: venv.django ? djangoCommand(venv, plan.migrate === true && settings.migrate !== 'never') : null,
     unmigrate: unapply.map(({ app, to }) => ({ app, to })),
     reload: venv.reload ?? null,
     healthcheck: healthcheck ? healthcheckInput(healthcheck, desired) : null,
@@ -181,6 +185,7 @@ export function venvOutcome(venv: ResolvedVenv, host: ResolvedHost, line: VenvLi
     };
   }
   const report: Partial<VenvReport> & { outcome: VenvReport['outcome'] } = { outcome: out.outcome, steps: out.steps };
+  if (venv.django && out.migrations) report.migrations = out.migrations;
   if (out.outcome === 'locked') {
     const who = out.heldBy ?? {};
     report.failedStep = 'lock';
@@ -210,4 +215,9 @@ function diskFull(venv: ResolvedVenv, host: ResolvedHost, texts: ReadonlyArray<s
     message: `${venv.id}: disk full on ${host.name} (${detail.slice(0, 200)}): free space at ${venv.path}`,
     hint: `free space on the filesystem holding ${venv.path} on ${host.name} (df ${venv.path}), then deploy again`,
   };
+}
+
+/** How a venv's successful apply reads in the report: a rollback says so, as does a migrate-only apply. */
+export function successOutcome(plan: OkPlan): VenvReport['outcome'] {
+  return plan.rollback ? 'rolled back' : hasChanges(plan) ? 'deployed' : 'migrated';
 }

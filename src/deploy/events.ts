@@ -17,6 +17,13 @@ export type DeployEvent =
   | { kind: 'reload:end'; host: string; ok: boolean; ms: number }
   | { kind: 'interrupt'; message: string };
 
-export type VenvOutcome = 'deployed' | 'unchanged' | 'declined' | 'skipped' | 'failed' | 'locked' | 'interrupted' | 'rolled-back';
+/**
+ * 'rolled back': a `vdeploy rollback` that succeeded; 'migrated': `--migrate always` on an up-to-date
+ * venv; 'rolled-back': a deploy that failed after the install and was restored to the previous set.
+ */
+export type VenvOutcome = 'deployed' | 'rolled back' | 'migrated' | 'unchanged' | 'declined' | 'skipped' | 'failed' | 'locked' | 'interrupted' | 'rolled-back';
+
+/** Outcomes of a venv that ended as asked. */
+export const SUCCESS_OUTCOMES: ReadonlySet<VenvOutcome> = new Set<VenvOutcome>(['deployed', 'rolled back', 'migrated', 'unchanged', 'declined']);
 
 export type EventSink = (event: DeployEvent) => void;

@@ -7,7 +7,7 @@ import type { ResolvedConfig, ResolvedHost, ResolvedVenv } from '../config/resol
 import { ConnectError, hintOf, VdeployError } from '../errors.js';
 import { DEFAULT_WHEEL_CACHE, probeHost } from '../facts/probe-host.js';
 import type { HostFacts, InterpreterFacts, VenvFacts } from '../facts/types.js';
-import { chooseRollbackTarget, migrationsToUnapply, parseHistory } from '../history/history-entry.js';
+import { chooseRollbackTarget, migrationsToUnapply, parseHistory, rolledBackVersions } from '../history/history-entry.js';
 import { parseRequirement } from '../requirements/pep508.js';
 import type { HostConnector } from '../remote/connect-host.js';
 import { Semaphore } from '../remote/semaphore.js';
@@ -19,7 +19,7 @@ import { selectVenvs } from '../selectors/select-venvs.js';
 import { releasedWheels, type ReleasedWheel } from '../wheels/repository.js';
 import type { EventSink } from './events.js';
 import { healthcheckProblem } from './healthcheck-input.js';
-import { diffPackages, hasChanges, PROTECTED_PACKAGES, type HostPlan, type Plan, type RollbackPlan, type VenvPlan, type VenvTarget } from './plan.js';
+import { compareVersions, diffPackages, hasChanges, PROTECTED_PACKAGES, type HostPlan, type MigrateMode, type PackageChange, type Plan, type RollbackPlan, type VenvPlan, type VenvTarget } from './plan.js';
 
 /** What the venvs should have: the requirements files (deploy), or a recorded set (rollback). */
 export type PlanMode = { kind: 'deploy' } | { kind: 'rollback'; to?: number; unapplyMigrations: boolean };
@@ -30,6 +30,8 @@ export interface PlanDeployOptions {
   roles?: readonly string[];
   /** Plan removal of installed packages nothing requires. */
   prune?: boolean;
+  /** Which Django venvs migrate after the install (default auto: those with changes). */
+  migrate?: MigrateMode;
   connector: HostConnector;
   /** Hosts connected to and probed at once (default: the deployfile's ssh.concurrency). */
   concurrency?: number;
@@ -82,7 +84,7 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
         }
         const hostPlan: HostPlan = { name: host.name, cacheDir: facts.cacheDir, cachedWheels: facts.cachedWheels, ...(host.reload ? { reload: host.reload } : {}) };
         const plans = await Promise.all(
-          hostVenvs.map((v, i) => planVenv(v, facts.venvs[i]!, { mode, requirements: requirements.get(v.requirements) ?? [], released, wheels, prune })),
+          hostVenvs.map((v, i) => planVenv(v, facts.venvs[i]!, { mode, requirements: requirements.get(v.requirements) ?? [], released, wheels, prune, migrate: options.migrate ?? 'auto' })),
         );
         return { host: hostPlan, venvs: plans };
       }),
@@ -104,6 +106,7 @@ interface PlanContext {
   released: readonly ReleasedWheel[];
   wheels: WheelDependencyReader;
   prune: boolean;
+  migrate: MigrateMode;
 }
 
 async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext): Promise<VenvPlan> {
@@ -157,6 +160,15 @@ async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext):
       installed,
       ...(rollback ? { rollback } : {}),
     };
+    if (venv.django) {
+      // migrate needs Django in the venv afterwards: a rollback to before the first deploy removes it.
+      const keepsDjango = resolution.packages.some((p) => p.key === 'django');
+      plan.migrate = keepsDjango && ctx.migrate !== 'never' && (hasChanges(plan) || ctx.migrate === 'always');
+    }
+    if (ctx.mode.kind === 'deploy') {
+      const reinstalls = reinstalledAfterRollback(history, diff.changes);
+      if (reinstalls) plan.reinstalls = reinstalls;
+    }
     // What to put back if migrate, reload or the health check fails after the install.
     const canFailAfterInstall = venv.django || venv.reload || venv.healthcheck || venv.host.healthcheck;
     if (facts.state === 'venv' && hasChanges(plan) && canFailAfterInstall) {
@@ -169,6 +181,14 @@ async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext):
     if (!(err instanceof VdeployError)) throw err;
     return fail('resolve', err.message, err.hint);
   }
+}
+
+/** The changes that put back versions the venv's newest rollback took off (see VenvPlan.reinstalls). */
+function reinstalledAfterRollback(history: ReturnType<typeof parseHistory>, changes: readonly PackageChange[]): Extract<VenvPlan, { status: 'ok' }>['reinstalls'] {
+  const undone = rolledBackVersions(history);
+  if (!undone) return undefined;
+  const packages = changes.flatMap((c) => (c.to !== undefined && undone.versions[c.key] !== undefined && compareVersions(undone.versions[c.key]!, c.to) === 0 ? [{ name: c.name, version: c.to, ...(c.from !== undefined ? { now: c.from } : {}) }] : []));
+  return packages.length > 0 ? { entry: undone.entry, packages } : undefined;
 }
 
 function resolveWith(ctx: PlanContext, interpreter: InterpreterFacts, requirements: readonly RequirementLine[]) {

@@ -7,6 +7,9 @@ import { compare } from '@renovatebot/pep440';
 import type { InstalledPackage } from '../facts/types.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
 
+/** Django migrate: when something changed (auto), on every selected Django venv (always), never. */
+export type MigrateMode = 'auto' | 'always' | 'never';
+
 export type ChangeKind = 'install' | 'upgrade' | 'downgrade' | 'remove';
 
 export interface PackageChange {
@@ -67,6 +70,17 @@ export type VenvPlan = VenvTarget &
         restore?: { packages: ResolvedPackage[] } | { error: string };
         /** Set by `vdeploy rollback`: which history entry this undoes or restores, and its migrations. */
         rollback?: RollbackPlan;
+        /**
+         * Django venvs only: whether `migrate` runs after the install. Never when the planned set has
+         * no Django (its command would be gone: a rollback to before the first deploy); with
+         * `--migrate always` also on a venv whose packages are up to date.
+         */
+        migrate?: boolean;
+        /**
+         * A deploy that reinstalls versions the venv's newest rollback (history entry `entry`) took
+         * off: the release log's newest release wins unless the requirements pin the old one.
+         */
+        reinstalls?: { entry: number; packages: Array<{ name: string; version: string; now?: string }> };
       }
     | {
         status: 'error';
@@ -104,6 +118,11 @@ export interface Plan {
 /** Whether applying this venv's plan would change anything (creating it counts). */
 export function hasChanges(plan: VenvPlan): boolean {
   return plan.status === 'ok' && (plan.create !== null || plan.changes.length > 0 || (plan.stashes?.length ?? 0) > 0);
+}
+
+/** Whether the venv is applied at all: it has changes, or `--migrate always` migrates it anyway. */
+export function needsApply(plan: VenvPlan): boolean {
+  return hasChanges(plan) || (plan.status === 'ok' && plan.migrate === true);
 }
 
 /**

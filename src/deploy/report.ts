@@ -1,5 +1,5 @@
 /** What applying a plan did, per venv and per host: the value `applyPlan()` returns. */
-import type { ApplyStep } from './apply-contract.js';
+import type { ApplyStep, MigrationsRun } from './apply-contract.js';
 import type { VenvOutcome } from './events.js';
 import type { PackageChange, VenvTarget } from './plan.js';
 
@@ -16,6 +16,8 @@ export interface VenvReport extends VenvTarget {
   message?: string;
   hint?: string;
   steps: StepReport[];
+  /** Django venvs: the migrations this apply applied and unapplied ('app.name', in the order run). */
+  migrations?: MigrationsRun;
   /** When the venv was put back to its pre-deploy set after a failure: why, and how that went. */
   rolledBack?: { reason: string; ok: boolean; message?: string };
 }

@@ -103,6 +103,18 @@ export function chooseRollbackTarget(history: readonly HistoryEntry[], to?: numb
 }
 
 /**
+ * When the venv's newest successful apply was a `vdeploy rollback`: its entry number and the version
+ * of each package it took off (downgraded or removed) — what a plain deploy would bring back.
+ */
+export function rolledBackVersions(history: readonly HistoryEntry[]): { entry: number; versions: Record<string, string> } | undefined {
+  const last = [...history].reverse().find((e) => e.outcome === 'deployed' && e.action !== 'migrate');
+  if (!last || last.action !== 'rollback') return undefined;
+  const versions: Record<string, string> = {};
+  for (const c of last.changes) if ((c.kind === 'downgrade' || c.kind === 'remove') && c.from !== undefined) versions[c.key] = c.from;
+  return Object.keys(versions).length > 0 ? { entry: last.number, versions } : undefined;
+}
+
+/**
  * For each app with migrations applied now that the target state lacks: the migration to migrate it
  * back to (`zero` when the target has none of that app's migrations).
  */

@@ -362,6 +362,7 @@ elif args[:1] == ["migrate"] and len(args) == 2:
     sys.exit(int(__import__("os").environ.get("FAIL", "0")))
 elif args[:1] == ["migrate"]:
     open(sys.argv[0] + ".unmigrated", "a").write(" ".join(args[1:]) + "\n")
+    print("Operations to perform:\n  Target specific migration: ...\nRunning migrations:\n  Unapplying %s.0002_price... OK" % args[1])
 '''
 
 
@@ -384,6 +385,15 @@ class MigrateSteps(TempDir):
         self.assertEqual([s['name'] for s in ctx.steps], ['showmigrations', 'migrate'])
         self.assertEqual(ctx.history['migrationsBefore'], {'auth': ['0001_initial'], 'shop': ['0001_initial']})
         self.assertEqual(ctx.history['migrationsAfter'], {'auth': ['0001_initial'], 'shop': ['0001_initial', '0002_price']})
+        # What migrate was about to apply (known after install, before applying), and what it applied.
+        self.assertEqual(ctx.steps[0]['pending'], ['shop.0002_price'])
+        self.assertEqual(ctx.migrations, {'applied': ['shop.0002_price'], 'unapplied': []})
+
+    def test_parse_pending_and_ran(self):
+        self.assertEqual(apply_venv.parse_pending('[X]  a.0001_x\n[ ]  a.0002_z\n [ ] b.0001_y\n'), ['a.0002_z', 'b.0001_y'])
+        out = 'Running migrations:\n  Unapplying a.0002_z... OK\n  Unapplying a.0001_x...\n  Applying b.0001_y... OK\n'
+        self.assertEqual(apply_venv.parse_ran(out, 'Unapplying'), ['a.0002_z', 'a.0001_x'])
+        self.assertEqual(apply_venv.parse_ran(out, 'Applying'), ['b.0001_y'])
 
     def test_a_failed_migrate_still_records_what_it_applied(self):
         ctx = self.context(self.root, migrate=self.manage(FAIL='1'))
@@ -400,6 +410,7 @@ class MigrateSteps(TempDir):
         apply_venv.unmigrate(ctx)
         with open(os.path.join(self.root, 'manage.py.unmigrated')) as f:
             self.assertEqual(f.read(), 'shop 0001_initial --noinput\nauth zero --noinput\n')
+        self.assertEqual(ctx.migrations['unapplied'], ['shop.0002_price', 'auth.0002_price'])
 
 
 class Health(TempDir):

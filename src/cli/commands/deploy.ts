@@ -5,7 +5,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { applyPlan, type MigrateMode } from '../../deploy/apply-plan.js';
 import type { DeployEvent } from '../../deploy/events.js';
-import { hasChanges } from '../../deploy/plan.js';
+import { needsApply } from '../../deploy/plan.js';
 import { planDeploy, type PlanMode } from '../../deploy/plan-deploy.js';
 import { ConfigError } from '../../errors.js';
 import { createHostConnector } from '../../remote/connect-host.js';
@@ -82,7 +82,7 @@ function applyOptions<T>(y: Argv<T>) {
   return planOptions(y)
     .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Apply to every venv with changes without asking' })
     .option('dry-run', { type: 'boolean', default: false, describe: 'Stop after showing the plan' })
-    .option('migrate', { type: 'string', default: 'auto', describe: 'Django migrate: when something changed (auto) or always; --no-migrate never' })
+    .option('migrate', { type: 'string', default: 'auto', describe: 'Django migrate: on venvs with changes (auto), or on every selected Django venv, up to date or not (always); --no-migrate never' })
     .option('lock-wait', { type: 'number', default: 0, describe: "Seconds to wait for another deploy's lock on a venv (default: fail at once)" })
     .option('fail-fast', { type: 'boolean', default: false, describe: 'Start no new venv after the first failure' })
     .option('rollback', { type: 'boolean', default: true, describe: 'Restore the previous set when migrate, reload or the health check fails (--no-rollback: leave it)' });
@@ -159,6 +159,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
         selectors: args.selectors,
         roles: args.role,
         prune: args.prune,
+        migrate: args.migrate,
         connector,
         ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
         onEvent: planView ? (e) => planView.onEvent(e) : plainEvent,
@@ -174,7 +175,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
       return;
     }
 
-    const withChanges = plan.venvs.filter(hasChanges);
+    const withChanges = plan.venvs.filter(needsApply);
     let confirmed = new Set<string>();
     if (withChanges.length > 0) {
       if (args.yes) confirmed = new Set(withChanges.map((v) => v.id));

@@ -70,6 +70,8 @@ class Apply(object):
         self.steps = []
         self.interrupted = []
         self.history = dict(request.get('history') or {})
+        # 'app.name' of each migration this apply applied or unapplied, in the order Django ran them.
+        self.migrations = {'applied': [], 'unapplied': []}
         self.lock_file = None
         self.sleep = sleep
 
@@ -263,6 +265,22 @@ def parse_applied(output):
     return state
 
 
+def parse_pending(output):
+    """What `showmigrations --plan` says `migrate` will apply: ['app.name', …] in the order it will."""
+    return [line.strip()[3:].strip() for line in output.splitlines() if line.strip().startswith('[ ]')]
+
+
+def parse_ran(output, verb):
+    """The migrations a `migrate` run reports as done: ['app.name', …] from its `Applying app.name...`
+    (verb 'Applying') or `Unapplying app.name...` lines, in the order they ran."""
+    ran = []
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith(verb + ' ') and '.' in line:
+            ran.append(line[len(verb) + 1:].split('...')[0].strip())
+    return ran
+
+
 def parse_migrated(before, output):
     """The applied migrations after `migrate`: `before` plus each `Applying app.name...` line."""
     after = dict((app, list(names)) for app, names in before.items())
@@ -276,9 +294,10 @@ def parse_migrated(before, output):
 
 
 def unmigrate(ctx):
-    """A rollback reverses migrations with the newer code, before installing the older."""
+    """A rollback reverses migrations with the newer code, before installing (or removing) it."""
     for target in ctx.request.get('unmigrate') or []:
-        ok, _ = django(ctx, 'unmigrate', ['migrate', target['app'], target['to'], '--noinput'])
+        ok, out = django(ctx, 'unmigrate', ['migrate', target['app'], target['to'], '--noinput'])
+        ctx.migrations['unapplied'].extend(parse_ran(out, 'Unapplying'))
         if not ok:
             raise StepFailed('unmigrate')
 
@@ -293,8 +312,11 @@ def migrate(ctx):
         raise StepFailed('migrate')
     state = parse_applied(out)
     ctx.history['migrationsBefore'] = state
+    # Known only now, with the new code installed: what migrate is about to apply.
+    ctx.steps[-1]['pending'] = parse_pending(out)
     ok, out = django(ctx, 'migrate', ['migrate', '--noinput'])
     ctx.history['migrationsAfter'] = parse_migrated(state, out)
+    ctx.migrations['applied'].extend(parse_ran(out, 'Applying'))
     if not ok:
         raise StepFailed('migrate')
 
@@ -590,6 +612,8 @@ def record(ctx, outcome, failed):
     history['failedStep'] = failed
     history['steps'] = ctx.steps
     history['after'] = venv_facts.installed_versions(ctx.venv)
+    if ctx.migrations['applied'] or ctx.migrations['unapplied']:
+        history['migrations'] = ctx.migrations
     history['finishedAt'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
     try:
         with open(os.path.join(ctx.meta, 'history.jsonl'), 'a', encoding='utf-8') as f:
@@ -599,7 +623,7 @@ def record(ctx, outcome, failed):
     except OSError as e:
         ctx.steps.append({'name': 'record', 'ok': False, 'exitCode': None, 'ms': 0, 'stderrTail': str(e)})
     return {'outcome': outcome, 'failedStep': failed, 'steps': ctx.steps,
-            'installed': history['after'], 'before': history.get('before', {})}
+            'installed': history['after'], 'before': history.get('before', {}), 'migrations': ctx.migrations}
 
 
 # (step, whether a stop asked for may end the apply after it). After prune the check comes with
