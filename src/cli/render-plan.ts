@@ -2,7 +2,7 @@
 import chalk from 'chalk';
 import { formatDuration } from '../remote/connection.js';
 import type { Report } from '../deploy/apply-plan.js';
-import { hasChanges, type PackageChange, type Plan, type RollbackPlan } from '../deploy/plan.js';
+import { hasChanges, type PackageChange, type Plan, type RollbackPlan, type VenvPlan } from '../deploy/plan.js';
 import { formatTable, plural } from './output.js';
 
 const MARK: Record<PackageChange['kind'], string> = {
@@ -14,42 +14,63 @@ const MARK: Record<PackageChange['kind'], string> = {
 
 export function renderPlan(plan: Plan): string[] {
   const lines: string[] = [];
-  let previous: string | undefined;
+  // A fleet usually gets the same changes everywhere: list them once, under the first venv that has them.
+  const listedUnder = new Map<string, string>();
   for (const v of plan.venvs) {
-    if (v.status === 'error') {
-      lines.push(`${chalk.bold(v.id)}  ${chalk.red(`error (${v.stage})`)}: ${v.message}`);
-      if (v.hint) lines.push(`  ${chalk.dim('hint:')} ${v.hint}`);
-      continue;
-    }
-    if (!hasChanges(v)) {
-      lines.push(`${chalk.bold(v.id)}  ${chalk.dim(`up to date (${plural(v.unchanged.length, 'package')})`)}`);
-    } else {
-      const head = v.create !== null ? chalk.green(`create with ${v.create}, ${summarizeChanges(v.changes)}`) : summarizeChanges(v.changes);
-      lines.push(`${chalk.bold(v.id)}  ${head}`);
-      // A fleet usually gets the same changes everywhere: list them once, not once per venv.
+    if (v.status === 'ok' && hasChanges(v)) {
       const signature = JSON.stringify(v.changes);
-      if (signature === previous) {
-        lines[lines.length - 1] += chalk.dim('  (the same changes as above)');
+      const first = listedUnder.get(signature);
+      if (first !== undefined) {
+        lines.push(`${chalk.bold(v.id)}  ${changesHead(v)}${chalk.dim(`  (the same changes as ${first})`)}`);
         continue;
       }
-      previous = signature;
-      const rows = v.changes.map((c) => [
-        `  ${MARK[c.kind]}`,
-        c.name,
-        c.kind === 'install' ? chalk.green(c.to!) : c.kind === 'remove' ? chalk.red(c.from!) : `${c.from} → ${c.kind === 'upgrade' ? chalk.cyan(c.to!) : chalk.yellow(c.to!)}`,
-        chalk.dim(c.kind),
-      ]);
-      lines.push(...formatTable(rows));
-      if (v.unchanged.length > 0) lines.push(chalk.dim(`    ${plural(v.unchanged.length, 'package')} unchanged`));
+      listedUnder.set(signature, v.id);
     }
-    if (v.rollback) lines.push(...renderRollbackNotes(v.rollback));
-    if (v.restore && 'error' in v.restore) lines.push(chalk.yellow(`    no automatic rollback possible: ${v.restore.error}`));
-    if (v.unneeded.length > 0 && !plan.prune) {
-      const names = v.unneeded.map((p) => `${p.name} ${p.version}`).join(', ');
-      lines.push(chalk.dim(`    not required by anything: ${names} (kept; --prune removes them)`));
-    }
+    lines.push(...renderVenv(plan, v));
   }
   return lines;
+}
+
+/** One venv's part of the plan in full (what the confirmation prompt's `d` shows). */
+export function renderVenv(plan: Plan, v: VenvPlan): string[] {
+  if (v.status === 'error') {
+    const lines = [`${chalk.bold(v.id)}  ${chalk.red(`error (${v.stage})`)}: ${v.message}`];
+    if (v.hint) lines.push(`  ${chalk.dim('hint:')} ${v.hint}`);
+    return lines;
+  }
+  const lines: string[] = [];
+  if (!hasChanges(v)) {
+    lines.push(`${chalk.bold(v.id)}  ${chalk.dim(`up to date (${plural(v.unchanged.length, 'package')})`)}`);
+  } else {
+    lines.push(`${chalk.bold(v.id)}  ${changesHead(v)}`);
+    const rows = v.changes.map((c) => [
+      `  ${MARK[c.kind]}`,
+      c.name,
+      c.kind === 'install' ? chalk.green(c.to!) : c.kind === 'remove' ? chalk.red(c.from!) : `${c.from} → ${c.kind === 'upgrade' ? chalk.cyan(c.to!) : chalk.yellow(c.to!)}`,
+      chalk.dim(c.kind),
+    ]);
+    lines.push(...formatTable(rows));
+    if (v.unchanged.length > 0) lines.push(chalk.dim(`    ${plural(v.unchanged.length, 'package')} unchanged`));
+  }
+  if (v.rollback) lines.push(...renderRollbackNotes(v.rollback));
+  if (v.restore && 'error' in v.restore) lines.push(chalk.yellow(`    no automatic rollback possible: ${v.restore.error}`));
+  if (v.unneeded.length > 0 && !plan.prune) {
+    const names = v.unneeded.map((p) => `${p.name} ${p.version}`).join(', ');
+    lines.push(chalk.dim(`    not required by anything: ${names} (kept; --prune removes them)`));
+  }
+  return lines;
+}
+
+function changesHead(v: Extract<VenvPlan, { status: 'ok' }>): string {
+  return v.create !== null ? chalk.green(`create with ${v.create}, ${summarizeChanges(v.changes)}`) : summarizeChanges(v.changes);
+}
+
+/** Applies a host finished that no run recorded, written to release_log by this run's plan. */
+export function renderRecovered(plan: Plan): string[] {
+  return plan.recovered.map((r) => {
+    const when = r.finishedAt ? ` finished ${r.finishedAt}` : '';
+    return `${chalk.yellow('recovered into release_log:')} ${r.venv} history #${r.history} (${r.action}${when}; the run that applied it never recorded it): ${r.wheels.join(', ')}`;
+  });
 }
 
 function renderRollbackNotes(r: RollbackPlan): string[] {
