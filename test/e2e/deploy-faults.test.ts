@@ -35,14 +35,14 @@ async function lockIsFree(venv: string): Promise<boolean> {
 }
 
 /** Start the CLI as a child process we can signal; resolves when it exits. */
-function startCli(args: string[], cwd: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
+function startCli(args: string[], cwd: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult>; stderr: () => string } {
   const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const done = new Promise<CliResult>((resolve) => child.on('close', (exitCode) => resolve({ exitCode, stdout, stderr })));
-  return { child, done };
+  return { child, done, stderr: () => stderr };
 }
 
 /** A reload that touches `marker`, then runs until `gate` exists (at most 2 minutes): a step the test ends. */
@@ -92,8 +92,10 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     const h1 = fleet.hosts[0]!;
     const venv = h1.venvs[1]!;
     const marker = join(h1.root, 'slow-reload-started');
+    const gate = join(h1.root, 'slow-reload-may-end');
+    // The first deploy's reload holds the venv until the test lets it end (however slow the machine).
     const project = await makeDeployProject(fleet, {
-      venvs: [{ host: h1, path: venv, reload: `touch ${JSON.stringify(marker)}; sleep 4` }],
+      venvs: [{ host: h1, path: venv, reload: gatedReload(marker, gate) }],
       requirements: 'tinyapp\n',
       wheels: [await tiny('1.0')],
     });
@@ -105,6 +107,7 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     expect(second.exitCode, second.stderr + second.stdout).to.equal(1);
     expect(second.stdout).to.match(/another deploy holds the lock \(\S+@\S+, pid \d+, since \d{4}-/);
     expect(second.stdout).to.match(/--lock-wait/);
+    await writeFile(gate, '');
     const firstResult = await first.done;
     expect(firstResult.exitCode, firstResult.stderr + firstResult.stdout).to.equal(0);
     expect(await lockIsFree(venv)).to.equal(true);
@@ -112,10 +115,15 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
 
     // With --lock-wait the later deploy waits for the lock, then applies its own plan.
     await rm(marker);
+    await rm(gate);
     const third = startCli(['deploy', '--yes'], project.dir);
     await waitFor(() => existsSync(marker));
     await project.addWheels([await tiny('1.2')]);
-    const fourth = await project.run(['deploy', '--yes', '--lock-wait', '30']);
+    const waiting = startCli(['deploy', '--yes', '--lock-wait', '120'], project.dir);
+    // Its wheel is pushed: its apply is next, and waits for the lock until the third's reload ends.
+    await waitFor(() => waiting.stderr().includes('host1: pushed 1 wheel'));
+    await writeFile(gate, '');
+    const fourth = await waiting.done;
     const thirdResult = await third.done;
     expect(thirdResult.exitCode, thirdResult.stderr).to.equal(0);
     expect(fourth.exitCode, fourth.stderr + fourth.stdout).to.equal(0);
