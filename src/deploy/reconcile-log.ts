@@ -34,7 +34,7 @@ export interface RecoveredInstall {
   wheels: string[];
 }
 
-export interface VenvHistory {
+export interface VenvWithHistory {
   /** The venv's id, and the host name and path its `install:` lines name. */
   id: string;
   host: string;
@@ -43,7 +43,7 @@ export interface VenvHistory {
 }
 
 /** The entries of these venvs' histories that release_log lacks (pure: reads nothing). */
-export function findUnrecorded(venvs: readonly VenvHistory[], log: readonly ReleaseLogEntry[], isAlive: (pid: number) => boolean = pidIsAlive): RecoveredInstall[] {
+export function findUnrecorded(venvs: readonly VenvWithHistory[], log: readonly ReleaseLogEntry[], isAlive: (pid: number) => boolean = pidIsAlive): RecoveredInstall[] {
   const released = new Map<string, number>();
   const installed = new Map<string, number>();
   for (const e of log) {
@@ -77,7 +77,7 @@ export function findUnrecorded(venvs: readonly VenvHistory[], log: readonly Rele
  * Finds what release_log lacks and appends it (under the repository lock, re-reading the log there
  * so two runs never record the same entry twice); emits one `log:recovered` event per entry.
  */
-export async function recordUnrecorded(repoDir: string, venvs: readonly VenvHistory[], emit: EventSink = () => {}): Promise<RecoveredInstall[]> {
+export async function recordUnrecorded(repoDir: string, venvs: readonly VenvWithHistory[], emit: EventSink = () => {}): Promise<RecoveredInstall[]> {
   // Almost always nothing is missing: don't take the lock for nothing.
   if (findUnrecorded(venvs, (await readReleaseLog(repoDir)).entries).length === 0) return [];
   const recovered = await withRepoLock(repoDir, async () => {

@@ -1,7 +1,7 @@
 // Which history entries release_log lacks (src/deploy/reconcile-log.ts), table-tested without SSH.
 import { expect } from 'chai';
 import { hostname } from 'node:os';
-import { findUnrecorded, type VenvHistory } from '../../src/deploy/reconcile-log.js';
+import { findUnrecorded, type VenvWithHistory } from '../../src/deploy/reconcile-log.js';
 import { parseHistory } from '../../src/history/history-entry.js';
 import { parseReleaseLog } from '../../src/wheels/release-log.js';
 
@@ -19,11 +19,11 @@ function entry(time: string, over: Record<string, unknown> = {}): Record<string,
   };
 }
 
-function venv(...raw: Array<Record<string, unknown>>): VenvHistory {
+function venv(...raw: Array<Record<string, unknown>>): VenvWithHistory {
   return { id: 'me@web1:/srv/v', host: 'web1', path: '/srv/v', history: parseHistory(raw) };
 }
 
-const find = (v: VenvHistory, log: string, alive: (pid: number) => boolean = () => false) => findUnrecorded([v], parseReleaseLog(log, 'release_log').entries, alive);
+const find = (v: VenvWithHistory, log: string, alive: (pid: number) => boolean = () => false) => findUnrecorded([v], parseReleaseLog(log, 'release_log').entries, alive);
 
 describe('release_log reconcile: history entries the log lacks', () => {
   const T = '2026-01-03T10:00:00.000Z';
