@@ -69,7 +69,8 @@ function changesHead(v: Extract<VenvPlan, { status: 'ok' }>): string {
 export function renderRecovered(plan: Plan): string[] {
   return plan.recovered.map((r) => {
     const when = r.finishedAt ? ` finished ${r.finishedAt}` : '';
-    return `${chalk.yellow('recovered into release_log:')} ${r.venv} history #${r.history} (${r.action}${when}; the run that applied it never recorded it): ${r.wheels.join(', ')}`;
+    const what = `${r.venv} history #${r.history} (${r.action}${when}; the run that applied it never recorded it): ${r.wheels.join(', ')}`;
+    return r.notRecorded === undefined ? `${chalk.yellow('recovered into release_log:')} ${what}` : `${chalk.red('not recorded in release_log')} (${r.notRecorded}): ${what}`;
   });
 }
 

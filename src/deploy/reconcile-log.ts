@@ -32,6 +32,8 @@ export interface RecoveredInstall {
   finishedAt?: string;
   /** The wheels whose `install:` lines were missing, and now are written. */
   wheels: string[];
+  /** Set when release_log could not be written (read-only repository, lock held too long): still missing. */
+  notRecorded?: string;
 }
 
 export interface VenvWithHistory {
@@ -78,14 +80,22 @@ export function findUnrecorded(venvs: readonly VenvWithHistory[], log: readonly 
  * so two runs never record the same entry twice); emits one `log:recovered` event per entry.
  */
 export async function recordUnrecorded(repoDir: string, venvs: readonly VenvWithHistory[], emit: EventSink = () => {}): Promise<RecoveredInstall[]> {
+  const missing = findUnrecorded(venvs, (await readReleaseLog(repoDir)).entries);
   // Almost always nothing is missing: don't take the lock for nothing.
-  if (findUnrecorded(venvs, (await readReleaseLog(repoDir)).entries).length === 0) return [];
-  const recovered = await withRepoLock(repoDir, async () => {
-    const found = findUnrecorded(venvs, (await readReleaseLog(repoDir)).entries);
-    const lines = found.flatMap((r) => r.wheels.map((filename) => formatInstallLine({ host: r.host, path: r.path, filename, time: r.time, recovered: r.history })));
-    if (lines.length > 0) await appendReleaseLog(repoDir, lines);
-    return found;
-  });
+  if (missing.length === 0) return [];
+  let recovered: RecoveredInstall[];
+  try {
+    recovered = await withRepoLock(repoDir, async () => {
+      const found = findUnrecorded(venvs, (await readReleaseLog(repoDir)).entries);
+      const lines = found.flatMap((r) => r.wheels.map((filename) => formatInstallLine({ host: r.host, path: r.path, filename, time: r.time, recovered: r.history })));
+      if (lines.length > 0) await appendReleaseLog(repoDir, lines);
+      return found;
+    });
+  } catch (err) {
+    // Someone who may only read the repository can still plan: the lines stay missing, and say so.
+    const notRecorded = err instanceof Error ? err.message : String(err);
+    recovered = missing.map((r) => ({ ...r, notRecorded }));
+  }
   for (const r of recovered) emit({ kind: 'log:recovered', ...r });
   return recovered;
 }

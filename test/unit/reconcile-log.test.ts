@@ -1,9 +1,12 @@
 // Which history entries release_log lacks (src/deploy/reconcile-log.ts), table-tested without SSH.
 import { expect } from 'chai';
+import { readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { findUnrecorded, type VenvWithHistory } from '../../src/deploy/reconcile-log.js';
+import { join } from 'node:path';
+import { findUnrecorded, recordUnrecorded, type VenvWithHistory } from '../../src/deploy/reconcile-log.js';
 import { parseHistory } from '../../src/history/history-entry.js';
 import { parseReleaseLog } from '../../src/wheels/release-log.js';
+import { makeTempDir } from '../helpers/cli.js';
 
 const W1 = 'app-1.0-py3-none-any.whl';
 const W2 = 'app-2.0-py3-none-any.whl';
@@ -72,5 +75,21 @@ describe('release_log reconcile: history entries the log lacks', () => {
     const w = 'foo_bar-1.0-py3-none-any.whl';
     const e = entry(T, { packages: [{ name: 'Foo_Bar', version: '1.0', wheel: w, sha256: 'z' }], changes: [{ kind: 'install', key: 'foo-bar', name: 'Foo_Bar', to: '1.0' }] });
     expect(find(venv(e), `release: Foo_Bar==1.0 ${w} at 2026-01-01T00:00:00.000Z\n`)[0]!.wheels).to.deep.equal([w]);
+  });
+});
+
+describe('release_log reconcile: recording', () => {
+  it('appends the missing lines once, marked recovered, with one event per entry', async () => {
+    const repo = await makeTempDir('vdeploy-reconcile-');
+    await writeFile(join(repo, 'release_log'), released);
+    const T = '2026-01-03T10:00:00.000Z';
+    const events: unknown[] = [];
+    const first = await recordUnrecorded(repo, [venv(entry(T))], (e) => events.push(e));
+    expect(first.map((r) => [r.history, r.wheels, r.notRecorded])).to.deep.equal([[1, [W2], undefined]]);
+    expect(events).to.deep.equal([{ kind: 'log:recovered', ...first[0] }]);
+    const log = await readFile(join(repo, 'release_log'), 'utf8');
+    expect(log).to.equal(`${released}install: web1:/srv/v: ${W2} at ${T} (recovered from history #1)\n`);
+    expect(await recordUnrecorded(repo, [venv(entry(T))])).to.deep.equal([]);
+    expect(await readFile(join(repo, 'release_log'), 'utf8')).to.equal(log);
   });
 });
