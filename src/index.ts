@@ -22,6 +22,8 @@ export { planDeploy, type PlanDeployOptions } from './deploy/plan-deploy.js';
 export { applyPlan, type ApplyPlanOptions, type Report, type VenvReport, type HostReport, type MigrateMode } from './deploy/apply-plan.js';
 export { hasChanges, diffPackages, type Plan, type VenvPlan, type HostPlan, type PackageChange } from './deploy/plan.js';
 export type { DeployEvent, VenvOutcome, EventSink } from './deploy/events.js';
+export { findUnrecorded, recordUnrecorded, type RecoveredInstall, type VenvWithHistory } from './deploy/reconcile-log.js';
+export { describeHolder, type LockHolder } from './deploy/lock-holder.js';
 export { createHostConnector, type HostConnector, type HostConnectorOptions } from './remote/connect-host.js';
 export { probeHost, type ProbeRequest } from './facts/probe-host.js';
 export type { HostFacts, VenvFacts, InterpreterFacts, InstalledPackage } from './facts/types.js';

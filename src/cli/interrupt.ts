@@ -1,6 +1,7 @@
 /**
  * Ctrl-C handling. Outside of an apply, SIGINT/SIGTERM exit at once with 130. During an apply, the
- * first one calls `first` (stop starting new work) and a second exits at once.
+ * first one calls `first` (stop starting new work) and a second calls `second` (say what was left
+ * behind, put the terminal back) and exits at once.
  */
 import { EXIT } from './report-error.js';
 
@@ -14,11 +15,20 @@ export function installDefaultInterrupt(): void {
   for (const s of SIGNALS) process.on(s, exitNow);
 }
 
-/** Replace the default handler until the returned function is called. */
-export function onInterrupt(first: () => void): () => void {
+/**
+ * Replace the default handler until the returned function is called. `second` runs synchronously
+ * right before the exit: it must not wait for anything (the user asked to stop waiting).
+ */
+export function onInterrupt(first: () => void, second: () => void = () => {}): () => void {
   let seen = false;
   const handler = () => {
-    if (seen) exitNow();
+    if (seen) {
+      try {
+        second();
+      } finally {
+        exitNow();
+      }
+    }
     seen = true;
     first();
   };

@@ -69,6 +69,19 @@ export async function createLiveView(keys: readonly string[], by: 'host' | 'venv
       registerSignalListeners: false,
     } as never,
   );
+  // However the process ends while the view is up (Ctrl-C during planning, a second Ctrl-C during an
+  // apply), the terminal gets the final rows, whatever was written meanwhile, and its cursor back.
+  let ended = false;
+  const endNow = () => {
+    if (ended) return;
+    ended = true;
+    try {
+      (list as unknown as { renderer?: { end(): void } }).renderer?.end();
+    } catch {
+      // Not drawn yet (listr2 loads its renderer lazily): nothing was hidden or hijacked.
+    }
+  };
+  process.once('exit', endNow);
   // Rows settled early (failed before listr2 drew them) must not surface as unhandled rejections.
   for (const row of rows.values()) row.done.catch(() => {});
   const running = list.run().catch(() => {});
@@ -95,6 +108,12 @@ export async function createLiveView(keys: readonly string[], by: 'host' | 'venv
         else if (e.kind === 'host:failed') settle(e.host, `${e.stage} failed: ${e.message}`, false);
         return;
       }
+      if (e.kind === 'interrupt') {
+        // Shown under the first open row at once (stderr is held back by listr2 until the view ends).
+        const first = [...rows.values()].find((r) => r.task);
+        if (first?.task) first.task.output = e.message;
+        return;
+      }
       if (e.kind === 'venv:start') {
         const row = rows.get(e.venv);
         if (row) row.started = performance.now();
@@ -114,6 +133,7 @@ export async function createLiveView(keys: readonly string[], by: 'host' | 'venv
       }
       rows.clear();
       await running;
+      process.off('exit', endNow);
     },
   };
 }

@@ -15,45 +15,20 @@ const MARK: Record<PackageChange['kind'], () => string> = {
 
 export function renderPlan(plan: Plan): string[] {
   const lines: string[] = [];
-  let previous: string | undefined;
+  // A fleet usually gets the same changes everywhere: list them once, under the first venv that has them.
+  const listedUnder = new Map<string, string>();
   for (const v of plan.venvs) {
-    if (v.status === 'error') {
-      lines.push(`${chalk.bold(v.id)}  ${chalk.red(`error (${v.stage})`)}: ${v.message}`);
-      if (v.hint) lines.push(`  ${chalk.dim('hint:')} ${v.hint}`);
-      continue;
-    }
-    if (!hasChanges(v)) {
-      const migrate = v.migrate ? `; ${chalk.cyan('Django migrate (--migrate always)')}` : '';
-      lines.push(`${chalk.bold(v.id)}  ${chalk.dim(`up to date (${plural(v.unchanged.length, 'package')})`)}${migrate}`);
-    } else {
-      const create = v.halfMade ? 'create anew (an earlier deploy left it half-made)' : 'create';
-      const head = v.create !== null ? chalk.green(`${create} with ${v.create}, ${summarizeChanges(v.changes)}`) : summarizeChanges(v.changes);
-      lines.push(`${chalk.bold(v.id)}  ${head}`);
-      // A fleet usually gets the same changes everywhere: list them once, not once per venv.
+    if (v.status === 'ok' && hasChanges(v)) {
       const signature = JSON.stringify(v.changes);
-      if (signature === previous) {
-        lines[lines.length - 1] += chalk.dim('  (the same changes as above)');
-        lines.push(...renderDjangoNotes(v));
+      const first = listedUnder.get(signature);
+      if (first !== undefined) {
+        lines.push(`${chalk.bold(v.id)}  ${changesHead(v)}${chalk.dim(`  (the same changes as ${first})`)}`);
+        lines.push(...venvNotes(v));
         continue;
       }
-      previous = signature;
-      const rows = v.changes.map((c) => [
-        `  ${MARK[c.kind]()}`,
-        c.name,
-        c.kind === 'install' ? chalk.green(c.to!) : c.kind === 'remove' ? chalk.red(c.from!) : `${c.from} → ${c.kind === 'upgrade' ? chalk.cyan(c.to!) : chalk.yellow(c.to!)}`,
-        chalk.dim(c.kind),
-      ]);
-      lines.push(...formatTable(rows));
-      if (v.unchanged.length > 0) lines.push(chalk.dim(`    ${plural(v.unchanged.length, 'package')} unchanged`));
+      listedUnder.set(signature, v.id);
     }
-    if (v.stashes?.length) lines.push(chalk.yellow(`    removes pip's leftover stash folders (a pip that died mid-way): ${stashNames(v.stashes)}`));
-    if (v.rollback) lines.push(...renderRollbackNotes(v.rollback));
-    if (hasChanges(v)) lines.push(...renderDjangoNotes(v));
-    if (v.restore && 'error' in v.restore) lines.push(chalk.yellow(`    no automatic rollback possible: ${v.restore.error}`));
-    if (v.unneeded.length > 0 && !plan.prune) {
-      const names = v.unneeded.map((p) => `${p.name} ${p.version}`).join(', ');
-      lines.push(chalk.dim(`    not required by anything: ${names} (kept; --prune removes them)`));
-    }
+    lines.push(...renderVenv(plan, v));
   }
   return lines;
 }
@@ -61,6 +36,14 @@ export function renderPlan(plan: Plan): string[] {
 /** `~jango, ~equests` from their paths. */
 function stashNames(paths: readonly string[]): string {
   return paths.map((p) => p.slice(p.lastIndexOf('/') + 1)).join(', ');
+}
+
+/** What is particular to one venv even when its changes are the same as another's. */
+function venvNotes(v: Extract<VenvPlan, { status: 'ok' }>): string[] {
+  const lines: string[] = [];
+  if (v.stashes?.length) lines.push(chalk.yellow(`    removes pip's leftover stash folders (a pip that died mid-way): ${stashNames(v.stashes)}`));
+  if (hasChanges(v)) lines.push(...renderDjangoNotes(v));
+  return lines;
 }
 
 /**
@@ -78,6 +61,52 @@ function renderDjangoNotes(v: Extract<VenvPlan, { status: 'ok' }>): string[] {
     lines.push(chalk.yellow(`    reinstalls ${what}, which rollback #${v.reinstalls.entry} took off (a deploy takes the newest release); to hold back, pin ${pins} in the requirements file`));
   }
   return lines;
+}
+
+/** One venv's part of the plan in full (what the confirmation prompt's `d` shows). */
+export function renderVenv(plan: Plan, v: VenvPlan): string[] {
+  if (v.status === 'error') {
+    const lines = [`${chalk.bold(v.id)}  ${chalk.red(`error (${v.stage})`)}: ${v.message}`];
+    if (v.hint) lines.push(`  ${chalk.dim('hint:')} ${v.hint}`);
+    return lines;
+  }
+  const lines: string[] = [];
+  if (!hasChanges(v)) {
+    const migrate = v.migrate ? `; ${chalk.cyan('Django migrate (--migrate always)')}` : '';
+    lines.push(`${chalk.bold(v.id)}  ${chalk.dim(`up to date (${plural(v.unchanged.length, 'package')})`)}${migrate}`);
+  } else {
+    lines.push(`${chalk.bold(v.id)}  ${changesHead(v)}`);
+    const rows = v.changes.map((c) => [
+      `  ${MARK[c.kind]()}`,
+      c.name,
+      c.kind === 'install' ? chalk.green(c.to!) : c.kind === 'remove' ? chalk.red(c.from!) : `${c.from} → ${c.kind === 'upgrade' ? chalk.cyan(c.to!) : chalk.yellow(c.to!)}`,
+      chalk.dim(c.kind),
+    ]);
+    lines.push(...formatTable(rows));
+    if (v.unchanged.length > 0) lines.push(chalk.dim(`    ${plural(v.unchanged.length, 'package')} unchanged`));
+  }
+  if (v.rollback) lines.push(...renderRollbackNotes(v.rollback));
+  lines.push(...venvNotes(v));
+  if (v.restore && 'error' in v.restore) lines.push(chalk.yellow(`    no automatic rollback possible: ${v.restore.error}`));
+  if (v.unneeded.length > 0 && !plan.prune) {
+    const names = v.unneeded.map((p) => `${p.name} ${p.version}`).join(', ');
+    lines.push(chalk.dim(`    not required by anything: ${names} (kept; --prune removes them)`));
+  }
+  return lines;
+}
+
+function changesHead(v: Extract<VenvPlan, { status: 'ok' }>): string {
+  const create = v.halfMade ? 'create anew (an earlier deploy left it half-made)' : 'create';
+  return v.create !== null ? chalk.green(`${create} with ${v.create}, ${summarizeChanges(v.changes)}`) : summarizeChanges(v.changes);
+}
+
+/** Applies a host finished that no run recorded, written to release_log by this run's plan. */
+export function renderRecovered(plan: Plan): string[] {
+  return plan.recovered.map((r) => {
+    const when = r.finishedAt ? ` finished ${r.finishedAt}` : '';
+    const what = `${r.venv} history #${r.history} (${r.action}${when}; the run that applied it never recorded it): ${r.wheels.join(', ')}`;
+    return r.notRecorded === undefined ? `${chalk.yellow('recovered into release_log:')} ${what}` : `${chalk.red('not recorded in release_log')} (${r.notRecorded}): ${what}`;
+  });
 }
 
 function renderRollbackNotes(r: RollbackPlan): string[] {

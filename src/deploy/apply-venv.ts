@@ -14,6 +14,7 @@ import { sudoArgv, sudoRefusal } from '../remote/sudo.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
 import type { ApplyVenvInput, HostApplyLine } from './apply-contract.js';
 import type { EventSink } from './events.js';
+import { describeHolder, lockedMessage } from './lock-holder.js';
 import { healthcheckInput } from './healthcheck-input.js';
 import { diffPackages, hasChanges, packagesToFetch, pinnedRequirements, type HostPlan, type MigrateMode, type VenvPlan } from './plan.js';
 import type { VenvReport } from './report.js';
@@ -147,6 +148,9 @@ export function buildApplyInput(
       time: new Date().toISOString(),
       localUser: userInfo().username,
       localHost: hostname(),
+      // With localHost: lets a later run tell an apply whose vdeploy is still running (it records it
+      // itself) from one whose vdeploy died before recording it (reconcile-log.ts recovers that one).
+      localPid: process.pid,
       packages: desired.map((p) => ({ name: p.name, version: p.version, wheel: p.filename, sha256: p.sha256 })),
       changes: plan.changes,
       ...record,
@@ -187,10 +191,10 @@ export function venvOutcome(venv: ResolvedVenv, host: ResolvedHost, line: VenvLi
   const report: Partial<VenvReport> & { outcome: VenvReport['outcome'] } = { outcome: out.outcome, steps: out.steps };
   if (venv.django && out.migrations) report.migrations = out.migrations;
   if (out.outcome === 'locked') {
-    const who = out.heldBy ?? {};
+    const holder = describeHolder(out.heldBy ?? {});
     report.failedStep = 'lock';
-    report.message = `${venv.id}: another deploy holds the lock (${String(who.user ?? '?')}@${String(who.host ?? '?')}, pid ${String(who.pid ?? '?')}, since ${String(who.startedAt ?? '?')})`;
-    report.hint = 'wait for it to finish, or pass --lock-wait SECONDS to wait for it';
+    report.heldBy = holder;
+    Object.assign(report, lockedMessage(venv.id, holder));
   } else if (out.outcome !== 'deployed') {
     const step = out.steps.find((st) => !st.ok);
     report.failedStep = out.failedStep ?? step?.name ?? 'apply';

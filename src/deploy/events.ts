@@ -2,6 +2,8 @@
  * What the deploy core reports while it works. The core never prints: the CLI renders these (listr2 on
  * a terminal, plain lines otherwise) and tests collect them in an array.
  */
+import type { RecoveredInstall } from './reconcile-log.js';
+
 export type DeployEvent =
   | { kind: 'host:connect'; host: string }
   | { kind: 'host:connected'; host: string; ms: number }
@@ -15,7 +17,9 @@ export type DeployEvent =
   | { kind: 'venv:end'; venv: string; outcome: VenvOutcome; ms: number }
   | { kind: 'reload:start'; host: string }
   | { kind: 'reload:end'; host: string; ok: boolean; ms: number }
-  | { kind: 'interrupt'; message: string };
+  | { kind: 'interrupt'; message: string }
+  /** An apply a host finished that no run had recorded, now written to release_log (reconcile-log.ts). */
+  | ({ kind: 'log:recovered' } & RecoveredInstall);
 
 /**
  * 'rolled back': a `vdeploy rollback` that succeeded; 'migrated': `--migrate always` on an up-to-date

@@ -1,6 +1,7 @@
 /**
  * `planDeploy()`: connect → probe → resolve → diff, for every selected venv, hosts in parallel.
- * Changes nothing anywhere. Per-host and per-venv failures become `status: 'error'` entries in the
+ * Changes nothing on the hosts; locally it records in release_log the applies the hosts finished that
+ * no run recorded (reconcile-log.ts). Per-host and per-venv failures become `status: 'error'` entries in the
  * plan (the rest still plan); only bad local input (deployfile, requirements, release log) throws.
  */
 import type { ResolvedConfig, ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
@@ -19,6 +20,7 @@ import { selectVenvs } from '../selectors/select-venvs.js';
 import { releasedWheels, type ReleasedWheel } from '../wheels/repository.js';
 import type { EventSink } from './events.js';
 import { healthcheckProblem } from './healthcheck-input.js';
+import { recordUnrecorded } from './reconcile-log.js';
 import { compareVersions, diffPackages, hasChanges, PROTECTED_PACKAGES, type HostPlan, type MigrateMode, type PackageChange, type Plan, type RollbackPlan, type VenvPlan, type VenvTarget } from './plan.js';
 
 /** What the venvs should have: the requirements files (deploy), or a recorded set (rollback). */
@@ -80,22 +82,30 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
           return {
             host: null,
             venvs: hostVenvs.map<VenvPlan>((v) => ({ ...target(v), status: 'error', stage, message, ...hintOf(err) })),
+            histories: [],
           };
         }
         const hostPlan: HostPlan = { name: host.name, cacheDir: facts.cacheDir, cachedWheels: facts.cachedWheels, ...(host.reload ? { reload: host.reload } : {}) };
         const plans = await Promise.all(
           hostVenvs.map((v, i) => planVenv(v, facts.venvs[i]!, { mode, requirements: requirements.get(v.requirements) ?? [], released, wheels, prune, migrate: options.migrate ?? 'auto' })),
         );
-        return { host: hostPlan, venvs: plans };
+        const histories = hostVenvs.map((v, i) => {
+          const f = facts.venvs[i]!;
+          return { id: v.id, host: host.name, path: v.path, history: parseHistory(f.state === 'venv' ? f.history : []) };
+        });
+        return { host: hostPlan, venvs: plans, histories };
       }),
     ),
   );
   // Keep the deployfile's order in the plan, whatever order hosts answered in.
   const planned = new Map(perHost.flatMap((h) => h.venvs).map((p) => [p.id, p]));
+  // The one thing planning writes, and only locally: what the hosts finished that no run recorded.
+  const recovered = await recordUnrecorded(config.wheels, perHost.flatMap((h) => h.histories), emit);
   return {
     venvs: venvs.map((v) => planned.get(v.id)!),
     hosts: perHost.flatMap((h) => (h.host ? [h.host] : [])),
     prune,
+    recovered,
   };
 }
 

@@ -6,6 +6,7 @@
 import { compare } from '@renovatebot/pep440';
 import type { InstalledPackage } from '../facts/types.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
+import type { RecoveredInstall } from './reconcile-log.js';
 
 /** Django migrate: when something changed (auto), on every selected Django venv (always), never. */
 export type MigrateMode = 'auto' | 'always' | 'never';
@@ -24,6 +25,8 @@ export interface PackageChange {
 
 /** Distributions pip itself needs: never reported as unneeded, never removed. */
 export const PROTECTED_PACKAGES: ReadonlySet<string> = new Set(['pip', 'setuptools', 'wheel', 'distribute']);
+
+export type { RecoveredInstall };
 
 export interface VenvTarget {
   /** `user@host:/path` */
@@ -113,6 +116,11 @@ export interface Plan {
   hosts: HostPlan[];
   /** Options the plan was made with, so apply does exactly what was shown. */
   prune: boolean;
+  /**
+   * Applies the hosts finished that no run had recorded (its vdeploy was killed or lost its
+   * connection), found in the venvs' histories and written to release_log while planning.
+   */
+  recovered: RecoveredInstall[];
 }
 
 /** Whether applying this venv's plan would change anything (creating it counts). */

@@ -1,6 +1,7 @@
 /** What applying a plan did, per venv and per host: the value `applyPlan()` returns. */
 import type { ApplyStep, MigrationsRun } from './apply-contract.js';
 import type { VenvOutcome } from './events.js';
+import type { LockHolder } from './lock-holder.js';
 import type { PackageChange, VenvTarget } from './plan.js';
 
 /** A step as the apply answered it (the install step also says which pip ran it and how provenance was checked). */
@@ -18,6 +19,8 @@ export interface VenvReport extends VenvTarget {
   steps: StepReport[];
   /** Django venvs: the migrations this apply applied and unapplied ('app.name', in the order run). */
   migrations?: MigrationsRun;
+  /** For `locked`: who holds the venv's lock, and whether the vdeploy that started that apply still runs. */
+  heldBy?: LockHolder;
   /** When the venv was put back to its pre-deploy set after a failure: why, and how that went. */
   rolledBack?: { reason: string; ok: boolean; message?: string };
 }

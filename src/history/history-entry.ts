@@ -16,6 +16,8 @@ export interface HistoryEntry {
   finishedAt?: string;
   localUser: string;
   localHost: string;
+  /** The pid of the vdeploy that ran it, on localHost (entries written before vdeploy recorded it lack it). */
+  localPid?: number;
   /** deployed, failed, interrupted, … */
   outcome: string;
   failedStep: string | null;
@@ -43,6 +45,7 @@ export function parseHistory(raw: ReadonlyArray<Record<string, unknown>>): Histo
     ...(str(r.finishedAt) ? { finishedAt: str(r.finishedAt)! } : {}),
     localUser: str(r.localUser) ?? '?',
     localHost: str(r.localHost) ?? '?',
+    ...(typeof r.localPid === 'number' ? { localPid: r.localPid } : {}),
     outcome: str(r.outcome) ?? 'unknown',
     failedStep: str(r.failedStep) ?? null,
     before: versions(r.before),

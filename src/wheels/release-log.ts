@@ -3,7 +3,7 @@
  * format of the tool vdeploy replaces (kept byte-compatible so old logs keep working):
  *
  *   release: <name>==<version> <wheel-filename> at <ISO-8601 time>[ sha256=<hex>]
- *   install: <host>:<path>: <wheel-filename> at <time>
+ *   install: <host>:<path>: <wheel-filename> at <time>[ (recovered from history #<n>)]
  *   error: <free text>
  *   aborting: <free text>
  *
@@ -20,7 +20,16 @@ export const RELEASE_LOG = 'release_log';
 
 export type ReleaseLogEntry =
   | { kind: 'release'; lineNumber: number; name: string; version: string; filename: string; time: string; sha256?: string }
-  | { kind: 'install'; lineNumber: number; host: string; path: string; filename: string; time: string }
+  | {
+      kind: 'install';
+      lineNumber: number;
+      host: string;
+      path: string;
+      filename: string;
+      time: string;
+      /** Written by a later run from the venv's history entry #n (the run that applied it did not record it). */
+      recovered?: number;
+    }
   | { kind: 'error'; lineNumber: number; text: string }
   | { kind: 'aborting'; lineNumber: number; text: string };
 
@@ -38,7 +47,7 @@ export interface AppendResult {
 /** Loose ISO-8601: the old tool's Python isoformat() and our toISOString() both fit. */
 const TIME_RE = /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?$/;
 const RELEASE_RE = /^release: (\S+)==(\S+) (\S+) at (.+?)(?: sha256=(\S*))?$/;
-const INSTALL_RE = /^install: ([^\s:]+):(.*): (\S+) at (.+)$/;
+const INSTALL_RE = /^install: ([^\s:]+):(.*): (\S+) at (.+?)(?: \(recovered from history #([1-9]\d*)\))?$/;
 
 export function releaseLogPath(repoDir: string): string {
   return join(repoDir, RELEASE_LOG);
@@ -54,9 +63,9 @@ export function parseReleaseLogLine(line: string, lineNumber: number): ReleaseLo
     return { kind: 'release', lineNumber, name, version, filename, time, ...(sha256 === undefined ? {} : { sha256 }) };
   }
   if ((m = INSTALL_RE.exec(line))) {
-    const [, host, path, filename, time] = m as unknown as [string, string, string, string, string];
+    const [, host, path, filename, time, recovered] = m as unknown as [string, string, string, string, string, string?];
     if (path === '' || !isWheelFilename(filename) || !TIME_RE.test(time)) return undefined;
-    return { kind: 'install', lineNumber, host, path, filename, time };
+    return { kind: 'install', lineNumber, host, path, filename, time, ...(recovered === undefined ? {} : { recovered: Number(recovered) }) };
   }
   for (const kind of ['error', 'aborting'] as const) {
     if (line === `${kind}:` || line.startsWith(`${kind}: `)) return { kind, lineNumber, text: line.slice(kind.length + 2) };
@@ -162,8 +171,9 @@ export function formatReleaseLine(r: { name: string; version: string; filename: 
   return r.sha256 === undefined ? line : `${line} sha256=${r.sha256}`;
 }
 
-export function formatInstallLine(r: { host: string; path: string; filename: string; time: Date | string }): string {
-  return `install: ${r.host}:${r.path}: ${r.filename} at ${formatTime(r.time)}`;
+export function formatInstallLine(r: { host: string; path: string; filename: string; time: Date | string; recovered?: number }): string {
+  const line = `install: ${r.host}:${r.path}: ${r.filename} at ${formatTime(r.time)}`;
+  return r.recovered === undefined ? line : `${line} (recovered from history #${r.recovered})`;
 }
 
 export function formatErrorLine(text: string): string {

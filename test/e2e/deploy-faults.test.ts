@@ -6,12 +6,14 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { buildWheel, writeZip } from '../helpers/build-wheel.js';
 import { makeTempDir, runVdeployInPty, type CliResult } from '../helpers/cli.js';
 import { cacheDirOf, makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
 import { CLI_BIN, SHARED_WHEELS } from '../helpers/paths.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
+import { SECOND_INTERRUPT } from '../../src/cli/commands/deploy.js';
 
 const local = new LocalConnection();
 
@@ -20,7 +22,7 @@ async function installedVersion(venv: string, name: string): Promise<string | un
   return r.stdout.trim() || undefined;
 }
 
-async function historyOf(venv: string): Promise<Array<{ outcome: string; failedStep: string | null; after: Record<string, string> }>> {
+async function historyOf(venv: string): Promise<Array<{ outcome: string; failedStep: string | null; after: Record<string, string>; time: string }>> {
   const file = join(venv, '.vdeploy', 'history.jsonl');
   if (!existsSync(file)) return [];
   return (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
@@ -33,14 +35,19 @@ async function lockIsFree(venv: string): Promise<boolean> {
 }
 
 /** Start the CLI as a child process we can signal; resolves when it exits. */
-function startCli(args: string[], cwd: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
+function startCli(args: string[], cwd: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult>; stderr: () => string } {
   const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const done = new Promise<CliResult>((resolve) => child.on('close', (exitCode) => resolve({ exitCode, stdout, stderr })));
-  return { child, done };
+  return { child, done, stderr: () => stderr };
+}
+
+/** A reload that touches `marker`, then runs until `gate` exists (at most 2 minutes): a step the test ends. */
+function gatedReload(marker: string, gate: string): string {
+  return `touch ${JSON.stringify(marker)}; i=0; while [ ! -e ${JSON.stringify(gate)} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done`;
 }
 
 async function waitFor(what: () => Promise<boolean> | boolean, ms = 60_000): Promise<void> {
@@ -85,8 +92,10 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     const h1 = fleet.hosts[0]!;
     const venv = h1.venvs[1]!;
     const marker = join(h1.root, 'slow-reload-started');
+    const gate = join(h1.root, 'slow-reload-may-end');
+    // The first deploy's reload holds the venv until the test lets it end (however slow the machine).
     const project = await makeDeployProject(fleet, {
-      venvs: [{ host: h1, path: venv, reload: `touch ${JSON.stringify(marker)}; sleep 4` }],
+      venvs: [{ host: h1, path: venv, reload: gatedReload(marker, gate) }],
       requirements: 'tinyapp\n',
       wheels: [await tiny('1.0')],
     });
@@ -98,6 +107,7 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     expect(second.exitCode, second.stderr + second.stdout).to.equal(1);
     expect(second.stdout).to.match(/another deploy holds the lock \(\S+@\S+, pid \d+, since \d{4}-/);
     expect(second.stdout).to.match(/--lock-wait/);
+    await writeFile(gate, '');
     const firstResult = await first.done;
     expect(firstResult.exitCode, firstResult.stderr + firstResult.stdout).to.equal(0);
     expect(await lockIsFree(venv)).to.equal(true);
@@ -105,10 +115,15 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
 
     // With --lock-wait the later deploy waits for the lock, then applies its own plan.
     await rm(marker);
+    await rm(gate);
     const third = startCli(['deploy', '--yes'], project.dir);
     await waitFor(() => existsSync(marker));
     await project.addWheels([await tiny('1.2')]);
-    const fourth = await project.run(['deploy', '--yes', '--lock-wait', '30']);
+    const waiting = startCli(['deploy', '--yes', '--lock-wait', '120'], project.dir);
+    // Its wheel is pushed: its apply is next, and waits for the lock until the third's reload ends.
+    await waitFor(() => waiting.stderr().includes('host1: pushed 1 wheel'));
+    await writeFile(gate, '');
+    const fourth = await waiting.done;
     const thirdResult = await third.done;
     expect(thirdResult.exitCode, thirdResult.stderr).to.equal(0);
     expect(fourth.exitCode, fourth.stderr + fourth.stdout).to.equal(0);
@@ -168,6 +183,77 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     expect(await lockIsFree(a)).to.equal(true);
     const log = await readFile(join(project.repo, 'release_log'), 'utf8');
     expect(log).to.include(`install: host2:${a}: tinyapp-2.0-py3-none-any.whl at `);
+  });
+
+  it('a second Ctrl-C on a terminal exits at once with one line on what goes on and what is not recorded, cursor shown; the next plan records it', async () => {
+    const h2 = fleet.hosts[1]!;
+    const a = join(h2.root, 'srv', 'tty2-a');
+    const marker = join(h2.root, 'tty2-reload-started');
+    const gate = join(h2.root, 'tty2-reload-may-end');
+    // The reload runs until the test lets it end: the second Ctrl-C must not wait for it.
+    const project = await makeDeployProject(fleet, {
+      venvs: [{ host: h2, path: a, reload: gatedReload(marker, gate) }, { host: h2, path: join(h2.root, 'srv', 'tty2-b') }],
+      requirements: 'tinyapp==2.0\n',
+      wheels: [await tiny('2.0')],
+    });
+    const r = await runVdeployInPty(['deploy', '--yes', '--deployfile', join(project.dir, 'deployfile.ts')], {
+      answers: ['\x03', { after: 'Stopping', send: '\x03' }],
+      whenFile: marker,
+    });
+    const historyAtExit = await historyOf(a);
+    await writeFile(gate, '');
+    expect(r.exitCode, r.output).to.equal(130);
+    const lines = stripVTControlCharacters(r.output).split(/\r?\n/);
+    expect(lines, r.output).to.include(SECOND_INTERRUPT);
+    // The live view hid the cursor while drawing; it is shown again before the exit.
+    expect(r.output.lastIndexOf('\x1b[?25h')).to.be.greaterThan(r.output.lastIndexOf('\x1b[?25l'));
+    expect(historyAtExit).to.deep.equal([]);
+    // The apply goes on to its end on the host; this run wrote nothing to release_log.
+    await waitFor(async () => (await historyOf(a)).at(-1)?.outcome === 'deployed' && (await lockIsFree(a)));
+    const logFile = join(project.repo, 'release_log');
+    expect(await readFile(logFile, 'utf8')).not.to.include('install: ');
+    const plan = await project.run(['plan']);
+    expect(plan.exitCode, plan.stderr + plan.stdout).to.equal(0);
+    expect(plan.stdout).to.match(new RegExp(`recovered into release_log: \\S+:${a} history #1 \\(deploy finished \\S+; the run that applied it never recorded it\\): tinyapp-2\\.0-py3-none-any\\.whl`));
+    const started = (await historyOf(a))[0]!.time;
+    expect(await readFile(logFile, 'utf8')).to.include(`install: host2:${a}: tinyapp-2.0-py3-none-any.whl at ${started} (recovered from history #1)\n`);
+  });
+
+  it('vdeploy killed mid-apply: a deploy meanwhile says that vdeploy is gone and its apply still runs; the next plan records the finished apply once', async () => {
+    const h1 = fleet.hosts[0]!;
+    const venv = join(h1.root, 'srv', 'killed');
+    const marker = join(h1.root, 'killed-reload-started');
+    const gate = join(h1.root, 'killed-reload-may-end');
+    const project = await makeDeployProject(fleet, {
+      venvs: [{ host: h1, path: venv, reload: gatedReload(marker, gate) }],
+      requirements: 'tinyapp\n',
+      wheels: [await tiny('4.0')],
+    });
+    const first = startCli(['deploy', '--yes'], project.dir);
+    await waitFor(() => existsSync(marker));
+    first.child.kill('SIGKILL');
+    await first.done;
+    // A newer release, so the next deploy has something to do and meets the lock.
+    await project.addWheels([await tiny('4.1')]);
+    const second = await project.run(['deploy', '--yes']);
+    expect(second.exitCode, second.stderr + second.stdout).to.equal(1);
+    expect(second.stdout).to.match(new RegExp(`an apply started by a vdeploy that is no longer running \\(\\S+@\\S+, pid ${first.child.pid}, since \\d{4}-[^)]*\\) still holds the lock: that vdeploy was killed or lost its connection, and its apply goes on to the end on the host`));
+    expect(second.stdout).to.match(/hint: wait for it \(--lock-wait SECONDS\); when it has finished, the next plan or deploy records what it did in release_log/);
+    await writeFile(gate, '');
+
+    await waitFor(async () => (await historyOf(venv)).at(-1)?.outcome === 'deployed' && (await lockIsFree(venv)));
+    const logFile = join(project.repo, 'release_log');
+    expect(await readFile(logFile, 'utf8')).not.to.match(/^install: /m);
+    const plan = await project.run(['plan']);
+    expect(plan.exitCode, plan.stderr + plan.stdout).to.equal(0);
+    expect(plan.stdout).to.match(/recovered into release_log: \S+ history #1 \(deploy finished [^;]+; the run that applied it never recorded it\): tinyapp-4\.0-py3-none-any\.whl/);
+    expect(plan.stdout).to.match(/tinyapp\s+4\.0 → 4\.1/);
+    const log = await readFile(logFile, 'utf8');
+    expect(log.match(/^install: .*$/gm)).to.deep.equal([`install: host1:${venv}: tinyapp-4.0-py3-none-any.whl at ${(await historyOf(venv))[0]!.time} (recovered from history #1)`]);
+    // Recorded once: the next run finds nothing missing.
+    const again = await project.run(['plan', '--json']);
+    expect(JSON.parse(again.stdout).plan.recovered).to.deep.equal([]);
+    expect(await readFile(logFile, 'utf8')).to.equal(log);
   });
 
   it('pip failing mid-install fails that venv at the install stage with pip\'s stderr, and the history says so', async () => {

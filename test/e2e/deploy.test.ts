@@ -164,7 +164,7 @@ describe('vdeploy deploy over real SSH (3 hosts × 2 venvs)', function () {
 
   it('asks per venv on a terminal: y, n, then q — only the accepted venv changes', async () => {
     await project.setRequirements('shopapp==1.1\n');
-    const result = await runVdeployInPty(['deploy', '--deployfile', join(project.dir, 'deployfile.ts')], { prompt: 'Deploy to', answers: ['y\r', 'n\r', 'q\r'] });
+    const result = await runVdeployInPty(['deploy', '--deployfile', join(project.dir, 'deployfile.ts')], { prompt: 'Deploy to', answers: ['y', 'n', 'q'] });
     expect(result.exitCode, result.output).to.equal(0);
     expect(result.output.match(/Deploy to/g)?.length).to.be.greaterThanOrEqual(3);
     const versions = await Promise.all(allVenvs().map(async (v) => (await pipList(v)).shopapp));
@@ -173,7 +173,7 @@ describe('vdeploy deploy over real SSH (3 hosts × 2 venvs)', function () {
 
   it('Ctrl-C at the prompt applies nothing and exits 130', async () => {
     const before = await Promise.all(fleet.hosts.map((h) => snapshot(h.root)));
-    const result = await runVdeployInPty(['deploy', '--deployfile', join(project.dir, 'deployfile.ts')], { prompt: 'Deploy to', answers: ['y\r', '\x03'] });
+    const result = await runVdeployInPty(['deploy', '--deployfile', join(project.dir, 'deployfile.ts')], { prompt: 'Deploy to', answers: ['y', '\x03'] });
     expect(result.exitCode, result.output).to.equal(130);
     expect(await Promise.all(fleet.hosts.map((h) => snapshot(h.root)))).to.deep.equal(before);
   });

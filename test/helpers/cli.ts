@@ -50,8 +50,8 @@ export async function makeTempDir(prefix = 'vdeploy-test-'): Promise<string> {
 export interface PtyOptions {
   /** Type the next answer each time this text has appeared and the output has gone quiet. */
   prompt?: string;
-  /** What to type, in order: 'y\r', '\x03' (Ctrl-C), … */
-  answers: string[];
+  /** What to type, in order: 'y', '\x03' (Ctrl-C), …; `{after, send}`: type `send` once `after` has appeared since the previous answer. */
+  answers: Array<string | { after: string; send: string }>;
   /** Instead of waiting for the prompt, type the answers once this file exists (a live view never goes quiet). */
   whenFile?: string;
   /** Added to the environment; `undefined` removes a variable. */

@@ -44,6 +44,10 @@ describe('release_log', () => {
         `install: deploy@web2.example:/srv/a:b/venv: app-1.0-1-py3-none-any.whl at ${T}`,
         { kind: 'install', host: 'deploy@web2.example', path: '/srv/a:b/venv', filename: 'app-1.0-1-py3-none-any.whl', time: T },
       ],
+      [
+        `install: web1:/srv/app/venv: app-1.0-py3-none-any.whl at ${T} (recovered from history #12)`,
+        { kind: 'install', host: 'web1', path: '/srv/app/venv', filename: 'app-1.0-py3-none-any.whl', time: T, recovered: 12 },
+      ],
       ['error: pip install failed on web1: exit 1', { kind: 'error', text: 'pip install failed on web1: exit 1' }],
       ['error:', { kind: 'error', text: '' }],
       ['aborting: 2 of 5 hosts failed', { kind: 'aborting', text: '2 of 5 hosts failed' }],
@@ -79,6 +83,7 @@ describe('release_log', () => {
         formatReleaseLine({ name: 'app', version: '1.0', filename: 'app-1.0-py3-none-any.whl', time: at, sha256: SHA }),
         formatReleaseLine({ name: 'app', version: '1.0', filename: 'app-1.0-py3-none-any.whl', time: at }),
         formatInstallLine({ host: 'web1', path: '/srv/app/venv', filename: 'app-1.0-py3-none-any.whl', time: at }),
+        formatInstallLine({ host: 'web1', path: '/srv/app/venv', filename: 'app-1.0-py3-none-any.whl', time: T, recovered: 3 }),
         formatErrorLine('boom'),
         formatAbortingLine('stopping'),
       ];
@@ -86,6 +91,7 @@ describe('release_log', () => {
         REL,
         `release: app==1.0 app-1.0-py3-none-any.whl at ${T}`,
         `install: web1:/srv/app/venv: app-1.0-py3-none-any.whl at ${T}`,
+        `install: web1:/srv/app/venv: app-1.0-py3-none-any.whl at ${T} (recovered from history #3)`,
         'error: boom',
         'aborting: stopping',
       ]);

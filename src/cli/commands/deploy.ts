@@ -18,7 +18,12 @@ import { createLiveView } from '../live-view.js';
 import type { Output } from '../output.js';
 import { EXIT } from '../report-error.js';
 import { formatEvent } from '../render-events.js';
-import { renderPlan, renderSummary } from '../render-plan.js';
+import { renderPlan, renderRecovered, renderSummary, renderVenv } from '../render-plan.js';
+
+/** What a second Ctrl-C leaves behind, in one line: the hosts finish on their own, the next run records it. */
+export const SECOND_INTERRUPT =
+  'interrupted: stopped without waiting; venvs already being applied finish on their hosts (their history is written there), ' +
+  'but this run recorded nothing in release_log: the next `vdeploy plan` or `vdeploy deploy` records what they did';
 
 interface PlanArgs extends GlobalArgs, SshArgs {
   selectors: string[];
@@ -168,7 +173,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
       await planView?.close();
     }
     const planFailed = plan.venvs.some((v) => v.status === 'error');
-    if (!args.json) for (const line of renderPlan(plan)) output.out(line);
+    if (!args.json) for (const line of [...renderRecovered(plan), ...renderPlan(plan)]) output.out(line);
     if (args.dryRun) {
       if (args.json) output.json({ plan });
       if (planFailed) setExit(EXIT.targetFailed);
@@ -183,7 +188,13 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
         throw new ConfigError('deploy needs a confirmation and standard input is not a terminal; nothing was changed', {
           hint: 'pass --yes to deploy every venv shown in the plan without asking',
         });
-      } else confirmed = await confirmVenvs(withChanges.map((v) => v.id), args.mode.kind === 'rollback' ? 'Roll back' : 'Deploy to');
+      } else {
+        const shown = plan;
+        confirmed = await confirmVenvs(
+          withChanges.map((v) => v.id),
+          { verb: args.mode.kind === 'rollback' ? 'Roll back' : 'Deploy to', detail: (id) => renderVenv(shown, shown.venvs.find((v) => v.id === id)!) },
+        );
+      }
     } else if (!args.json && !planFailed) {
       // With a venv that failed to plan, the summary below says what happened, not "nothing".
       output.out(args.mode.kind === 'rollback' ? 'Nothing to roll back.' : 'Nothing to deploy.');
@@ -193,10 +204,14 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
     const stop = new AbortController();
     const applyView = live && confirmed.size > 0 ? await createLiveView([...confirmed], 'venv', output.colour?.out ?? false) : undefined;
     const showEvent = applyView ? (e: DeployEvent) => applyView.onEvent(e) : plainEvent;
-    const restore = onInterrupt(() => {
-      plainEvent({ kind: 'interrupt', message: 'Stopping: running steps finish and are recorded; press Ctrl-C again to exit at once.' });
-      stop.abort();
-    });
+    const restore = onInterrupt(
+      () => {
+        showEvent({ kind: 'interrupt', message: 'Stopping: running steps finish and are recorded; press Ctrl-C again to exit at once.' });
+        stop.abort();
+      },
+      // Synchronous, right before exit 130: the live view puts the terminal back on exit (live-view.ts).
+      () => output.err(SECOND_INTERRUPT),
+    );
     let report;
     try {
       report = await applyPlan(config, plan, {
