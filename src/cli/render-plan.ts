@@ -101,8 +101,8 @@ function changesHead(v: Extract<VenvPlan, { status: 'ok' }>): string {
 }
 
 /** Applies a host finished that no run recorded, written to release_log by this run's plan. */
-export function renderRecovered(plan: Plan): string[] {
-  return plan.recovered.map((r) => {
+export function renderRecovered(recovered: Plan['recovered']): string[] {
+  return recovered.map((r) => {
     const when = r.finishedAt ? ` finished ${r.finishedAt}` : '';
     const what = `${r.venv} history #${r.history} (${r.action}${when}; the run that applied it never recorded it): ${r.wheels.join(', ')}`;
     return r.notRecorded === undefined ? `${chalk.yellow('recovered into release_log:')} ${what}` : `${chalk.red('not recorded in release_log')} (${r.notRecorded}): ${what}`;

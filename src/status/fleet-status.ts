@@ -33,12 +33,14 @@ export interface MatrixRow {
 export interface FleetStatus {
   venvs: VenvStatus[];
   matrix: MatrixRow[];
+  /** Applies the hosts finished that no run recorded, written to release_log while reading them (see reconcile-log.ts). */
+  recovered: Plan['recovered'];
 }
 
 export async function fleetStatus(config: ResolvedConfig, options: Omit<PlanDeployOptions, 'mode' | 'prune'>): Promise<FleetStatus> {
   const plan = await planDeploy(config, { ...options, mode: { kind: 'deploy' } });
   const newest = newestReleased(await releasedWheels(config.wheels));
-  return { venvs: plan.venvs.map(venvStatus), matrix: buildMatrix(plan, newest) };
+  return { venvs: plan.venvs.map(venvStatus), matrix: buildMatrix(plan, newest), recovered: plan.recovered };
 }
 
 function venvStatus(v: Plan['venvs'][number]): VenvStatus {

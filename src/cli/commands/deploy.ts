@@ -173,7 +173,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
       await planView?.close();
     }
     const planFailed = plan.venvs.some((v) => v.status === 'error');
-    if (!args.json) for (const line of [...renderRecovered(plan), ...renderPlan(plan)]) output.out(line);
+    if (!args.json) for (const line of [...renderRecovered(plan.recovered), ...renderPlan(plan)]) output.out(line);
     if (args.dryRun) {
       if (args.json) output.json({ plan });
       if (planFailed) setExit(EXIT.targetFailed);

@@ -9,6 +9,7 @@ import { readHistories } from '../../status/venv-history.js';
 import { loadConfig, type GlobalArgs } from '../context.js';
 import { formatTable, type Output } from '../output.js';
 import { hostConnectorOptions, sshOptions, type SshArgs } from '../ssh-options.js';
+import { renderRecovered } from '../render-plan.js';
 import { EXIT } from '../report-error.js';
 
 interface StatusArgs extends GlobalArgs, SshArgs {
@@ -36,7 +37,7 @@ export function statusCommand(output: Output, setExit: (code: number) => void): 
       try {
         const status = await fleetStatus(config, { selectors: args.selectors, roles: args.role, connector });
         if (args.json) output.json(status);
-        else for (const line of renderStatus(status, args.all, process.stdout.columns || 80)) output.out(line);
+        else for (const line of [...renderRecovered(status.recovered), ...renderStatus(status, args.all, process.stdout.columns || 80)]) output.out(line);
         if (status.venvs.some((v) => v.state === 'unreachable' || v.state === 'error')) setExit(EXIT.targetFailed);
       } finally {
         await connector.closeAll();
