@@ -3,6 +3,7 @@
 // the time limit must still end vdeploy, promptly and saying why), and one whose export is not data.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -85,7 +86,7 @@ describe('vdeploy CLI: a deployfile that exits, loops or exports code', function
   });
 });
 
-describe('vdeploy deploy: a deployfile with a deferred process.exit (real sshd fleet)', function () {
+describe('vdeploy plan and deploy against a real sshd fleet: deferred exits, --hash pins', function () {
   this.timeout(300_000);
   let fleet: Fleet;
   before(async () => {
@@ -107,5 +108,36 @@ describe('vdeploy deploy: a deployfile with a deferred process.exit (real sshd f
     expect(existsSync(join(venv, 'bin', 'python'))).to.equal(true);
     const history = (await readFile(join(venv, '.vdeploy', 'history.jsonl'), 'utf8')).trim().split('\n');
     expect(JSON.parse(history.at(-1)!)).to.include({ outcome: 'deployed' });
+  });
+
+  it('a --hash pin that no released wheel matches fails the plan naming the file and line; a matching one steers the choice', async () => {
+    const h1 = fleet.hosts[0]!;
+    const venv = join(h1.root, 'srv', 'hash-pinned');
+    const wheelDir = await makeTempDir('vdeploy-hash-wheels-');
+    const [old, newer] = [await buildWheel(wheelDir, { name: 'hashapp', version: '1.0' }), await buildWheel(wheelDir, { name: 'hashapp', version: '1.1' })];
+    const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+    const wrong = 'ab'.repeat(32);
+    const project = await makeDeployProject(fleet, {
+      venvs: [{ host: h1, path: venv }],
+      requirements: `# pinned\nhashapp==1.1 --hash=sha256:${wrong}\n`,
+      wheels: [old, newer],
+    });
+    const requirements = join(project.dir, 'requirements.txt');
+    const bad = await project.run(['plan']);
+    expect(bad.exitCode, bad.stderr + bad.stdout).to.equal(1);
+    expect(bad.stdout + bad.stderr).to.include(
+      `${requirements}:2: the released wheel hashapp-1.1-py3-none-any.whl does not match the --hash pinned there (pinned sha256:abababababab…`,
+    );
+    expect(bad.stdout + bad.stderr).to.include(`--hash=sha256:${await sha256(newer)}`);
+    const refused = await project.run(['deploy', '--yes']);
+    expect(refused.exitCode).to.equal(1);
+    expect(existsSync(venv)).to.equal(false);
+
+    // Alternatives on one line, one of them 1.0's: 1.0 is chosen over the newer 1.1, and deployed.
+    await project.setRequirements(`hashapp --hash=sha256:${wrong} --hash=sha256:${await sha256(old)}\n`);
+    const steered = await project.run(['deploy', '--yes']);
+    expect(steered.exitCode, steered.stderr + steered.stdout).to.equal(0);
+    const history = (await readFile(join(venv, '.vdeploy', 'history.jsonl'), 'utf8')).trim().split('\n');
+    expect(JSON.parse(history.at(-1)!).after).to.include({ hashapp: '1.0' });
   });
 });
