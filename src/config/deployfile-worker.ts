@@ -62,6 +62,8 @@ function notData(value, path, seen) {
     post({ kind: 'error', message: String(err.message), stack: String(err.stack ?? '') });
     return;
   }
+  // jiti hands back the module namespace itself when there is no default export.
+  if (Object.prototype.toString.call(value) === '[object Module]') value = undefined;
   const bad = notData(value, '', new Set());
   if (bad) post({ kind: 'not-data', path: bad.path || '(the default export)', what: bad.what });
   else {
