@@ -89,7 +89,8 @@ export interface RunDeployfileOptions {
 /** Loads the deployfile in a worker; the worker is always terminated before this returns. */
 export async function runDeployfileWorker(options: RunDeployfileOptions): Promise<WorkerOutcome> {
   const { file, jitiPath, parentUrl } = options;
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, jitiPath, parentUrl } });
+  // The same arguments and (a copy of) the environment as vdeploy: a deployfile may read them.
+  const worker = new Worker(WORKER_SOURCE, { eval: true, argv: process.argv.slice(2), workerData: { file, jitiPath, parentUrl } });
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   try {
