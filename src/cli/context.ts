@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import { loadDeployfile } from '../config/load-deployfile.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
+import { onInterrupt } from './interrupt.js';
 
 export interface GlobalArgs {
   deployfile?: string;
@@ -24,6 +25,13 @@ export function globalOptions<T>(yargs: Argv<T>) {
     });
 }
 
-export function loadConfig(args: GlobalArgs): Promise<ResolvedConfig> {
-  return loadDeployfile(args.deployfile ? { path: args.deployfile } : {});
+/** Ctrl-C while the deployfile loads stops it (it may be stuck in a loop) and exits 130 with a message. */
+export async function loadConfig(args: GlobalArgs): Promise<ResolvedConfig> {
+  const interrupted = new AbortController();
+  const restore = onInterrupt(() => interrupted.abort());
+  try {
+    return await loadDeployfile({ ...(args.deployfile ? { path: args.deployfile } : {}), signal: interrupted.signal });
+  } finally {
+    restore();
+  }
 }

@@ -208,6 +208,7 @@ function resolveWith(ctx: PlanContext, interpreter: InterpreterFacts, requiremen
     interpreter,
     dependenciesOf: (w) => ctx.wheels.dependenciesOf(w),
     sha256Of: (w) => ctx.wheels.sha256Of(w),
+    digestOf: (w, algorithm) => ctx.wheels.digestOf(w, algorithm),
   });
 }
 

@@ -5,11 +5,13 @@
  * missing) uploads it again.
  */
 import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { VdeployError } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
 import { Semaphore } from '../remote/semaphore.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
+import { hashFile } from '../wheels/validate-wheel.js';
 
 /** SFTP uploads in flight per host: enough to fill the pipe, few enough not to starve exec channels. */
 const UPLOAD_CONCURRENCY = 4;
@@ -38,7 +40,47 @@ export async function uploadWheels(conn: Connection, cacheDir: string, uploads: 
   if (uploads.length === 0) return;
   if (!options.cacheExists) await conn.exec(['mkdir', '-p', '--', cacheDir]);
   const limit = new Semaphore(UPLOAD_CONCURRENCY);
-  await Promise.all(uploads.map((u) => limit.run(() => conn.put(u.local, u.tmp, { mode: 0o644 }))));
+  await Promise.all(
+    uploads.map((u) =>
+      limit.run(async () => {
+        await checkAsReleased(u);
+        await conn.put(u.local, u.tmp, { mode: 0o644 });
+      }),
+    ),
+  );
+}
+
+/** Local hashes by path, size and mtime: every host of a deploy pushes the same files, read them once. */
+const localHashes = new Map<string, Promise<string>>();
+
+/**
+ * The host checks each upload against the release line's sha256; a file edited in the repository
+ * after add-wheel would fail there and look like a network fault. Hashing it here first (a read
+ * from the page cache, once per deploy) says what really happened, and sends nothing.
+ */
+async function checkAsReleased(u: Upload): Promise<void> {
+  const fail = (why: string) => new VdeployError(`${u.local}: ${why}`, { hint: 'Check the repository permissions.' });
+  const info = await stat(u.local).catch((err: NodeJS.ErrnoException) => {
+    throw fail(`cannot read (${err.code ?? err.message})`);
+  });
+  const key = `${u.local}\0${info.size}\0${info.mtimeMs}\0${info.ino}`;
+  let pending = localHashes.get(key);
+  if (!pending) {
+    pending = hashFile(u.local, fail).then((h) => h.sha256);
+    localHashes.set(key, pending);
+    pending.catch(() => localHashes.delete(key));
+  }
+  const actual = await pending;
+  if (actual !== u.sha256) throw changedSinceReleaseError(u.local, u.sha256, actual);
+}
+
+function changedSinceReleaseError(local: string, released: string, actual: string): VdeployError {
+  return new VdeployError(
+    `${local}: the repository's file no longer matches its release line in release_log (released with sha256 ${released.slice(0, 12)}…, the file now has ${actual.slice(0, 12)}…); it was changed after add-wheel released it, nothing was pushed`,
+    {
+      hint: `Put the released file back, or release the new build under a new version with \`vdeploy add-wheel\` (or replace it with \`vdeploy add-wheel --force\`).`,
+    },
+  );
 }
 
 /** The error for uploads the host found corrupted (their sha256 did not match; they were deleted). */

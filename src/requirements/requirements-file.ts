@@ -1,6 +1,7 @@
 /**
  * pip-style requirements files, limited to what vdeploy can honour: requirements by name (PEP 508),
- * comments, `\` continuations, `-r` includes and `--hash` (accepted and ignored). Everything else pip
+ * comments, `\` continuations, `-r` includes and `--hash` pins (checked by the resolver against the
+ * released wheel, as pip checks what it downloads). Everything else pip
  * allows — editables, URLs, local paths, index options, constraints — is refused with the file:line
  * and the reason, because vdeploy installs only wheels from its own repository.
  */
@@ -9,8 +10,19 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { REQUIREMENT_HINT, URL_HINT, tryParseRequirement, type Requirement } from './pep508.js';
 
+export type HashAlgorithm = 'sha256' | 'sha384' | 'sha512';
+
+/** One `--hash=algorithm:digest` option; several on a line are alternatives (any one may match). */
+export interface RequirementHash {
+  algorithm: HashAlgorithm;
+  /** Lower-case hex. */
+  digest: string;
+}
+
 export interface RequirementLine {
   requirement: Requirement;
+  /** The line's --hash options; absent when it has none. */
+  hashes?: RequirementHash[];
   /** The file as named: the path given to readRequirementsFile, or an include joined to its includer's directory. */
   file: string;
   /** 1-based; for a continued line, the line it starts on. */
@@ -64,7 +76,7 @@ async function readInto(file: string, stack: Array<{ abs: string; file: string }
         { hint: 'keep one line per package: merge the version specifiers into one requirement' },
       );
     }
-    const result: RequirementLine = { requirement, file, line };
+    const result: RequirementLine = { requirement, file, line, ...(entry.hashes.length > 0 ? { hashes: entry.hashes } : {}) };
     state.byKey.set(requirement.key, { ...result, text: logical });
     state.out.push(result);
   }
@@ -123,7 +135,7 @@ export function logicalLines(text: string): Array<{ line: number; text: string }
   return result;
 }
 
-type LineEntry = { kind: 'requirement'; requirement: Requirement } | { kind: 'include'; path: string };
+type LineEntry = { kind: 'requirement'; requirement: Requirement; hashes: RequirementHash[] } | { kind: 'include'; path: string };
 
 const EDITABLE = "editable installs can't be deployed from wheels";
 const INDEX = 'vdeploy installs only from its own wheel repository, not from package indexes or find-links locations';
@@ -147,6 +159,8 @@ const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:(\/\/|[^\s]*\/)/;
 const ARCHIVE = /\.(whl|zip|tar\.gz|tgz|tar\.bz2|tbz|tar\.xz|txz|tar)$/i;
 const ENV_VAR = /\$\{[A-Z0-9_]+\}/;
 const HASH = /^(sha256|sha384|sha512):[0-9a-fA-F]+$/;
+/** Hex digits in each digest: a shorter one could never match, so it is a typo. */
+const DIGEST_LENGTH: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
 
 /** One logical line → a requirement, an include, or a ConfigError naming file:line. */
 function parseLine(text: string, at: Place): LineEntry | undefined {
@@ -165,19 +179,21 @@ function parseLine(text: string, at: Place): LineEntry | undefined {
 
   if (args === '') return parseOptionLine(options, refuse);
 
-  // --hash is accepted and ignored (the wheel repository checks its files itself), but its form is
-  // checked: a typo there would leave the user believing something is verified.
+  // A malformed --hash is an error: a typo there would leave the user believing something is verified.
+  const hashes: RequirementHash[] = [];
   for (let i = 0; i < options.length; i++) {
     const option = options[i]!;
     let value: string | undefined;
     if (option === '--hash') value = options[++i];
     else if (option.startsWith('--hash=')) value = option.slice('--hash='.length);
     else refuse(refusalFor(option).reason, refusalFor(option).hint);
-    if (value === undefined || !HASH.test(value)) {
+    if (value === undefined || !HASH.test(value) || value.split(':')[1]!.length !== DIGEST_LENGTH[value.split(':')[0]!]) {
       throw new ConfigError(`${at.file}:${at.line}: "${text}" has a malformed --hash`, {
         hint: 'write it as --hash=sha256:<hex digest> (sha384 and sha512 work too)',
       });
     }
+    const [algorithm, digest] = value.split(':') as [HashAlgorithm, string];
+    hashes.push({ algorithm, digest: digest.toLowerCase() });
   }
 
   const head = args.split(';', 1)[0]!.trim();
@@ -187,7 +203,7 @@ function parseLine(text: string, at: Place): LineEntry | undefined {
   }
   // `pkg-1.0-py3-none-any.whl` is also a well-formed name, so archives are caught before success.
   if (ARCHIVE.test(head) || (!parsed.ok && /^[.~]|[/\\]/.test(head))) refuse("local paths and archives can't be deployed", LOCAL_HINT);
-  if (parsed.ok) return { kind: 'requirement', requirement: parsed.requirement };
+  if (parsed.ok) return { kind: 'requirement', requirement: parsed.requirement, hashes };
   throw new ConfigError(`${at.file}:${at.line}: "${text}" is not a valid requirement: ${parsed.reason}`, { hint: REQUIREMENT_HINT });
 }
 

@@ -13,11 +13,12 @@
 import { basename } from 'node:path';
 import type { InterpreterFacts } from '../facts/types.js';
 import { evaluateMarker } from '../requirements/markers.js';
-import type { RequirementLine } from '../requirements/requirements-file.js';
+import type { HashAlgorithm, RequirementLine } from '../requirements/requirements-file.js';
 import { containsVersion, parseSpecifier, type SpecifierClause } from '../requirements/specifier.js';
 import type { ReleasedWheel } from '../wheels/repository.js';
 import { BadMetadata, CandidateIndex, type Candidate } from './candidates.js';
 import { explainFailure, type Demand, type Failure } from './explain-failure.js';
+import { hashMismatch, steerByHashes } from './hash-pins.js';
 
 export interface WheelDependencies {
   requiresDist: string[];
@@ -53,6 +54,8 @@ export interface ResolveInput {
   dependenciesOf(wheel: ReleasedWheel): Promise<WheelDependencies>;
   /** sha256 of a released wheel without one in the log. */
   sha256Of(wheel: ReleasedWheel): Promise<string>;
+  /** Another digest of a released wheel's file, for `--hash=sha384:`/`sha512:` pins (unchecked without it). */
+  digestOf?(wheel: ReleasedWheel, algorithm: Exclude<HashAlgorithm, 'sha256'>): Promise<string>;
 }
 
 /** Pins tried before giving up: far more than any real repository needs, small enough to stay fast. */
@@ -77,15 +80,18 @@ type Outcome =
 class GaveUp extends Error {}
 
 export async function resolveVenv(input: ResolveInput): Promise<Resolution> {
-  const index = new CandidateIndex(input.released, input.interpreter, (w) => input.dependenciesOf(w));
   const env = input.interpreter.markers;
   const topLevel: Demand[] = [];
+  const lines: RequirementLine[] = [];
   for (const line of input.requirements) {
     const req = line.requirement;
     // pip skips ("Ignoring …") a requirement whose marker does not match the environment.
     if (req.marker && !evaluateMarker(req.marker, env)) continue;
+    lines.push(line);
     topLevel.push(toDemand(req, null, `${basename(line.file)}:${line.line}`));
   }
+  const released = await steerByHashes(lines, input);
+  const index = new CandidateIndex(released, input.interpreter, (w) => input.dependenciesOf(w));
   const requestedOrder = new Map<string, number>();
   topLevel.forEach((d, i) => requestedOrder.has(d.key) || requestedOrder.set(d.key, i));
 
@@ -151,7 +157,9 @@ export async function resolveVenv(input: ResolveInput): Promise<Resolution> {
     throw err;
   }
   if (!outcome.ok) return { ok: false, ...(await explainFailure(outcome.failure, index, input.interpreter)) };
-  return { ok: true, packages: await describePins(outcome.pins, outcome.graph, input.sha256Of) };
+  const packages = await describePins(outcome.pins, outcome.graph, input.sha256Of);
+  const mismatch = await hashMismatch(lines, packages, input);
+  return mismatch ? { ok: false, ...mismatch } : { ok: true, packages };
 }
 
 function toDemand(

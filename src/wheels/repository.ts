@@ -2,7 +2,7 @@
  * The wheel repository: a directory of validated wheels plus its release_log. Adding validates first,
  * then copies and logs under the repository lock; listing and resolution read the release lines.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -18,7 +18,8 @@ import {
   type AppendResult,
   type ReleaseLogEntry,
 } from './release-log.js';
-import { withRepoLock } from './repo-lock.js';
+import { withRepoLock, type RepoLockWait } from './repo-lock.js';
+import { removeStaleTemps, tempFileName } from './temp-files.js';
 import { hashFile, validateWheel, type ValidatedWheel } from './validate-wheel.js';
 import { normalizeName, parseWheelFilename, type WheelFilename } from './wheel-filename.js';
 
@@ -40,7 +41,15 @@ export interface AddWheelOptions {
   force?: boolean;
   /** Clock for the release lines (tests). */
   now?: () => Date;
+  /** What add-wheel waits for, and what it cleaned up: for the CLI to say. */
+  onEvent?: (event: AddWheelEvent) => void;
 }
+
+export type AddWheelEvent =
+  /** Another process holds the repository lock: this one waits for it. */
+  | { kind: 'lock-wait'; wait: RepoLockWait }
+  /** A temporary file left by an add-wheel that was killed mid-copy, removed. */
+  | { kind: 'temp-removed'; file: string; pid: number };
 
 export interface ReleasedWheel {
   /** As the release line spells it. */
@@ -94,12 +103,14 @@ export async function addWheels(repoDir: string, files: readonly string[], optio
   if (valid.length === 0) return results;
 
   await createRepository(repoDir);
+  const onWait = options.onEvent && ((wait: RepoLockWait) => options.onEvent?.({ kind: 'lock-wait', wait }));
   await withRepoLock(repoDir, async () => {
+    await removeStaleTemps(repoDir, (file, pid) => options.onEvent?.({ kind: 'temp-removed', file, pid }));
     const state = await loadState(repoDir);
     for (const { result, wheel } of valid) {
       Object.assign(result, await addOne(repoDir, wheel, state, options.force ?? false, now));
     }
-  });
+  }, onWait ? { onWait } : {});
   return results;
 }
 
@@ -247,7 +258,7 @@ function tornTailWarning(appended: AppendResult): string[] {
  * final name. The bytes are re-hashed on the way: false if the source changed since validation.
  */
 async function copyIntoRepository(wheel: ValidatedWheel, dest: string): Promise<boolean> {
-  const temp = join(dirname(dest), `.${wheel.filename}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const temp = join(dirname(dest), tempFileName(wheel.filename));
   const hash = createHash('sha256');
   const tap = new Transform({
     transform(chunk: Buffer, _enc, done) {

@@ -2,8 +2,9 @@
 // small wheels built (and broken) by the test.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { buildWheel } from '../helpers/build-wheel.js';
 import { makeTempDir, runVdeploy } from '../helpers/cli.js';
@@ -176,6 +177,49 @@ describe('vdeploy add-wheel / wheels', () => {
     expect(lines.every((l) => /^release: pkg_[ab]_\d+==1\.0 pkg_[ab]_\d+-1\.0-py3-none-any\.whl at \S+ sha256=[0-9a-f]{64}$/.test(l)), log).to.equal(true);
     expect(new Set(lines.map((l) => l.split(' ')[1])).size).to.equal(30);
     expect(lines).to.have.length(30);
+  });
+
+  it('add-wheel killed mid-copy: the next one says whose lock it waits for, then removes the leftover temporary file', async () => {
+    const dir = await makeTempDir();
+    const repo = join(dir, 'wheels');
+    // Random data does not compress: copying it takes long enough to be caught with the temp file there.
+    const big = await buildWheel(join(dir, 'big'), { name: 'bigwheel', version: '1.0', files: { 'bigwheel/blob.txt': randomBytes(48 * 1024 * 1024).toString('base64') } });
+    // Built before the kill: the dead add-wheel's lock goes stale 10 s after it, and then nothing waits.
+    const small = await buildWheel(join(dir, 'small'), { name: 'smallwheel', version: '1.0' });
+    let killedPid: number | undefined;
+    for (let attempt = 0; attempt < 5 && killedPid === undefined; attempt++) {
+      const child = spawn(process.execPath, [CLI_BIN, 'add-wheel', big], { cwd: dir, stdio: 'ignore' });
+      const exited = new Promise((resolve) => child.on('close', resolve));
+      let done = false;
+      void exited.then(() => (done = true));
+      while (!done) {
+        if (existsSync(repo) && readdirSync(repo).some((f) => f.endsWith('.tmp'))) {
+          child.kill('SIGKILL');
+          killedPid = child.pid;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await exited;
+      // Too quick to catch: undo it and try again.
+      if (killedPid === undefined) await rm(repo, { recursive: true, force: true });
+    }
+    expect(killedPid, 'caught add-wheel mid-copy').to.be.a('number');
+    const leftover = readdirSync(repo).filter((f) => f.endsWith('.tmp'));
+    expect(leftover).to.have.length(1);
+    expect(leftover[0]).to.include(`.${killedPid}.`);
+    // A temporary file of a live process (this test's) is never touched.
+    const live = `.other-1.0-py3-none-any.whl.${process.pid}.0123abcd.tmp`;
+    await writeFile(join(repo, live), 'being written');
+
+    const r = await runVdeploy(['add-wheel', small], { cwd: dir });
+    expect(r.exitCode, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(
+      new RegExp(`^waiting for the repository lock held by pid ${killedPid} since \\d\\d:\\d\\d:\\d\\d \\(that process is gone; its lock is taken over at \\d\\d:\\d\\d:\\d\\d\\)$`, 'm'),
+    );
+    expect(r.stderr).to.include(`removed ${join(repo, leftover[0]!)}, a temporary file left by add-wheel (pid ${killedPid}) stopped mid-copy`);
+    expect(r.stdout).to.match(/added\s+smallwheel==1\.0/);
+    expect(readdirSync(repo).filter((f) => f.startsWith('.')).sort()).to.deep.equal([live]);
   });
 });
 

@@ -320,6 +320,23 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     expect(await installedVersion(venv, 'tinyapp')).to.equal('3.0');
   });
 
+  it('a wheel changed in the repository after its release is refused before the push, naming the file and its release line', async () => {
+    const h1 = fleet.hosts[0]!;
+    const venv = join(h1.root, 'srv', 'edited-wheel');
+    const project = await makeDeployProject(fleet, { venvs: [{ host: h1, path: venv }], requirements: 'tinyapp==3.1\n', wheels: [await tiny('3.1')] });
+    const file = join(project.repo, 'tinyapp-3.1-py3-none-any.whl');
+    // Rebuilt in place (a valid wheel, other bytes), as a careless `cp` of a new build would do.
+    const rebuilt = await buildWheel(await makeTempDir('vdeploy-rebuilt-'), { name: 'tinyapp', version: '3.1', files: { 'tinyapp/extra.py': 'X = 1\n' } });
+    await writeFile(file, await readFile(rebuilt));
+    const r = await project.run(['deploy', '--yes']);
+    const out = r.stdout + r.stderr;
+    expect(r.exitCode, out).to.equal(1);
+    expect(out).to.include(`${file}: the repository's file no longer matches its release line in release_log`);
+    expect(out).not.to.match(/arrived corrupted|check the network/);
+    expect(existsSync(join(cacheDirOf(h1), 'tinyapp-3.1-py3-none-any.whl'))).to.equal(false);
+    expect(await readdir(cacheDirOf(h1)).catch(() => [])).to.satisfy((names: string[]) => !names.some((n) => n.includes('tinyapp-3.1')));
+  });
+
   it('--fail-fast starts no new venv after the first failure', async () => {
     const h1 = fleet.hosts[0]!;
     const broken = join(h1.root, 'srv', 'ff-broken');

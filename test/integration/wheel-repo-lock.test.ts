@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, rm, utimes } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VdeployError } from '../../src/errors.js';
-import { LOCK_NAME, withRepoLock } from '../../src/wheels/repo-lock.js';
+import { LOCK_NAME, withRepoLock, type RepoLockWait } from '../../src/wheels/repo-lock.js';
 import { makeTempDir } from '../helpers/cli.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
@@ -18,9 +18,10 @@ describe('withRepoLock', () => {
     await rm(join(repo, '..'), { recursive: true, force: true });
   });
 
-  it('creates the repository, runs fn holding .vdeploy.lock, returns its value and releases', async () => {
+  it('creates the repository, runs fn holding .vdeploy.lock (its holder beside it), returns its value and releases', async () => {
     const value = await withRepoLock(repo, async () => {
-      expect(await readdir(repo)).to.deep.equal([LOCK_NAME]);
+      expect((await readdir(repo)).sort()).to.deep.equal([LOCK_NAME, `${LOCK_NAME}.owner`]);
+      expect(JSON.parse(await readFile(join(repo, `${LOCK_NAME}.owner`), 'utf8'))).to.include({ pid: process.pid });
       return 42;
     });
     expect(value).to.equal(42);
@@ -58,7 +59,8 @@ describe('withRepoLock', () => {
     const holder = withRepoLock(repo, () => new Promise<void>((r) => (release = r)));
     await sleep(50);
     const started = Date.now();
-    const err = await withRepoLock(repo, async () => 'never', { waitMs: 300 }).then(
+    const waits: RepoLockWait[] = [];
+    const err = await withRepoLock(repo, async () => 'never', { waitMs: 300, onWait: (w) => waits.push(w) }).then(
       () => expect.fail('should time out'),
       (e: unknown) => e as VdeployError,
     );
@@ -66,6 +68,9 @@ describe('withRepoLock', () => {
     expect(err).to.be.instanceOf(VdeployError);
     expect(err.message).to.equal(`${join(repo, LOCK_NAME)}: the wheel repository is locked by another vdeploy process (waited 300 ms)`);
     expect(err.hint).to.match(/killed process/);
+    expect(waits).to.have.length(1);
+    expect(waits[0]!.holder).to.include({ pid: process.pid });
+    expect(waits[0]!.holderGone).to.equal(false);
     release();
     await holder;
   });
@@ -97,7 +102,12 @@ await withRepoLock(process.argv[1], async () => { console.log('locked'); await n
     await new Promise((r) => child.once('exit', r));
     expect(await readdir(repo)).to.include(LOCK_NAME); // SIGKILL: no exit handler could remove it
     const started = Date.now();
-    expect(await withRepoLock(repo, async () => 'taken over')).to.equal('taken over');
+    const waits: RepoLockWait[] = [];
+    expect(await withRepoLock(repo, async () => 'taken over', { onWait: (w) => waits.push(w) })).to.equal('taken over');
     expect(Date.now() - started).to.be.below(15_000);
+    expect(waits).to.have.length(1);
+    expect(waits[0]!.holder).to.include({ pid: child.pid });
+    expect(waits[0]!.holderGone).to.equal(true);
+    expect(Date.parse(waits[0]!.staleAt!)).to.be.above(Date.now() - 60_000);
   });
 });

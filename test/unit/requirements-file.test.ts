@@ -73,6 +73,12 @@ describe('readRequirementsFile', () => {
       `${project}/requirements.txt:13 typing_extensions; python_version < "3.11"`,
     ]);
     expect(lines[0]!.requirement).to.deep.include({ name: 'Django', key: 'django', specifier: '>=5.2,<6' });
+    // Both --hash options of the gunicorn line, as alternatives.
+    expect(lines[3]!.hashes).to.deep.equal([
+      { algorithm: 'sha256', digest: '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef' },
+      { algorithm: 'sha256', digest: 'fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210' },
+    ]);
+    expect(lines[0]!.hashes).to.equal(undefined);
   });
 
   it('reads a file included twice without a cycle (a diamond) once', async () => {
@@ -200,6 +206,7 @@ describe('readRequirementsFile', () => {
     ['pkg; python_version <', /is not a valid requirement: bad marker: expected a marker variable/],
     ['pkg==1.0 --hash=md5:abc', /has a malformed --hash/],
     ['pkg==1.0 --hash', /has a malformed --hash/],
+    ['pkg==1.0 --hash=sha256:abc', /has a malformed --hash/],
     ['-r', /-r needs a file name/],
     ['-r a.txt b.txt', /unexpected "b.txt" after the included file/],
   ];

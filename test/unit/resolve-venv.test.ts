@@ -421,3 +421,45 @@ describe('resolveVenv', () => {
     });
   });
 });
+
+describe('resolveVenv: --hash pins', () => {
+  const linux = 'foo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl';
+  const repo = repoOf([pure('foo-1.0'), linux, pure('foo-1.1')]);
+  async function resolvePinned(requirement: string, hashes: string[]): Promise<Resolution> {
+    return resolveVenv({
+      requirements: [
+        {
+          requirement: parseRequirement(requirement),
+          file: '/srv/app/requirements.txt',
+          line: 3,
+          hashes: hashes.map((h) => ({ algorithm: 'sha256' as const, digest: h })),
+        },
+      ],
+      released: repo.wheels,
+      interpreter: CPYTHON_311,
+      dependenciesOf: async () => ({ requiresDist: [] }),
+      sha256Of: async () => expect.fail('every wheel has a logged sha256'),
+    });
+  }
+  const chosen = (r: Resolution) => (r.ok ? r.packages.map((p) => p.filename) : expect.fail(r.message));
+
+  it('a hash that matches the wheel that would be chosen anyway changes nothing', async () => {
+    expect(chosen(await resolvePinned('foo==1.1', [sha(pure('foo-1.1'))]))).to.deep.equal([pure('foo-1.1')]);
+  });
+
+  it('steers to the pinned wheel: of one version (over a better-ranked tag), or an older version', async () => {
+    expect(chosen(await resolvePinned('foo==1.0', [sha(linux)]))).to.deep.equal([linux]);
+    expect(chosen(await resolvePinned('foo==1.0', [sha(pure('foo-1.0'))]))).to.deep.equal([pure('foo-1.0')]);
+    expect(chosen(await resolvePinned('foo', [sha(pure('foo-1.0'))]))).to.deep.equal([pure('foo-1.0')]);
+  });
+
+  it('several hashes on a line are alternatives', async () => {
+    expect(chosen(await resolvePinned('foo==1.1', ['0'.repeat(64), sha(pure('foo-1.1'))]))).to.deep.equal([pure('foo-1.1')]);
+  });
+
+  it('a hash no released wheel has is a resolve error naming the file, the line and the wheel', async () => {
+    const { message, hint } = failure(await resolvePinned('foo==1.1', ['ab'.repeat(32)]));
+    expect(message).to.match(/^\/srv\/app\/requirements\.txt:3: the released wheel foo-1\.1-py3-none-any\.whl does not match the --hash pinned there \(pinned sha256:abababababab…; the wheel's sha256 is [0-9a-f]{12}…, release_log line 1\); pip would refuse to install it$/);
+    expect(hint).to.include(`--hash=sha256:${sha(pure('foo-1.1'))}`);
+  });
+});

@@ -1,9 +1,10 @@
 import chalk from 'chalk';
 import { stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { ConfigError } from '../../errors.js';
-import { addWheels, type AddWheelResult } from '../../wheels/repository.js';
+import { addWheels, type AddWheelEvent, type AddWheelResult } from '../../wheels/repository.js';
 import { formatTable, plural, type Output } from '../output.js';
 import { EXIT } from '../report-error.js';
 import { repoOption, resolveRepoDir, type RepoArgs } from '../wheel-repo.js';
@@ -27,7 +28,7 @@ export function addWheelCommand(output: Output, setExit: (code: number) => void)
     handler: async (args) => {
       await checkFiles(args.files);
       const repo = await resolveRepoDir(args);
-      const results = await addWheels(repo, args.files, { force: args.force });
+      const results = await addWheels(repo, args.files, { force: args.force, onEvent: (e) => output.err(describeEvent(e)) });
       if (args.json) output.json({ repo, results });
       else renderResults(output, results);
       if (results.some((r) => r.status === 'refused')) setExit(EXIT.targetFailed);
@@ -56,6 +57,21 @@ async function checkFiles(files: readonly string[]): Promise<void> {
       throw new ConfigError(`${file} is a directory, not a wheel file; nothing was added`, { hint: `name the wheels in it, e.g. \`vdeploy add-wheel ${join(file, '*.whl')}\`` });
     }
   }
+}
+
+/** Said as it happens, so a wait on another add-wheel's lock is never silent. */
+export function describeEvent(event: AddWheelEvent): string {
+  if (event.kind === 'temp-removed') return `removed ${event.file}, a temporary file left by add-wheel (pid ${event.pid}) stopped mid-copy`;
+  const { holder, holderGone, staleAt, lockfile } = event.wait;
+  if (!holder) return `waiting for the repository lock ${lockfile}, held by another vdeploy process`;
+  const where = holder.hostname === hostname() ? '' : ` on ${holder.hostname}`;
+  const gone = holderGone && staleAt ? ` (that process is gone; its lock is taken over at ${clock(staleAt)})` : '';
+  return `waiting for the repository lock held by pid ${holder.pid}${where} since ${clock(holder.since)}${gone}`;
+}
+
+/** `14:03:07`, local time: the waits are seconds long. */
+function clock(iso: string): string {
+  return new Date(iso).toTimeString().slice(0, 8);
 }
 
 // Functions, not strings: chalk's level is set when the CLI starts (colour.ts), after this module loads.
