@@ -142,7 +142,7 @@ const OUTCOME_COLOUR: Record<string, (s: string) => string> = {
   failed: chalk.red,
   locked: chalk.red,
   interrupted: chalk.red,
-  'rolled-back': chalk.red,
+  'restored': chalk.red,
 };
 
 export function renderSummary(report: Report): string[] {

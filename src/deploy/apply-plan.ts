@@ -131,7 +131,7 @@ async function recordInReleaseLog(repoDir: string, reports: readonly VenvReport[
       for (const pkg of p.desired) {
         if (r.created || changed.has(pkg.key)) lines.push(formatInstallLine({ host: r.host, path: r.path, filename: pkg.filename, time }));
       }
-    } else if (r.outcome === 'failed' || r.outcome === 'locked' || r.outcome === 'interrupted' || r.outcome === 'rolled-back') {
+    } else if (r.outcome === 'failed' || r.outcome === 'locked' || r.outcome === 'interrupted' || r.outcome === 'restored') {
       // Plan-stage failures changed nothing on the host; only failed applies are history.
       if (p?.status === 'ok') lines.push(formatErrorLine(`${r.host}:${r.path}: ${r.failedStep ?? r.outcome}: ${r.message ?? r.outcome}`));
     }

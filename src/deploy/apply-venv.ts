@@ -70,7 +70,7 @@ export async function restoreIfNeeded(
     return;
   }
   report.rolledBack = await restore(conn, venv, host, hostPlan, plan, plan.restore.packages, settings, reason, emit);
-  if (report.rolledBack.ok) report.outcome = 'rolled-back';
+  if (report.rolledBack.ok) report.outcome = 'restored';
 }
 
 /** Put the pre-deploy packages back (pushing any the cache lost), reload, and record it. */

@@ -23,9 +23,9 @@ export type DeployEvent =
 
 /**
  * 'rolled back': a `vdeploy rollback` that succeeded; 'migrated': `--migrate always` on an up-to-date
- * venv; 'rolled-back': a deploy that failed after the install and was restored to the previous set.
+ * venv; 'restored': a deploy that failed after the install and was restored to the previous set.
  */
-export type VenvOutcome = 'deployed' | 'rolled back' | 'migrated' | 'unchanged' | 'declined' | 'skipped' | 'failed' | 'locked' | 'interrupted' | 'rolled-back';
+export type VenvOutcome = 'deployed' | 'rolled back' | 'migrated' | 'unchanged' | 'declined' | 'skipped' | 'failed' | 'locked' | 'interrupted' | 'restored';
 
 /** Outcomes of a venv that ended as asked. */
 export const SUCCESS_OUTCOMES: ReadonlySet<VenvOutcome> = new Set<VenvOutcome>(['deployed', 'rolled back', 'migrated', 'unchanged', 'declined']);

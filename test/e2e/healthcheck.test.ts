@@ -71,7 +71,7 @@ describe('health checks and automatic rollback (real sshd fleet)', function () {
     await project.addWheels([await hcapp(wheels, '1.1', true)]);
     const r = await project.run(['deploy', '--yes']);
     expect(r.exitCode, r.stderr + r.stdout).to.equal(1);
-    expect(r.stdout, r.stdout).to.match(/cmd-check\s+rolled-back/);
+    expect(r.stdout, r.stdout).to.match(/cmd-check\s+restored/);
     expect(r.stdout, r.stdout).to.match(/healthcheck failed .*failed 2 times: exit 1: .*RuntimeError: hcapp 1\.1 is broken/);
     expect(r.stdout, r.stdout).to.match(/rolled back to the previous set \(healthcheck failed\)/);
     const h = await historyOf(path);
@@ -98,7 +98,7 @@ describe('health checks and automatic rollback (real sshd fleet)', function () {
     await project.addWheels([await hcapp(wheels, '1.2')]);
     const r = await project.run(['deploy', '--yes']);
     expect(r.exitCode, r.stderr + r.stdout).to.equal(1);
-    expect(r.stdout, r.stdout).to.match(/reload-fail\s+rolled-back/);
+    expect(r.stdout, r.stdout).to.match(/reload-fail\s+restored/);
     expect(r.stdout, r.stdout).to.match(/reload failed \(exit 3\): refusing 1\.2/);
     expect(r.stdout, r.stdout).to.match(/rolled back to the previous set \(reload failed\)/);
     expect((await readFile(log, 'utf8')).split('\n').filter(Boolean)).to.deep.equal(['1.0', '1.2', '1.0']);
@@ -133,7 +133,7 @@ describe('health checks and automatic rollback (real sshd fleet)', function () {
     await project.addWheels([await buildDjangoAppWheel(wheels, { version: '1.1', migrations: 2 })]);
     const r = await project.run(['deploy', '--yes']);
     expect(r.exitCode, r.stderr + r.stdout).to.equal(1);
-    expect(r.stdout, r.stdout).to.match(/migrate-fail\s+rolled-back/);
+    expect(r.stdout, r.stdout).to.match(/migrate-fail\s+restored/);
     expect(r.stdout, r.stdout).to.match(/migrate failed \(exit 1\): .*shopapp_extra2.*already exists/);
     expect(r.stdout, r.stdout).to.match(/rolled back to the previous set \(migrate failed\)/);
     const h = await historyOf(path);

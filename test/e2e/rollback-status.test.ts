@@ -228,7 +228,7 @@ describe('health checks and automatic rollback (real gunicorn)', function () {
     await project.addWheels([await buildDjangoAppWheel(wheelDir, { version: '1.2', healthStatus: 500 })]);
     const bad = await project.run(['deploy', '--yes']);
     expect(bad.exitCode, bad.stderr + bad.stdout).to.equal(1);
-    expect(bad.stdout).to.match(/rolled-back/);
+    expect(bad.stdout).to.match(/restored/);
     expect(bad.stdout).to.match(/healthcheck failed .*answered 500 \(expected 200\)/);
     expect(bad.stdout).to.match(/rolled back to the previous set \(healthcheck failed\)/);
     expect(await pipList(venv)).to.include({ shopapp: '1.1' });
