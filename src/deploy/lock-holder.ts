@@ -5,6 +5,7 @@
  * looking for a process that is gone.
  */
 import { hostname } from 'node:os';
+import { processExists } from '../process-exists.js';
 
 export interface LockHolder {
   user?: string;
@@ -18,7 +19,7 @@ export interface LockHolder {
   localProcess: 'running' | 'gone' | 'unknown';
 }
 
-export function describeHolder(raw: Record<string, unknown>, isAlive: (pid: number) => boolean = pidIsAlive): LockHolder {
+export function describeHolder(raw: Record<string, unknown>, isAlive: (pid: number) => boolean = processExists): LockHolder {
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   const pid = typeof raw.pid === 'number' && Number.isInteger(raw.pid) && raw.pid > 0 ? raw.pid : undefined;
   const holder = { user: str(raw.user), host: str(raw.host), pid, startedAt: str(raw.startedAt) };
@@ -26,16 +27,6 @@ export function describeHolder(raw: Record<string, unknown>, isAlive: (pid: numb
   // Only a pid of this machine can be checked; this very process holds no lock it is asking about.
   if (pid !== undefined && holder.host === hostname()) localProcess = pid !== process.pid && isAlive(pid) ? 'running' : 'gone';
   return { ...Object.fromEntries(Object.entries(holder).filter(([, v]) => v !== undefined)), localProcess };
-}
-
-/** Signal 0 checks without signalling: EPERM means it exists (another user's process). */
-export function pidIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The locked venv's message and hint, naming the holder and what became of its vdeploy. */

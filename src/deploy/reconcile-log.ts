@@ -13,11 +13,11 @@
  */
 import { hostname } from 'node:os';
 import type { HistoryEntry } from '../history/history-entry.js';
+import { processExists } from '../process-exists.js';
 import { normalizeName } from '../requirements/names.js';
 import { appendReleaseLog, formatInstallLine, readReleaseLog, type ReleaseLogEntry } from '../wheels/release-log.js';
 import { withRepoLock } from '../wheels/repo-lock.js';
 import type { EventSink } from './events.js';
-import { pidIsAlive } from './lock-holder.js';
 
 /** One history entry recorded by a later run: what the `install:` lines it wrote say. */
 export interface RecoveredInstall {
@@ -45,7 +45,7 @@ export interface VenvWithHistory {
 }
 
 /** The entries of these venvs' histories that release_log lacks (pure: reads nothing). */
-export function findUnrecorded(venvs: readonly VenvWithHistory[], log: readonly ReleaseLogEntry[], isAlive: (pid: number) => boolean = pidIsAlive): RecoveredInstall[] {
+export function findUnrecorded(venvs: readonly VenvWithHistory[], log: readonly ReleaseLogEntry[], isAlive: (pid: number) => boolean = processExists): RecoveredInstall[] {
   const released = new Map<string, number>();
   const installed = new Map<string, number>();
   for (const e of log) {

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { VdeployError } from '../errors.js';
+import { processExists } from '../process-exists.js';
 
 export const LOCK_NAME = '.vdeploy.lock';
 const OWNER_NAME = '.vdeploy.lock.owner';
@@ -102,16 +103,6 @@ async function describeHolder(dir: string, lockfilePath: string): Promise<RepoLo
     // No owner file (a holder that just got the lock, or an older vdeploy): wait without a name.
   }
   return wait;
-}
-
-/** Whether a process with this pid exists on this machine (EPERM: it does, as another user). */
-export function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { processExists } from './repo-lock.js';
+import { processExists } from '../process-exists.js';
 
 /** A hidden name unique to this process and call, next to the wheel's final name. */
 export function tempFileName(wheelFilename: string): string {

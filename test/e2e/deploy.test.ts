@@ -10,6 +10,7 @@ import { cacheDirOf, makeDeployProject, type DeployProject } from '../helpers/de
 import { buildDjangoAppWheel, SHOPAPP_SETTINGS } from '../helpers/django-app.js';
 import { startFleet, type Fleet, type FleetHost } from '../helpers/fleet.js';
 import { SHARED_WHEELS } from '../helpers/paths.js';
+import { pipList, sqliteTables } from '../helpers/venv-inspect.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 
 const local = new LocalConnection();
@@ -19,18 +20,6 @@ const SHARED = ['django-5.2.17', 'asgiref-3.12.1', 'sqlparse-0.6.0', 'gunicorn-2
 async function sharedWheels(prefixes: string[]): Promise<string[]> {
   const files = await readdir(SHARED_WHEELS);
   return prefixes.map((p) => join(SHARED_WHEELS, files.find((f) => f.startsWith(`${p}-`))!));
-}
-
-/** name → version of what is installed in a venv, read by pip itself (the oracle). */
-async function pipList(venv: string): Promise<Record<string, string>> {
-  const r = await local.exec([join(venv, 'bin', 'python'), '-m', 'pip', 'list', '--format=json', '--isolated'], { env: { PIP_CONFIG_FILE: '/dev/null' } });
-  const list = JSON.parse(r.stdout) as Array<{ name: string; version: string }>;
-  return Object.fromEntries(list.map((p) => [p.name.toLowerCase(), p.version]));
-}
-
-async function sqliteTables(db: string): Promise<string[]> {
-  const r = await local.exec(['/usr/bin/python3', '-c', 'import sqlite3,sys,json; print(json.dumps([r[0] for r in sqlite3.connect(sys.argv[1]).execute("select name from sqlite_master where type=\'table\'")]))', db]);
-  return JSON.parse(r.stdout) as string[];
 }
 
 /** Every file under a directory with its size and mtime: to prove nothing changed. */

@@ -3,32 +3,15 @@
 // migrations), which migrations ran (summary and --json), --migrate always on an up-to-date venv, and
 // what the plan says when a deploy would bring back a version that was rolled back (and how to hold it).
 import { expect } from 'chai';
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, runVdeployInPty } from '../helpers/cli.js';
 import { makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
 import { buildDjangoAppWheel, SHOPAPP_SETTINGS } from '../helpers/django-app.js';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
-import { SHARED_WHEELS } from '../helpers/paths.js';
+import { pipList, sharedWheels, sqliteTables } from '../helpers/venv-inspect.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 
 const local = new LocalConnection();
-const pipEnv = { PIP_CONFIG_FILE: '/dev/null' };
-
-async function sharedWheels(prefixes: string[]): Promise<string[]> {
-  const files = await readdir(SHARED_WHEELS);
-  return prefixes.map((p) => join(SHARED_WHEELS, files.find((f) => f.startsWith(p))!));
-}
-
-async function pipList(venv: string): Promise<Record<string, string>> {
-  const r = await local.exec([join(venv, 'bin', 'python'), '-m', 'pip', 'list', '--format=json', '--isolated'], { env: pipEnv });
-  return Object.fromEntries((JSON.parse(r.stdout) as Array<{ name: string; version: string }>).map((p) => [p.name.toLowerCase(), p.version]));
-}
-
-async function tables(db: string): Promise<string[]> {
-  const r = await local.exec(['/usr/bin/python3', '-c', 'import sqlite3,sys,json; print(json.dumps(sorted(r[0] for r in sqlite3.connect(sys.argv[1]).execute("select name from sqlite_master where type=\'table\'"))))', db]);
-  return JSON.parse(r.stdout) as string[];
-}
 
 interface JsonReport {
   report: { venvs: Array<{ id: string; outcome: string; migrations?: { applied: string[]; unapplied: string[] }; steps: Array<{ name: string; pending?: string[] }> }> };
@@ -57,7 +40,7 @@ describe('Django migrations: rollback order, what ran, --migrate always, holding
   it('rollback of a first deploy removes the packages without running migrate with the removed code; outcome "rolled back"', async () => {
     const deploy = await project.run(['deploy', sel(0), '--yes']);
     expect(deploy.exitCode, deploy.stderr + deploy.stdout).to.equal(0);
-    expect(await tables(db(0))).to.include('shopapp_item');
+    expect(await sqliteTables(db(0))).to.include('shopapp_item');
 
     const r = await project.run(['rollback', sel(0), '--yes']);
     expect(r.exitCode, r.stderr + r.stdout).to.equal(0);
@@ -72,7 +55,7 @@ describe('Django migrations: rollback order, what ran, --migrate always, holding
     expect(deploy.stdout).to.match(/then Django migrate \(the migrations it applies are listed when done\)/);
     expect(deploy.stdout).to.match(/applied \d+ migrations: .*contenttypes\.0001_initial.*shopapp\.0001_initial/);
     // Without --unapply-migrations the schema stays (the plan warned).
-    expect(await tables(db(0))).to.include('shopapp_item');
+    expect(await sqliteTables(db(0))).to.include('shopapp_item');
   });
 
   it('rollback --unapply-migrations of a first deploy unapplies with the code still there, then removes it; --json lists both', async () => {
@@ -83,7 +66,7 @@ describe('Django migrations: rollback order, what ran, --migrate always, holding
     const have = await pipList(venv(1));
     expect(have).not.to.have.property('django');
     expect(have).not.to.have.property('shopapp');
-    const left = await tables(db(1));
+    const left = await sqliteTables(db(1));
     expect(left).not.to.include('shopapp_item');
     expect(left).not.to.include('auth_user');
     const v = (JSON.parse(r.stdout) as JsonReport).report.venvs[0]!;
@@ -107,16 +90,16 @@ describe('Django migrations: rollback order, what ran, --migrate always, holding
     const env = { SHOPAPP_DB: db(0), DJANGO_SETTINGS_MODULE: SHOPAPP_SETTINGS };
     const by = await local.exec([join(venv(0), 'bin', 'django-admin'), 'migrate', 'shopapp', 'zero', '--noinput'], { env });
     expect(by.exitCode, by.stderr).to.equal(0);
-    expect(await tables(db(0))).not.to.include('shopapp_item');
+    expect(await sqliteTables(db(0))).not.to.include('shopapp_item');
 
     const auto = await project.run(['deploy', sel(0), '--yes']);
     expect(auto.exitCode, auto.stderr + auto.stdout).to.equal(0);
     expect(auto.stdout).to.match(/Nothing to deploy/);
-    expect(await tables(db(0))).not.to.include('shopapp_item');
+    expect(await sqliteTables(db(0))).not.to.include('shopapp_item');
 
     const always = await project.run(['deploy', sel(0), '--yes', '--migrate', 'always']);
     expect(always.exitCode, always.stderr + always.stdout).to.equal(0);
-    expect(await tables(db(0))).to.include('shopapp_item');
+    expect(await sqliteTables(db(0))).to.include('shopapp_item');
     expect(always.stdout).to.match(/up to date \(\d+ packages\); Django migrate \(--migrate always\)/);
     expect(always.stdout).to.match(/\bmigrated\b/);
     expect(always.stdout).to.match(/applied 1 migration: shopapp\.0001_initial/);

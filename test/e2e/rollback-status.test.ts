@@ -2,33 +2,18 @@
 // with automatic rollback, through the built binary against a real sshd fleet and a real gunicorn.
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/cli.js';
 import { cacheDirOf, makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
 import { buildDjangoAppWheel, SHOPAPP_SETTINGS } from '../helpers/django-app.js';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
-import { SHARED_WHEELS } from '../helpers/paths.js';
+import { pipList, sharedWheels, sqliteTables } from '../helpers/venv-inspect.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 
 const local = new LocalConnection();
 const pipEnv = { PIP_CONFIG_FILE: '/dev/null' };
-
-async function sharedWheels(prefixes: string[]): Promise<string[]> {
-  const files = await readdir(SHARED_WHEELS);
-  return prefixes.map((p) => join(SHARED_WHEELS, files.find((f) => f.startsWith(p))!));
-}
-
-async function pipList(venv: string): Promise<Record<string, string>> {
-  const r = await local.exec([join(venv, 'bin', 'python'), '-m', 'pip', 'list', '--format=json', '--isolated'], { env: pipEnv });
-  return Object.fromEntries((JSON.parse(r.stdout) as Array<{ name: string; version: string }>).map((p) => [p.name.toLowerCase(), p.version]));
-}
-
-async function tables(db: string): Promise<string[]> {
-  const r = await local.exec(['/usr/bin/python3', '-c', 'import sqlite3,sys,json; print(json.dumps(sorted(r[0] for r in sqlite3.connect(sys.argv[1]).execute("select name from sqlite_master where type=\'table\'"))))', db]);
-  return JSON.parse(r.stdout) as string[];
-}
 
 async function freePort(address: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -81,7 +66,7 @@ describe('history, rollback and status (real sshd fleet, real Django)', function
     await project.addWheels([await buildDjangoAppWheel(wheelDir, { version: '1.1', migrations: 2 })]);
     const deploy = await project.run(['deploy', '--yes']);
     expect(deploy.exitCode, deploy.stderr + deploy.stdout).to.equal(0);
-    for (const i of [0, 1]) expect(await tables(db(i))).to.include('shopapp_extra2');
+    for (const i of [0, 1]) expect(await sqliteTables(db(i))).to.include('shopapp_extra2');
     // Drift on host1 only: a package installed by hand.
     const pkg = (await sharedWheels(['packaging-']))[0]!;
     await local.exec([join(venv(0), 'bin', 'python'), '-m', 'pip', 'install', '--isolated', '--no-index', '--no-deps', pkg], { env: pipEnv });
@@ -106,7 +91,7 @@ describe('history, rollback and status (real sshd fleet, real Django)', function
     expect(r.stdout).to.match(/↓\s+shopapp\s+1\.1 → 1\.0/);
     expect(r.stderr).to.match(/host2: pushed 1 wheel/);
     expect(await pipList(venv(1))).to.include({ shopapp: '1.0', django: '5.2.17' });
-    expect(await tables(db(1))).to.include('shopapp_extra2');
+    expect(await sqliteTables(db(1))).to.include('shopapp_extra2');
     expect(await pipList(venv(0))).to.include({ shopapp: '1.1' });
   });
 
@@ -118,8 +103,8 @@ describe('history, rollback and status (real sshd fleet, real Django)', function
     const have = await pipList(venv(0));
     expect(have).to.include({ shopapp: '1.0', django: '5.2.17' });
     expect(have).not.to.have.property('packaging');
-    expect(await tables(db(0))).not.to.include('shopapp_extra2');
-    expect(await tables(db(0))).to.include('shopapp_item');
+    expect(await sqliteTables(db(0))).not.to.include('shopapp_extra2');
+    expect(await sqliteTables(db(0))).to.include('shopapp_item');
   });
 
   it('history shows three entries, newest first; --json has the documented shape', async () => {

@@ -1,7 +1,8 @@
 // The locked venv's message: whether the vdeploy named in the lock still runs (src/deploy/lock-holder.ts).
 import { expect } from 'chai';
 import { hostname } from 'node:os';
-import { describeHolder, lockedMessage, pidIsAlive } from '../../src/deploy/lock-holder.js';
+import { describeHolder, lockedMessage } from '../../src/deploy/lock-holder.js';
+import { processExists } from '../../src/process-exists.js';
 
 describe('lock holder', () => {
   const here = { user: 'me', host: hostname(), pid: 4711, startedAt: '2026-01-01T00:00:00.000Z' };
@@ -24,8 +25,8 @@ describe('lock holder', () => {
     expect(describeHolder({ raw: 'garbage' }).localProcess).to.equal('unknown');
   });
 
-  it('pidIsAlive: this process is, a pid past the kernel limit is not', () => {
-    expect(pidIsAlive(process.pid)).to.equal(true);
-    expect(pidIsAlive(2 ** 30)).to.equal(false);
+  it('processExists: this process is, a pid past the kernel limit is not', () => {
+    expect(processExists(process.pid)).to.equal(true);
+    expect(processExists(2 ** 30)).to.equal(false);
   });
 });
