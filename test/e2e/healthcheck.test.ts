@@ -61,7 +61,7 @@ describe('health checks and automatic rollback (real sshd fleet)', function () {
     return { project, path };
   }
 
-  it('a command health check that passes: deployed, its step recorded; one that fails: rolled back, exit 1', async () => {
+  it('a command health check that passes: deployed, its step recorded; one that fails: restored, exit 1', async () => {
     // Run in the venv directory after the reload: the new code must import.
     const { project, path } = await deployedProject('cmd-check', { healthcheck: { command: 'bin/python -c "import hcapp"', retries: 1, interval: 0.2 } });
     const h1 = await historyOf(path);
@@ -90,7 +90,7 @@ describe('health checks and automatic rollback (real sshd fleet)', function () {
     expect(errors[0], errors.join('\n')).to.match(/^error: host1:.*\/cmd-check: healthcheck: .*healthcheck failed \(exit 1\): failed 2 times/);
   });
 
-  it('a failed reload rolls back and reloads the previous set; exit 1; history and release_log say so', async () => {
+  it('a failed reload restores and reloads the previous set; exit 1; history and release_log say so', async () => {
     // The reload records which version it saw, and fails for 1.2 only (as a server refusing the new code would).
     const log = join(host.root, 'reloads.log');
     const reload = `v=$(bin/python -c 'import hcapp; print(hcapp.__version__)'); echo "$v" >> ${JSON.stringify(log)}; [ "$v" != 1.2 ] || { echo "refusing $v" >&2; exit 3; }`;
@@ -116,7 +116,7 @@ describe('health checks and automatic rollback (real sshd fleet)', function () {
     expect((JSON.parse(status.stdout) as { venvs: Array<{ last: { outcome: string; action: string } }> }).venvs[0]!.last).to.include({ action: 'auto-rollback', outcome: 'deployed' });
   });
 
-  it('a failed migrate rolls back to the previous code, leaving the schema as migrate left it', async () => {
+  it('a failed migrate restores the previous code, leaving the schema as migrate left it', async () => {
     const files = await readdir(SHARED_WHEELS);
     const shared = ['django-', 'asgiref-', 'sqlparse-', 'gunicorn-'].map((p) => join(SHARED_WHEELS, files.find((f) => f.startsWith(p))!));
     const path = join(host.root, 'srv', 'migrate-fail');
