@@ -8,7 +8,7 @@
  *   after(() => fleet?.stop());
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, writeFile, mkdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -121,6 +121,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vdeploy-fleet-'));
   const state = { dir, sshds: [] as RunningSshd[] };
   live.add(state);
+  sweepPyenvLockWhileLive();
   const user = os.userInfo().username;
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= stopFleet(state));
@@ -543,6 +544,35 @@ function isPyenvRehash(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A rehash holds the lock for well under a second; one older than this was left by a session killed
+ * inside it — not only by crashHost: a vdeploy killed or Ctrl-C'd twice mid-session, or a practice
+ * fleet's Ctrl-C, closes connections whose shells may be inside their rehash. The waiting rehashes
+ * of later sessions then each sit out their 60 s, so "is any rehash running" cannot tell a live
+ * holder from a dead one: the lock's age can.
+ */
+const STALE_PYENV_LOCK_MS = 15_000;
+let lockSweeper: NodeJS.Timeout | undefined;
+
+/** While any fleet lives, remove a stale rehash lock every 2 s (stops by itself after the last fleet). */
+function sweepPyenvLockWhileLive(): void {
+  if (lockSweeper) return;
+  lockSweeper = setInterval(() => {
+    if (live.size === 0) {
+      clearInterval(lockSweeper);
+      lockSweeper = undefined;
+      return;
+    }
+    try {
+      if (Date.now() - statSync(PYENV_LOCK).mtimeMs > STALE_PYENV_LOCK_MS) rmSync(PYENV_LOCK, { force: true });
+    } catch {
+      // No lock: nothing to do.
+    }
+  }, 2_000);
+  // The sweep must never keep a test process alive.
+  lockSweeper.unref();
 }
 
 /** Only when no rehash is running any more: a live one holds the lock rightly. */
