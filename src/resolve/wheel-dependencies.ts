@@ -5,14 +5,12 @@
  * released wheel's bytes don't change under the same name (add-wheel refuses that without --force).
  * Dependencies are also remembered across runs (wheel-metadata-cache.ts) when given a cache.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VdeployError } from '../errors.js';
 import { parseMetadata } from '../wheels/metadata.js';
 import type { ReleasedWheel } from '../wheels/repository.js';
-import { hashFile } from '../wheels/validate-wheel.js';
+import { digestFile } from '../wheels/validate-wheel.js';
 import { readDistInfoText } from '../wheels/wheel-zip.js';
 import type { HashAlgorithm } from '../requirements/requirements-file.js';
 import type { WheelDependencies } from './resolve-venv.js';
@@ -59,26 +57,15 @@ export function createWheelDependencyReader(repoDir: string, options: { cache?: 
     return deps;
   };
 
-  const readSha256 = async (wheel: ReleasedWheel): Promise<string> => {
-    const { path } = await wheelFile(wheel);
-    const fail = (why: string) => new VdeployError(`${path}: ${why}`, { hint: 'Check the repository permissions.' });
-    return (await hashFile(path, fail)).sha256;
-  };
-
   const readDigest = async (wheel: ReleasedWheel, algorithm: string): Promise<string> => {
     const { path } = await wheelFile(wheel);
-    const hash = createHash(algorithm);
-    try {
-      for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-    } catch (err) {
-      throw new VdeployError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { hint: 'Check the repository permissions.' });
-    }
-    return hash.digest('hex');
+    const fail = (why: string) => new VdeployError(`${path}: ${why}`, { hint: 'Check the repository permissions.' });
+    return (await digestFile(path, algorithm, fail)).digest;
   };
 
   return {
     dependenciesOf: (wheel) => memoize(dependencies, wheel.filename, () => readDependencies(wheel)),
-    sha256Of: (wheel) => memoize(hashes, wheel.filename, () => readSha256(wheel)),
+    sha256Of: (wheel) => memoize(hashes, wheel.filename, () => readDigest(wheel, 'sha256')),
     digestOf: (wheel, algorithm) => memoize(hashes, `${algorithm}:${wheel.filename}`, () => readDigest(wheel, algorithm)),
   };
 }

@@ -145,9 +145,9 @@ async function forEachConcurrently<T>(items: readonly T[], limit: number, fn: (i
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** Hex sha256 and size of a whole file, streamed. */
-export async function hashFile(path: string, fail?: Fail): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
+/** Hex digest (any node:crypto algorithm) and size of a whole file, streamed. */
+export async function digestFile(path: string, algorithm: string, fail?: Fail): Promise<{ digest: string; size: number }> {
+  const hash = createHash(algorithm);
   let size = 0;
   try {
     for await (const chunk of createReadStream(path)) {
@@ -158,5 +158,11 @@ export async function hashFile(path: string, fail?: Fail): Promise<{ sha256: str
     if (!fail) throw err;
     throw fail(`cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  return { sha256: hash.digest('hex'), size };
+  return { digest: hash.digest('hex'), size };
+}
+
+/** Hex sha256 and size of a whole file, streamed. */
+export async function hashFile(path: string, fail?: Fail): Promise<{ sha256: string; size: number }> {
+  const { digest, size } = await digestFile(path, 'sha256', fail);
+  return { sha256: digest, size };
 }

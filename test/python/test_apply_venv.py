@@ -440,21 +440,7 @@ class Health(TempDir):
         self.assertEqual(apply_venv.check_command('sleep 5', self.root, 0.2), (False, 'timed out after 0.2s'))
 
     def test_a_url_must_answer_the_expected_status(self):
-        statuses = [500, 200]
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(statuses.pop(0) if statuses else 200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        url = 'http://127.0.0.1:%d/health' % server.server_address[1]
+        url = self.serve([(500, ''), (200, '')])
         self.assertEqual(apply_venv.check_url(url, 200, 5), (False, '%s answered 500 (expected 200)' % url))
         self.assertEqual(apply_venv.probe_health(self.hc(url=url), self.root, lambda s: None)[:2], (True, 1))
         ok, last = apply_venv.check_url('http://127.0.0.1:1/', 200, 5)
