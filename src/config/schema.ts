@@ -113,6 +113,22 @@ export const hostSchema = z
   })
   .strict();
 
+/**
+ * The releases layout: `path` is the app root, `<path>/releases/<id>/` a venv per deploy and
+ * `<path>/current` a symlink to the live one. `true` keeps 5 releases.
+ */
+export const releasesSchema = z
+  .union([
+    z.boolean(),
+    z
+      .object({
+        /** Successful releases kept on the host (the live one and the one a rollback returns to are always kept). */
+        keep: z.number().int().min(1, { message: 'must be at least 1' }).max(100, { message: 'must be at most 100' }).default(5),
+      })
+      .strict(),
+  ])
+  .transform((r) => (r === true ? { keep: 5 } : r === false ? undefined : r));
+
 export const venvSchema = z
   .object({
     host: z.string().min(1),
@@ -128,6 +144,8 @@ export const venvSchema = z
     reload: z.string().min(1).optional(),
     /** Run after reload; a failure restores the pre-deploy package set (unless --no-rollback). */
     healthcheck: healthcheckSchema.optional(),
+    /** A new venv per deploy under `<path>/releases/`, switched to atomically through `<path>/current`. */
+    releases: releasesSchema.optional(),
   })
   .strict();
 

@@ -51,6 +51,12 @@ export const applyVenvInput = z.object({
     .nullable(),
   /** The history record, completed by the script with before/after/outcome/steps. */
   history: z.record(z.string(), z.unknown()),
+  /**
+   * Releases layout (`venv` is then the app root): keep that many successful releases; switchTo: a
+   * rollback to a release still on the host (no pip); switchBack: a failed reload or health check after
+   * the switch switches back (automatic rollback).
+   */
+  releases: z.object({ keep: z.number().int().min(1), switchTo: z.string().nullable(), switchBack: z.boolean() }).nullable().optional(),
 });
 
 export const applyVenvRequest = applyVenvInput.extend({ v: protocolVersion });
@@ -74,6 +80,27 @@ export const applyStep = z.object({
    * here, with the new code installed, before it applies them.
    */
   pending: z.array(z.string()).optional(),
+  /** clone (releases layout): whether the live release was cloned by hardlinks or copied. */
+  how: z.enum(['hardlinks', 'copy']).optional(),
+});
+
+/** A release an apply removed: an unfinished or failed one, or one beyond `keep`; bytes: what it alone took. */
+export const removedRelease = z.object({ id: z.string(), bytes: z.number().int().min(0), why: z.enum(['unfinished', 'failed', 'beyond keep']) });
+
+/** Releases layout: what the apply did with releases. */
+export const releaseAnswer = z.object({
+  /** The release this apply built or switched to (null: it stopped before choosing one). */
+  id: z.string().nullable(),
+  /** `current` before and after the apply. */
+  previous: z.string().nullable(),
+  live: z.string().nullable(),
+  removed: z.array(removedRelease),
+  /** A failed reload or health check after the switch: whether switching back (and its reload) worked. */
+  switchedBack: z.object({ ok: z.boolean() }).optional(),
+  freedBytes: z.number().int().min(0).optional(),
+  /** The release's size, and the part no other release shares (hardlinked clones share the rest). */
+  bytes: z.number().int().min(0).optional(),
+  ownBytes: z.number().int().min(0).optional(),
 });
 
 /** 'app.name' of each migration an apply applied (migrate) or unapplied (unmigrate), in the order Django ran them. */
@@ -94,6 +121,7 @@ export const applyVenvAnswer = z.object({
   heldBy: z.record(z.string(), z.unknown()).optional(),
   /** A failure that is not a command's (the lock's, an unreadable request). */
   error: z.string().optional(),
+  release: releaseAnswer.optional(),
 });
 
 export const hostApplyRequest = z.object({
@@ -152,6 +180,7 @@ export const contracts = {
 export type ApplyVenvInput = z.infer<typeof applyVenvInput>;
 export type ApplyVenvRequest = z.infer<typeof applyVenvRequest>;
 export type ApplyStep = z.infer<typeof applyStep>;
+export type ReleaseAnswer = z.infer<typeof releaseAnswer>;
 export type MigrationsRun = z.infer<typeof migrationsRun>;
 export type ApplyVenvAnswer = z.infer<typeof applyVenvAnswer>;
 export type HostApplyRequest = z.infer<typeof hostApplyRequest>;

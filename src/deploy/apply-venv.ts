@@ -121,8 +121,10 @@ export function buildApplyInput(
   record: Record<string, unknown>,
   opts: { healthcheck?: boolean } = {},
 ): ApplyVenvInput {
-  const installs = plan.create !== null || plan.changes.some((c) => c.kind !== 'remove');
-  const removals = plan.changes.filter((c) => c.kind === 'remove');
+  // A switch to a release still on the host runs no pip: the apply only verifies that release.
+  const switching = plan.releases?.build === 'switch';
+  const installs = !switching && (plan.create !== null || plan.changes.some((c) => c.kind !== 'remove'));
+  const removals = switching ? [] : plan.changes.filter((c) => c.kind === 'remove');
   const unapply = plan.rollback?.unapplyMigrations ? plan.rollback.migrations : [];
   const healthcheck = opts.healthcheck === false ? undefined : (venv.healthcheck ?? venv.host.healthcheck);
   return {
@@ -144,6 +146,7 @@ export function buildApplyInput(
     unmigrate: unapply.map(({ app, to }) => ({ app, to })),
     reload: venv.reload ?? null,
     healthcheck: healthcheck ? healthcheckInput(healthcheck, desired) : null,
+    releases: plan.releases ? { keep: plan.releases.keep, switchTo: plan.releases.switchTo ?? null, switchBack: settings.autoRollback } : null,
     history: {
       time: new Date().toISOString(),
       localUser: userInfo().username,
@@ -160,7 +163,9 @@ export function buildApplyInput(
 
 function djangoCommand(venv: ResolvedVenv, run: boolean): ApplyVenvInput['migrate'] {
   const django = venv.django!;
-  const argv = django.manage ? [posix.join(venv.path, 'bin', 'python'), django.manage] : [posix.join(venv.path, 'bin', 'django-admin')];
+  // Releases: through `current`; the apply points migrate at the new release, unmigrate at the live one.
+  const home = venv.releases ? posix.join(venv.path, 'current') : venv.path;
+  const argv = django.manage ? [posix.join(home, 'bin', 'python'), django.manage] : [posix.join(home, 'bin', 'django-admin')];
   return { argv, ...(django.cwd ? { cwd: django.cwd } : {}), env: { ...django.env, DJANGO_SETTINGS_MODULE: django.settings }, run };
 }
 
@@ -190,6 +195,7 @@ export function venvOutcome(venv: ResolvedVenv, host: ResolvedHost, line: VenvLi
   }
   const report: Partial<VenvReport> & { outcome: VenvReport['outcome'] } = { outcome: out.outcome, steps: out.steps };
   if (venv.django && out.migrations) report.migrations = out.migrations;
+  if (out.release) report.release = out.release;
   if (out.outcome === 'locked') {
     const holder = describeHolder(out.heldBy ?? {});
     report.failedStep = 'lock';
@@ -201,6 +207,13 @@ export function venvOutcome(venv: ResolvedVenv, host: ResolvedHost, line: VenvLi
     const how = step?.exitCode !== null && step?.exitCode !== undefined ? ` (exit ${step.exitCode})` : '';
     const why = out.error ?? step?.stderrTail?.split('\n').slice(-5).join(' | ') ?? out.outcome;
     report.message = `${venv.id}: ${report.failedStep} failed${how}: ${why}`;
+    // Releases: a failed reload or health check after the switch switched `current` back on the host.
+    const back = out.release?.switchedBack;
+    if (back) {
+      const failed = out.steps.find((st) => st.name === 'switch-back' && !st.ok);
+      report.rolledBack = { reason: `${report.failedStep} failed`, ok: back.ok, ...(back.ok ? {} : { message: `switching current back to ${out.release?.previous ?? 'nothing'} failed${failed?.stderrTail ? `: ${failed.stderrTail}` : ''}` }) };
+      if (back.ok) report.outcome = 'restored';
+    }
   }
   return report;
 }

@@ -21,7 +21,7 @@ import { releasedWheels, type ReleasedWheel } from '../wheels/repository.js';
 import type { EventSink } from './events.js';
 import { healthcheckProblem } from './healthcheck-input.js';
 import { recordUnrecorded } from './reconcile-log.js';
-import { compareVersions, diffPackages, hasChanges, PROTECTED_PACKAGES, type HostPlan, type MigrateMode, type PackageChange, type Plan, type RollbackPlan, type VenvPlan, type VenvTarget } from './plan.js';
+import { compareVersions, diffPackages, hasChanges, PROTECTED_PACKAGES, type HostPlan, type MigrateMode, type PackageChange, type Plan, type ReleasePlan, type RollbackPlan, type VenvPlan, type VenvTarget } from './plan.js';
 
 /** What the venvs should have: the requirements files (deploy), or a recorded set (rollback). */
 export type PlanMode = { kind: 'deploy' } | { kind: 'rollback'; to?: number; unapplyMigrations: boolean };
@@ -72,7 +72,7 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
           emit({ kind: 'host:connected', host: host.name, ms: Math.round(performance.now() - started) });
           const probeStarted = performance.now();
           const cacheDir = host.wheelCache ?? config.ssh.wheelCache ?? DEFAULT_WHEEL_CACHE;
-          facts = await probeHost(conn, { cacheDir, venvs: hostVenvs.map((v) => ({ path: v.path, python: v.python })) }, options.signal ? { signal: options.signal } : {});
+          facts = await probeHost(conn, { cacheDir, venvs: hostVenvs.map((v) => ({ path: v.path, python: v.python, ...(v.releases ? { releases: true } : {}) })) }, options.signal ? { signal: options.signal } : {});
           emit({ kind: 'host:probed', host: host.name, ms: Math.round(performance.now() - probeStarted) });
         } catch (err) {
           if (options.signal?.aborted) throw err;
@@ -91,7 +91,7 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
         );
         const histories = hostVenvs.map((v, i) => {
           const f = facts.venvs[i]!;
-          return { id: v.id, host: host.name, path: v.path, history: parseHistory(f.state === 'venv' ? f.history : []) };
+          return { id: v.id, host: host.name, path: v.path, history: parseHistory(historyOf(f)) };
         });
         return { host: hostPlan, venvs: plans, histories };
       }),
@@ -119,8 +119,13 @@ interface PlanContext {
   migrate: MigrateMode;
 }
 
+/** The venv's history lines: an app root of the releases layout has one before its first live release. */
+function historyOf(facts: VenvFacts): Array<Record<string, unknown>> {
+  return facts.state === 'venv' ? facts.history : facts.state === 'missing' ? (facts.history ?? []) : [];
+}
+
 async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext): Promise<VenvPlan> {
-  const history = parseHistory(facts.state === 'venv' ? facts.history : []);
+  const history = parseHistory(historyOf(facts));
   const newest = history.at(-1);
   const base: VenvTarget = {
     ...target(venv),
@@ -141,6 +146,7 @@ async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext):
   const installed = facts.state === 'venv' ? facts.installed : [];
   let requirements = ctx.requirements;
   let rollback: RollbackPlan | undefined;
+  let targetRelease: string | undefined;
   if (ctx.mode.kind === 'rollback') {
     const chosen = chooseRollbackTarget(history, ctx.mode.to);
     if (!chosen.ok) return fail('rollback', `${venv.id}: ${chosen.message}`, chosen.hint);
@@ -152,6 +158,7 @@ async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext):
       migrations: migrationsToUnapply(chosen.currentMigrations, chosen.migrations),
       unapplyMigrations: ctx.mode.unapplyMigrations,
     };
+    targetRelease = chosen.release;
   }
   try {
     const resolution = await resolveWith(ctx, facts.interpreter, requirements);
@@ -169,6 +176,7 @@ async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext):
       desired: resolution.packages,
       installed,
       ...(rollback ? { rollback } : {}),
+      ...(venv.releases ? { releases: releasePlan(venv.releases.keep, facts, targetRelease) } : {}),
     };
     if (venv.django) {
       // migrate needs Django in the venv afterwards: a rollback to before the first deploy removes it.
@@ -181,7 +189,8 @@ async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext):
     }
     // What to put back if migrate, reload or the health check fails after the install.
     const canFailAfterInstall = venv.django || venv.reload || venv.healthcheck || venv.host.healthcheck;
-    if (facts.state === 'venv' && hasChanges(plan) && canFailAfterInstall) {
+    // A release is put back by switching `current` back, on the host: nothing to restore with pip.
+    if (facts.state === 'venv' && !venv.releases && hasChanges(plan) && canFailAfterInstall) {
       const current = Object.fromEntries(installed.filter((p) => !PROTECTED_PACKAGES.has(p.key)).map((p) => [p.key, p.version]));
       const restore = await resolveWith(ctx, facts.interpreter, pinnedLines(current, 'the installed set'));
       (plan as Extract<VenvPlan, { status: 'ok' }>).restore = restore.ok ? { packages: restore.packages } : { error: restore.message };
@@ -191,6 +200,16 @@ async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext):
     if (!(err instanceof VdeployError)) throw err;
     return fail('resolve', err.message, err.hint);
   }
+}
+
+/** How a releases venv's next release comes to be; `target`: the release a rollback returns to. */
+function releasePlan(keep: number, facts: VenvFacts, target: string | undefined): ReleasePlan {
+  const onHost = facts.state === 'not-a-venv' ? [] : (facts.releases?.list.map((r) => r.id) ?? []);
+  const live = facts.state === 'not-a-venv' ? null : (facts.releases?.live ?? null);
+  const base = { keep, live, onHost };
+  if (target !== undefined && target !== live && onHost.includes(target)) return { ...base, build: 'switch', switchTo: target };
+  const cleanedUp = target !== undefined && target !== live && !onHost.includes(target) ? { cleanedUp: target } : {};
+  return { ...base, build: facts.state === 'venv' ? 'clone' : 'fresh', ...cleanedUp };
 }
 
 /** The changes that put back versions the venv's newest rollback took off (see VenvPlan.reinstalls). */

@@ -84,6 +84,8 @@ export type VenvPlan = VenvTarget &
          * off: the release log's newest release wins unless the requirements pin the old one.
          */
         reinstalls?: { entry: number; packages: Array<{ name: string; version: string; now?: string }> };
+        /** Releases layout: how the release this apply makes live comes to be. */
+        releases?: ReleasePlan;
       }
     | {
         status: 'error';
@@ -93,6 +95,22 @@ export type VenvPlan = VenvTarget &
         hint?: string;
       }
   );
+
+export interface ReleasePlan {
+  keep: number;
+  /** The release `current` points to now; null when there is none yet. */
+  live: string | null;
+  /**
+   * clone: the live release cloned beside it, relocated, and the difference installed; fresh: a new
+   * venv and a full install; switch (rollback): `current` switched to a release still on the host, no pip.
+   */
+  build: 'clone' | 'fresh' | 'switch';
+  switchTo?: string;
+  /** Rollback: the release that held the target set was cleaned up, so it is built again from the release log. */
+  cleanedUp?: string;
+  /** The releases on the host, oldest first. */
+  onHost: string[];
+}
 
 export interface RollbackPlan {
   undoes?: number;
@@ -192,7 +210,7 @@ export function wheelsToPush(host: HostPlan, venvs: readonly VenvPlan[]): Resolv
 
 /** The packages pip will take from the wheel cache for this venv: the new and changed ones. */
 export function packagesToFetch(v: Extract<VenvPlan, { status: 'ok' }>): ResolvedPackage[] {
-  if (!hasChanges(v)) return [];
+  if (!hasChanges(v) || v.releases?.build === 'switch') return [];
   const changed = new Set(v.changes.filter((c) => c.kind !== 'remove').map((c) => c.key));
   return v.desired.filter((p) => v.create !== null || changed.has(p.key));
 }

@@ -1,5 +1,5 @@
 /** What applying a plan did, per venv and per host: the value `applyPlan()` returns. */
-import type { ApplyStep, MigrationsRun } from './apply-contract.js';
+import type { ApplyStep, MigrationsRun, ReleaseAnswer } from './apply-contract.js';
 import type { VenvOutcome } from './events.js';
 import type { LockHolder } from './lock-holder.js';
 import type { PackageChange, VenvTarget } from './plan.js';
@@ -23,6 +23,8 @@ export interface VenvReport extends VenvTarget {
   heldBy?: LockHolder;
   /** When the venv was put back to its pre-deploy set after a failure: why, and how that went. */
   rolledBack?: { reason: string; ok: boolean; message?: string };
+  /** Releases layout: the release built or switched to, what was live before and after, what was removed. */
+  release?: ReleaseAnswer;
 }
 
 export interface HostReport {

@@ -12,8 +12,10 @@ export const probeRequestSchema = z.object({
   v: protocolVersion,
   /** As configured (may start with `~/`); null: do not list the wheel cache. */
   cacheDir: z.string().nullable(),
-  /** python: the interpreter a missing venv would be made with, e.g. 'python3'. */
-  venvs: z.array(z.object({ path: text, python: text })),
+  /** python: the interpreter a missing venv would be made with, e.g. 'python3'; releases: the path is an app root (releases layout). */
+  venvs: z.array(z.object({ path: text, python: text, releases: z.boolean().optional() })),
+  /** Also each release's size and installed set (`vdeploy releases`). */
+  releaseDetails: z.boolean().optional(),
   /** false: installed sets only, no interpreter facts. */
   interpreters: z.boolean().optional(),
   /** Interpreters whose facts vdeploy has: answered by fingerprint instead of being run. */
@@ -56,6 +58,20 @@ export const cachedInterpreterSchema = z.object({ python: text, cached: text, qu
 /** Index into `interpreters`; null when it could not be probed; absent when not asked for. */
 const interpreterRef = z.number().int().min(0).nullable().optional();
 
+/** An app root's releases (releases layout): the live one and every release directory, oldest first. */
+const releasesSchema = z.object({
+  live: text.nullable(),
+  list: z.array(
+    z.object({
+      id: text,
+      /** With releaseDetails: the disk space it takes, the part no other release shares, its installed set (key → version). */
+      bytes: z.number().int().min(0).optional(),
+      ownBytes: z.number().int().min(0).optional(),
+      installed: z.record(z.string(), z.string()).optional(),
+    }),
+  ),
+});
+
 const venvSchema = z.discriminatedUnion('state', [
   z.object({
     path: text,
@@ -64,6 +80,9 @@ const venvSchema = z.discriminatedUnion('state', [
     interpreterError: z.string().optional(),
     /** A venv vdeploy began to create and that never had a successful apply (a full disk, a crash): made anew. */
     halfMade: z.literal(true).optional(),
+    /** An app root without a live release: its releases and history. */
+    releases: releasesSchema.optional(),
+    history: z.array(z.unknown()).optional(),
   }),
   z.object({ path: text, state: z.literal('not-a-venv'), detail: text }),
   z.object({
@@ -75,6 +94,7 @@ const venvSchema = z.discriminatedUnion('state', [
     history: z.array(z.unknown()).optional(),
     /** pip's `~name` stash folders a pip that died mid-way left in site-packages (absolute paths). */
     stashes: z.array(text).optional(),
+    releases: releasesSchema.optional(),
   }),
 ]);
 

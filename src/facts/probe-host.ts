@@ -31,7 +31,9 @@ export interface ProbeRequest {
   /** Wheel cache dir as configured; may start with `~/` (the login user's home) — default '~/.cache/vdeploy/wheels'. */
   cacheDir: string;
   /** python = the configured interpreter for creating a missing venv, e.g. 'python3' or '/usr/bin/python3'. */
-  venvs: Array<{ path: string; python: string }>;
+  venvs: Array<{ path: string; python: string; releases?: boolean }>;
+  /** Each release's size and installed set too (`vdeploy releases`). */
+  releaseDetails?: boolean;
 }
 
 export interface ProbeOptions {
@@ -54,13 +56,16 @@ export async function probeHost(conn: Connection, request: ProbeRequest, opts: P
   const cache = opts.interpreterCache === undefined ? defaultInterpreterCache() : opts.interpreterCache;
   // The connection's target names the host; the fingerprints, not the name, decide whether facts still hold.
   const known = cache?.known(conn.target) ?? [];
-  const quick = await readByFiles(conn, request, known, opts);
+  // The SFTP reader knows venvs, not app roots: the releases layout takes the script.
+  const releases = request.venvs.some((v) => v.releases === true);
+  const quick = releases ? null : await readByFiles(conn, request, known, opts);
   if (quick !== null) return quick;
   const result = await runProbeScript(
     conn,
     {
       cacheDir: request.cacheDir,
-      venvs: request.venvs,
+      venvs: request.venvs.map((v) => (v.releases ? v : { path: v.path, python: v.python })),
+      ...(request.releaseDetails ? { releaseDetails: true } : {}),
       interpreters: true,
       known: known.map(({ python, fingerprint, files }) => ({ python, fingerprint, files })),
     },

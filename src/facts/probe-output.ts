@@ -78,14 +78,21 @@ export function readProbeAnswer(stdout: string, target: string, cached: Readonly
     if (interpreter === undefined) throw malformed(from, `venvs.${i}.interpreter: no interpreter #${venv.interpreter}`);
     const error = venv.interpreterError ?? (interpreter === null ? 'the interpreter could not be probed' : undefined);
     if (venv.state === 'missing') {
-      return { path: venv.path, state: 'missing', interpreter, ...(interpreter === null ? { interpreterError: error! } : {}), ...(venv.halfMade ? { halfMade: true } : {}) };
+      return {
+        path: venv.path,
+        state: 'missing',
+        interpreter,
+        ...(interpreter === null ? { interpreterError: error! } : {}),
+        ...(venv.halfMade ? { halfMade: true } : {}),
+        ...(venv.releases ? { releases: venv.releases, history: toHistory(venv.history) } : {}),
+      };
     }
     // A venv whose python does not run (or gives no tags) cannot be planned for: an error, never overwritten.
     if (interpreter === null) {
       return { path: venv.path, state: 'not-a-venv', detail: `is a venv whose bin/python does not work: ${error!}`, interpreterError: error! };
     }
     const stashes = venv.stashes?.length ? { stashes: venv.stashes } : {};
-    return { path: venv.path, state: 'venv', interpreter, installed: toInstalled(venv.installed), history: toHistory(venv.history), ...stashes };
+    return { path: venv.path, state: 'venv', interpreter, installed: toInstalled(venv.installed), history: toHistory(venv.history), ...stashes, ...(venv.releases ? { releases: venv.releases } : {}) };
   });
   const facts: HostFacts = {
     cacheDir: output.cacheDir,

@@ -32,6 +32,9 @@ export type VenvFacts =
       interpreterError?: string;
       /** There is a venv, half-made by a deploy that failed or died before its first success: it is made anew. */
       halfMade?: true;
+      /** Releases layout: an app root with no live release yet (its releases and history may exist). */
+      releases?: ReleasesFacts;
+      history?: Array<Record<string, unknown>>;
     }
   /**
    * Something at the path that is not a venv (no pyvenv.cfg / bin/python): never touched. Also a venv
@@ -47,7 +50,16 @@ export type VenvFacts =
       history: Array<Record<string, unknown>>;
       /** pip's `~name` stash folders left in site-packages by a pip that died mid-way (absolute paths); a deploy removes them. */
       stashes?: string[];
+      /** Releases layout: the path is the app root, the rest describes the live release (`current`). */
+      releases?: ReleasesFacts;
     };
+
+/** An app root's releases: `<root>/releases/<id>/`, and which one `<root>/current` points to. */
+export interface ReleasesFacts {
+  live: string | null;
+  /** Oldest first. Sizes and installed sets only when asked for (`vdeploy releases`). */
+  list: Array<{ id: string; bytes?: number; ownBytes?: number; installed?: Record<string, string> }>;
+}
 
 export interface HostFacts {
   /** The wheel cache directory on the host, absolute (`~` expanded for the login user). */

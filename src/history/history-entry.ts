@@ -34,6 +34,10 @@ export interface HistoryEntry {
   restores?: number;
   /** Why an automatic rollback happened. */
   reason?: string;
+  /** Releases layout: the release this apply built or switched to, the one live before it, and whether a failure after the switch switched back. */
+  release?: string;
+  previousRelease?: string;
+  switchedBack?: boolean;
 }
 
 /** Parse the raw lines (oldest first); fields a line lacks get neutral values, never a throw. */
@@ -57,6 +61,9 @@ export function parseHistory(raw: ReadonlyArray<Record<string, unknown>>): Histo
     ...(typeof r.undoes === 'number' ? { undoes: r.undoes } : {}),
     ...(typeof r.restores === 'number' ? { restores: r.restores } : {}),
     ...(str(r.reason) ? { reason: str(r.reason)! } : {}),
+    ...(str(r.release) ? { release: str(r.release)! } : {}),
+    ...(str(r.previousRelease) ? { previousRelease: str(r.previousRelease)! } : {}),
+    ...(typeof r.switchedBack === 'boolean' ? { switchedBack: r.switchedBack } : {}),
   }));
 }
 
@@ -71,6 +78,8 @@ export type RollbackTarget =
       migrations?: MigrationState;
       /** Migrations recorded as applied now (after the newest entry that migrated). */
       currentMigrations?: MigrationState;
+      /** Releases layout: the release that held that set (a rollback switches to it while it exists). */
+      release?: string;
     }
   | { ok: false; message: string; hint: string };
 
@@ -91,7 +100,7 @@ export function chooseRollbackTarget(history: readonly HistoryEntry[], to?: numb
     if (entry.outcome !== 'deployed') {
       return { ok: false, message: `history entry #${to} did not succeed (${entry.outcome}): its package set is not one to go back to`, hint: 'pick an entry whose outcome is deployed' };
     }
-    return { ok: true, packages: packagesOnly(entry.after), restores: to, ...(entry.migrationsAfter ? { migrations: entry.migrationsAfter } : {}), ...withCurrent };
+    return { ok: true, packages: packagesOnly(entry.after), restores: to, ...(entry.migrationsAfter ? { migrations: entry.migrationsAfter } : {}), ...withCurrent, ...(entry.release ? { release: entry.release } : {}) };
   }
   const undone = new Set(history.flatMap((e) => (e.action !== 'deploy' && e.outcome === 'deployed' && e.undoes !== undefined ? [e.undoes] : [])));
   const last = [...history].reverse().find((e) => e.action === 'deploy' && e.outcome === 'deployed' && !undone.has(e.number));
@@ -102,7 +111,14 @@ export function chooseRollbackTarget(history: readonly HistoryEntry[], to?: numb
       hint: 'see `vdeploy history SELECTOR`; `--to N` goes back to the set entry N left behind',
     };
   }
-  return { ok: true, packages: packagesOnly(last.before), undoes: last.number, ...(last.migrationsBefore ? { migrations: last.migrationsBefore } : {}), ...withCurrent };
+  return {
+    ok: true,
+    packages: packagesOnly(last.before),
+    undoes: last.number,
+    ...(last.migrationsBefore ? { migrations: last.migrationsBefore } : {}),
+    ...withCurrent,
+    ...(last.previousRelease ? { release: last.previousRelease } : {}),
+  };
 }
 
 /**

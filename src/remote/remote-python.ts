@@ -31,11 +31,13 @@ export const PACKAGE_MODULES = [
   'interpreter_facts',
   'probe',
   'apply_venv',
+  'releases',
+  'release_steps',
   'host_apply',
   'relocate',
 ] as const;
 
-const IMPORT = /^(?:from vdeploy_remote import ([\w, ]+)|from vdeploy_remote\.(\w+) import|import vdeploy_remote\.(\w+))/gm;
+const IMPORT = /^[ \t]*(?:from vdeploy_remote import ([\w, ]+)|from vdeploy_remote\.(\w+) import|import vdeploy_remote\.(\w+))/gm;
 
 /** `main` and the modules it imports, transitively (host_apply brings apply_venv: it starts it). */
 export function modulesFor(main: PythonMain): string[] {

@@ -21,6 +21,8 @@ export interface ProjectVenv {
   python?: string;
   /** The venv's owner (`venvs[].user`); default: the login user. */
   user?: string;
+  /** `venvs[].releases`: the releases layout. */
+  releases?: boolean | { keep?: number };
 }
 
 export interface DeployProjectOptions {
@@ -77,6 +79,7 @@ export async function makeDeployProject(fleet: Fleet, options: DeployProjectOpti
     ...(v.reload ? { reload: v.reload } : {}),
     ...(v.healthcheck ? { healthcheck: v.healthcheck } : {}),
     ...(v.requirements ? { requirements: v.requirements } : {}),
+    ...(v.releases !== undefined ? { releases: v.releases } : {}),
   }));
   const config = {
     wheels: './wheels',

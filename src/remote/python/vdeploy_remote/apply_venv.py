@@ -75,6 +75,14 @@ class Apply(object):
         self.lock_file = None
         self.sleep = sleep
 
+    def app_dir(self):
+        """Where the reload and the health check run: the venv (in place), the app root's `current` (releases)."""
+        return self.venv
+
+    def django_argv(self, argv, cwd):
+        """The Django command as the request gives it (a release apply points it at the new release)."""
+        return argv, cwd
+
     def close(self):
         if self.lock_file is not None:
             self.lock_file.close()
@@ -120,6 +128,11 @@ def lock(ctx):
         leftovers = [e for e in os.listdir(venv) if e != '.vdeploy']
         if leftovers and not os.path.isfile(os.path.join(venv, 'pyvenv.cfg')) and not venv_facts.half_made(venv):
             raise StepFailed('lock', '%s exists and is not a venv (it holds %s)' % (venv, ', '.join(sorted(leftovers)[:3])))
+    take_lock(ctx)
+
+
+def take_lock(ctx):
+    """The flock on <meta>/lock, waiting up to lockWaitSeconds; the holder is written into it."""
     try:
         os.makedirs(ctx.meta, exist_ok=True)
         f = open(os.path.join(ctx.meta, 'lock'), 'a+', encoding='utf-8', errors='replace')
@@ -251,7 +264,8 @@ def django(ctx, name, args):
     mig = ctx.request.get('migrate')
     if not mig:
         ctx.failed_step(name, 'the venv declares no Django command to run %s with' % name)
-    return ctx.run(name, list(mig['argv']) + args, cwd=mig.get('cwd'), env=mig.get('env'))
+    argv, cwd = ctx.django_argv(list(mig['argv']), mig.get('cwd'))
+    return ctx.run(name, argv + args, cwd=cwd, env=mig.get('env'))
 
 
 def parse_applied(output):
@@ -593,7 +607,7 @@ def healthcheck(ctx):
         return
     protocol.progress({'step': 'healthcheck', 'phase': 'start'})
     started = time.time()
-    ok, attempts, last = probe_health(hc, ctx.venv, ctx.sleep)
+    ok, attempts, last = probe_health(hc, ctx.app_dir(), ctx.sleep)
     step = {'name': 'healthcheck', 'ok': ok, 'exitCode': 0 if ok else 1, 'ms': int((time.time() - started) * 1000)}
     if not ok:
         step['stderrTail'] = 'failed %d time%s: %s' % (attempts, '' if attempts == 1 else 's', last)
@@ -641,18 +655,23 @@ def apply(ctx, steps=STEPS):
     except Locked as e:
         return {'outcome': 'locked', 'failedStep': 'lock', 'steps': ctx.steps, 'heldBy': e.holder}
     ctx.history['before'] = venv_facts.installed_versions(ctx.venv)
-    outcome, failed = 'deployed', None
+    outcome, failed = run_steps(ctx, steps)
+    settle_created(ctx, outcome)
+    return record(ctx, outcome, failed)
+
+
+def run_steps(ctx, steps):
+    """Runs the steps until one fails or a stop was asked for; (outcome, failed step)."""
     try:
         for step, may_stop in steps:
             step(ctx)
             if may_stop and ctx.interrupted:
                 raise Interrupted()
     except StepFailed as e:
-        outcome, failed = 'failed', e.step
+        return 'failed', e.step
     except Interrupted:
-        outcome = 'interrupted'
-    settle_created(ctx, outcome)
-    return record(ctx, outcome, failed)
+        return 'interrupted', None
+    return 'deployed', None
 
 
 def main():
@@ -661,7 +680,11 @@ def main():
     except protocol.RequestError as e:
         protocol.answer({'outcome': 'failed', 'failedStep': 'request', 'steps': [], 'error': str(e)})
         return 0
-    ctx = Apply(request)
+    if request.get('releases'):
+        from vdeploy_remote import release_steps
+        ctx, run = release_steps.ReleaseApply(request), release_steps.apply
+    else:
+        ctx, run = Apply(request), apply
 
     # A polite stop lets the running step finish, then records "interrupted".
     def on_signal(signum, frame):
@@ -670,7 +693,7 @@ def main():
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, on_signal)
     try:
-        protocol.answer(apply(ctx))
+        protocol.answer(run(ctx))
     finally:
         ctx.close()
     return 0

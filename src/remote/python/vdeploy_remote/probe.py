@@ -183,7 +183,7 @@ def group_interpreters(requested, venvs):
     by_real = {}
     for request, facts in zip(requested, venvs):
         if facts['state'] == 'venv':
-            executable = os.path.join(request['path'], 'bin', 'python')
+            executable = os.path.join(request['path'], 'current' if request.get('releases') else '', 'bin', 'python')
         elif facts['state'] == 'missing':
             executable, error = resolve_python(request.get('python') or 'python3')
             if executable is None:
@@ -267,7 +267,9 @@ def probe(request, started):
     out = {}
     if request.get('cacheDir') is not None:
         out['cacheDir'], out['cachedWheels'] = list_cache(request['cacheDir'])
-    venvs = [venv_facts.inspect_venv(v['path']) for v in request['venvs']]
+    details = bool(request.get('releaseDetails'))
+    venvs = [venv_facts.inspect_root(v['path'], details) if v.get('releases') else venv_facts.inspect_venv(v['path'])
+             for v in request['venvs']]
     out['interpreters'], out['interpretersRun'] = [], 0
     if request.get('interpreters', True):
         out['interpreters'], out['interpretersRun'] = describe_interpreters(request['venvs'], venvs, known_interpreters(request))

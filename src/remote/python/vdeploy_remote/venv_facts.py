@@ -20,6 +20,8 @@ import os
 import re
 import stat
 
+from vdeploy_remote import releases
+
 
 def normalize(name):
     """PEP 503."""
@@ -245,3 +247,43 @@ def inspect_venv(path):
     if left:
         facts['stashes'] = left
     return facts
+
+
+def inspect_root(root, details=False):
+    """An app root in the releases layout (releases.py), as inspect_venv reports a venv: the live
+    release's installed set under the root's path, the root's history, and "releases": {"live",
+    "list": [{"id"} + with details "bytes", "ownBytes", "installed"]}. No `current` yet: "missing"."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return {'path': root, 'state': 'missing', 'releases': {'live': None, 'list': []}}
+    except NotADirectoryError:
+        return not_a_venv(root, 'cannot be created: %s is not a directory' % first_non_directory(root))
+    except OSError as e:
+        return not_a_venv(root, 'cannot be inspected: %s' % e.strerror)
+    if not stat.S_ISDIR(st.st_mode):
+        return not_a_venv(root, 'is %s, not an app root directory' % kind_of(st.st_mode))
+    if os.path.isfile(os.path.join(root, 'pyvenv.cfg')):
+        return not_a_venv(root, 'is an in-place venv (it has pyvenv.cfg), not an app root for releases')
+    link = releases.current_link(root)
+    if os.path.lexists(link) and not os.path.islink(link):
+        return not_a_venv(root, 'has a current that is not a symlink (releases switch a symlink)')
+    listed = [release_entry(root, r, details) for r in releases.list_releases(root)]
+    info = {'live': releases.live(root), 'list': listed}
+    history = read_history(root)
+    if info['live'] is None:
+        return {'path': root, 'state': 'missing', 'releases': info, 'history': history}
+    facts = inspect_venv(link)
+    facts.update(path=root, releases=info)
+    if facts['state'] == 'venv':
+        facts['history'] = history
+    return facts
+
+
+def release_entry(root, release_id, details):
+    entry = {'id': release_id}
+    if details:
+        path = releases.release_path(root, release_id)
+        entry['bytes'], entry['ownBytes'] = releases.tree_bytes(path)
+        entry['installed'] = installed_versions(path)
+    return entry

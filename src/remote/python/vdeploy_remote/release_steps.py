@@ -1,0 +1,237 @@
+"""An apply in the releases layout (releases.py): the new release is built beside the live one, never
+touching `current`, then switched to atomically.
+
+Steps: lock <root>/.vdeploy/lock, sweep what unfinished builds left, unmigrate (rollback, with the
+live, newer code), build (a hardlink clone of the live release relocated to its own path, or a fresh
+venv, or — a rollback — the release still on the host, or — migrate only — the live release),
+stashes, install, prune, verify, migrate with the new release's Python, switch, reload, health
+check. A failure before the switch deletes the new release: nothing live changed. A failed reload or
+health check after it switches back the same way and reloads again (unless automatic rollback is
+off). A success cleans up beyond `keep`. The history line says which release went live
+("release"), which was live before ("previousRelease"), and what was removed.
+"""
+import os
+import shutil
+import time
+
+from vdeploy_remote import apply_venv, protocol, releases, relocate, venv_facts
+from vdeploy_remote.apply_venv import StepFailed
+
+
+class ReleaseApply(apply_venv.Apply):
+    """An Apply whose venv is a release under the app root (request "venv")."""
+
+    def __init__(self, request, sleep=time.sleep):
+        apply_venv.Apply.__init__(self, request, sleep)
+        self.root = request['venv']
+        self.meta = os.path.join(self.root, '.vdeploy')
+        self.options = request['releases']
+        self.live = None        # the id `current` pointed to when the apply began
+        self.release = None     # the id this apply makes live
+        self.built = False      # whether this apply made self.release (so a failure removes it)
+        self.switched = False
+        self.removed = []
+        self.use(self.root)
+
+    def use(self, venv):
+        self.venv = venv
+        self.python = os.path.join(venv, 'bin', 'python')
+
+    def current(self):
+        return releases.current_link(self.root)
+
+    def app_dir(self):
+        return self.current()
+
+    def django_argv(self, argv, cwd):
+        """migrate runs with the new release's Python: paths through `current` name the new release."""
+        if not self.release:
+            return argv, cwd  # unmigrate, before the build: the live (newer) code, through `current`
+        link = self.current() + '/'
+        fix = lambda p: (self.venv + '/' + p[len(link):]) if isinstance(p, str) and p.startswith(link) else p
+        return [fix(a) for a in argv], (fix(cwd + '/')[:-1] if cwd else cwd)
+
+
+def lock(ctx):
+    root = ctx.root
+    if os.path.lexists(root) and not os.path.isdir(root):
+        raise StepFailed('lock', '%s exists and is not a directory' % root)
+    if os.path.isfile(os.path.join(root, 'pyvenv.cfg')):
+        raise StepFailed('lock', '%s is an in-place venv, not an app root for releases' % root)
+    apply_venv.take_lock(ctx)
+
+
+def sweep(ctx):
+    ctx.live = releases.live(ctx.root)
+    releases.remove_stale_links(ctx.root)
+    try:
+        ctx.removed.extend(releases.sweep(ctx.root, venv_facts.read_history(ctx.root), ctx.live))
+    except OSError as e:
+        ctx.failed_step('sweep', 'cannot remove an unfinished release: %s' % e)
+
+
+def build(ctx):
+    """Chooses or makes the release this apply will make live, and points ctx at it."""
+    options, request = ctx.options, ctx.request
+    if options.get('switchTo'):
+        return use_existing(ctx, options['switchTo'])
+    if not request.get('install') and not request.get('uninstall') and not request.get('create') and ctx.live:
+        return use_existing(ctx, ctx.live)  # migrate only: nothing to build
+    ctx.release = releases.new_id(len(venv_facts.read_history(ctx.root)))
+    path = releases.release_path(ctx.root, ctx.release)
+    ctx.built = True
+    if request.get('create') or not ctx.live:
+        os.makedirs(releases.releases_dir(ctx.root), exist_ok=True)
+        ctx.use(path)
+        python = (request.get('create') or {}).get('python') or 'python3'
+        ok, _ = ctx.run('create', [python, '-m', 'venv', path])
+        if not ok:
+            apply_venv.explain_ensurepip(ctx)
+            raise StepFailed('create')
+        return
+    clone_live(ctx, path)
+
+
+def use_existing(ctx, release_id):
+    path = releases.release_path(ctx.root, release_id)
+    if not os.path.isfile(os.path.join(path, 'pyvenv.cfg')):
+        ctx.failed_step('build', 'release %s is no longer on the host' % release_id)
+    ctx.release = release_id
+    ctx.use(path)
+
+
+def clone_live(ctx, path):
+    """The live release, cloned and relocated to `path`."""
+    source = releases.release_path(ctx.root, ctx.live)
+    protocol.progress({'step': 'clone', 'phase': 'start'})
+    started = time.time()
+    pip = venv_facts.installed_versions(source).get('pip')
+    hardlinks = pip is not None and apply_venv.pip_release(pip) >= (18, 1)
+    ok, out = releases.clone(source, path, hardlinks)
+    if not ok and hardlinks:
+        ok, out = releases.clone(source, path, False)
+        hardlinks = False
+    ctx.use(path)
+    step = {'name': 'clone', 'ok': ok, 'exitCode': 0 if ok else 1, 'ms': int((time.time() - started) * 1000),
+            'how': 'hardlinks' if hardlinks else 'copy'}
+    if not ok:
+        step['stderrTail'] = protocol.tail(out)
+    ctx.steps.append(step)
+    protocol.progress({'step': 'clone', 'phase': 'end'})
+    if not ok:
+        raise StepFailed('clone')
+    # The clone's lock file would be a hardlink to the live release's: relocate writes into its own.
+    shutil.rmtree(os.path.join(path, '.vdeploy'), ignore_errors=True)
+    relocate_clone(ctx, source, path)
+
+
+def relocate_clone(ctx, source, path):
+    protocol.progress({'step': 'relocate', 'phase': 'start'})
+    started = time.time()
+    result = relocate.empty_result({'venv': path})
+    try:
+        relocate.relocate({'venv': path, 'newPath': path, 'oldPath': source, 'holder': ctx.request['holder']}, result)
+    except relocate.Fatal as e:
+        result['fatal'] = {'message': e.message}
+    except OSError as e:
+        result['fatal'] = {'message': '%s: %s' % (e.filename or '', e.strerror or e)}
+    problems = ([result['fatal']['message']] if result['fatal'] else []) + ['%s: %s' % (e['path'], e['message']) for e in result['errors']]
+    step = {'name': 'relocate', 'ok': not problems, 'exitCode': 0 if not problems else 1,
+            'ms': int((time.time() - started) * 1000)}
+    if problems:
+        step['stderrTail'] = protocol.tail('\n'.join(problems), 5)
+    ctx.steps.append(step)
+    protocol.progress({'step': 'relocate', 'phase': 'end'})
+    if problems:
+        raise StepFailed('relocate')
+
+
+def switch(ctx):
+    if ctx.release == ctx.live:
+        return
+    started = time.time()
+    try:
+        releases.switch(ctx.root, ctx.release)
+    except OSError as e:
+        ctx.failed_step('switch', 'cannot switch %s to %s: %s' % (ctx.current(), ctx.release, e))
+    ctx.switched = True
+    ctx.steps.append({'name': 'switch', 'ok': True, 'exitCode': 0, 'ms': int((time.time() - started) * 1000)})
+
+
+def reload_current(ctx):
+    """The venv's reload, from the app root's `current` (what the app runs from)."""
+    command = ctx.request.get('reload')
+    if command:
+        ok, _ = ctx.run('reload', ['sh', '-c', command], cwd=ctx.app_dir())
+        if not ok:
+            raise StepFailed('reload')
+
+
+def switch_back(ctx):
+    """After a failed reload or health check: `current` back to what it was, and the reload again."""
+    started = time.time()
+    try:
+        if ctx.live:
+            releases.switch(ctx.root, ctx.live)
+        else:
+            os.unlink(ctx.current())
+    except OSError as e:
+        ctx.steps.append({'name': 'switch-back', 'ok': False, 'exitCode': None, 'ms': 0, 'stderrTail': str(e)})
+        return False
+    ctx.switched = False
+    ctx.steps.append({'name': 'switch-back', 'ok': True, 'exitCode': 0, 'ms': int((time.time() - started) * 1000)})
+    if ctx.request.get('reload') and ctx.live:
+        ok, _ = ctx.run('reload', ['sh', '-c', ctx.request['reload']], cwd=ctx.app_dir())
+        return ok
+    return True
+
+
+STEPS = ((sweep, True), (apply_venv.unmigrate, True), (build, True), (apply_venv.remove_stashes, True),
+         (apply_venv.install, True), (apply_venv.prune, False), (apply_venv.verify, True), (apply_venv.migrate, True),
+         (switch, False), (reload_current, False), (apply_venv.healthcheck, False))
+
+
+def settle(ctx, outcome, failed):
+    """After the steps: switch back, remove a release that did not go live, clean up after a success."""
+    info = {'previous': ctx.live}
+    if outcome != 'deployed' and ctx.switched and failed in ('reload', 'healthcheck') and ctx.options.get('switchBack', True):
+        info['switchedBack'] = {'ok': switch_back(ctx)}
+    now_live = releases.live(ctx.root)
+    try:
+        if ctx.built and ctx.release and ctx.release != now_live and os.path.isdir(releases.release_path(ctx.root, ctx.release)):
+            ctx.removed.append(releases.remove(ctx.root, ctx.release, 'failed'))
+        if outcome == 'deployed':
+            history = venv_facts.read_history(ctx.root) + [dict(ctx.history, outcome='deployed', release=ctx.release, previousRelease=ctx.live)]
+            free = releases.free_bytes(ctx.root)
+            ctx.removed.extend(releases.clean_up(ctx.root, history, now_live, int(ctx.options.get('keep') or 5)))
+            after = releases.free_bytes(ctx.root)
+            if free is not None and after is not None:
+                info['freedBytes'] = max(after - free, 0)
+    except OSError as e:
+        ctx.steps.append({'name': 'cleanup', 'ok': False, 'exitCode': None, 'ms': 0, 'stderrTail': 'cannot remove a release: %s' % e})
+    info.update(id=ctx.release, live=now_live, removed=ctx.removed)
+    if ctx.release and os.path.isdir(releases.release_path(ctx.root, ctx.release)):
+        info['bytes'], info['ownBytes'] = releases.tree_bytes(releases.release_path(ctx.root, ctx.release))
+    return info
+
+
+def apply(ctx):
+    """The whole apply of a release; the answer (with "release": settle's info)."""
+    try:
+        lock(ctx)
+    except StepFailed as e:
+        return {'outcome': 'failed', 'failedStep': e.step, 'steps': ctx.steps, 'error': e.error}
+    except apply_venv.Locked as e:
+        return {'outcome': 'locked', 'failedStep': 'lock', 'steps': ctx.steps, 'heldBy': e.holder}
+    ctx.history['before'] = venv_facts.installed_versions(ctx.current())
+    outcome, failed = apply_venv.run_steps(ctx, STEPS)
+    info = settle(ctx, outcome, failed)
+    ctx.history.update(release=ctx.release, previousRelease=ctx.live)
+    if 'switchedBack' in info:
+        ctx.history['switchedBack'] = info['switchedBack']['ok']
+    if info['removed']:
+        ctx.history['removedReleases'] = info['removed']
+    ctx.use(ctx.current())  # the history's "after": what is live now
+    answer = apply_venv.record(ctx, outcome, failed)
+    answer['release'] = info
+    return answer
