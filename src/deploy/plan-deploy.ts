@@ -8,7 +8,7 @@ import type { ResolvedConfig, ResolvedHost, ResolvedVenv } from '../config/resol
 import { ConnectError, hintOf, VdeployError } from '../errors.js';
 import { DEFAULT_WHEEL_CACHE, probeHost } from '../facts/probe-host.js';
 import type { HostFacts, InterpreterFacts, VenvFacts } from '../facts/types.js';
-import { chooseRollbackTarget, migrationsToUnapply, parseHistory, rolledBackVersions } from '../history/history-entry.js';
+import { chooseRollbackTarget, historyLines, migrationsToUnapply, parseHistory, rolledBackVersions } from '../history/history-entry.js';
 import { parseRequirement } from '../requirements/pep508.js';
 import type { HostConnector } from '../remote/connect-host.js';
 import { Semaphore } from '../remote/semaphore.js';
@@ -91,7 +91,7 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
         );
         const histories = hostVenvs.map((v, i) => {
           const f = facts.venvs[i]!;
-          return { id: v.id, host: host.name, path: v.path, history: parseHistory(historyOf(f)) };
+          return { id: v.id, host: host.name, path: v.path, history: parseHistory(historyLines(f)) };
         });
         return { host: hostPlan, venvs: plans, histories };
       }),
@@ -119,13 +119,8 @@ interface PlanContext {
   migrate: MigrateMode;
 }
 
-/** The venv's history lines: an app root of the releases layout has one before its first live release. */
-function historyOf(facts: VenvFacts): Array<Record<string, unknown>> {
-  return facts.state === 'venv' ? facts.history : facts.state === 'missing' ? (facts.history ?? []) : [];
-}
-
 async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext): Promise<VenvPlan> {
-  const history = parseHistory(historyOf(facts));
+  const history = parseHistory(historyLines(facts));
   const newest = history.at(-1);
   const base: VenvTarget = {
     ...target(venv),

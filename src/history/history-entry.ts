@@ -4,6 +4,13 @@
  * migrations that undoes. Plain functions, table-tested without SSH.
  */
 
+import type { VenvFacts } from '../facts/types.js';
+
+/** A venv's history lines as probed: an app root of the releases layout has them before its first live release too. */
+export function historyLines(facts: VenvFacts): Array<Record<string, unknown>> {
+  return facts.state === 'venv' ? facts.history : facts.state === 'missing' ? (facts.history ?? []) : [];
+}
+
 /** app label → applied migration names, in the order Django applied them. */
 export type MigrationState = Record<string, string[]>;
 

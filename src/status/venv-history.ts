@@ -1,12 +1,13 @@
 /** `readHistories()`: the deploy history of each selected venv, read from its host with the probe. */
 import type { ResolvedConfig, ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
 import { DEFAULT_WHEEL_CACHE, probeHost } from '../facts/probe-host.js';
-import { parseHistory, type HistoryEntry } from '../history/history-entry.js';
+import { historyLines, parseHistory, type HistoryEntry } from '../history/history-entry.js';
 import type { HostConnector } from '../remote/connect-host.js';
 import { Semaphore } from '../remote/semaphore.js';
 import { selectVenvs } from '../selectors/select-venvs.js';
 
-export type VenvHistory = { id: string; host: string; path: string } & ({ ok: true; entries: HistoryEntry[] } | { ok: false; message: string });
+/** `live`: releases layout only, the release `current` points to (null: none yet). */
+export type VenvHistory = { id: string; host: string; path: string } & ({ ok: true; entries: HistoryEntry[]; live?: string | null } | { ok: false; message: string });
 
 export async function readHistories(
   config: ResolvedConfig,
@@ -24,11 +25,12 @@ export async function readHistories(
           const conn = await options.connector.connect(host);
           const facts = await probeHost(conn, {
             cacheDir: host.wheelCache ?? config.ssh.wheelCache ?? DEFAULT_WHEEL_CACHE,
-            venvs: hostVenvs.map((v) => ({ path: v.path, python: v.python })),
+            venvs: hostVenvs.map((v) => ({ path: v.path, python: v.python, ...(v.releases ? { releases: true } : {}) })),
           });
           return hostVenvs.map((v, i) => {
             const f = facts.venvs[i]!;
-            return { ...id(v), ok: true, entries: parseHistory(f.state === 'venv' ? f.history : []) };
+            const live = v.releases && f.state !== 'not-a-venv' ? { live: f.releases?.live ?? null } : {};
+            return { ...id(v), ok: true, entries: parseHistory(historyLines(f)), ...live };
           });
         } catch (err) {
           return hostVenvs.map((v) => ({ ...id(v), ok: false, message: err instanceof Error ? err.message : String(err) }));
