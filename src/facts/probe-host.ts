@@ -56,9 +56,8 @@ export async function probeHost(conn: Connection, request: ProbeRequest, opts: P
   const cache = opts.interpreterCache === undefined ? defaultInterpreterCache() : opts.interpreterCache;
   // The connection's target names the host; the fingerprints, not the name, decide whether facts still hold.
   const known = cache?.known(conn.target) ?? [];
-  // The SFTP reader knows venvs, not app roots: the releases layout takes the script.
-  const releases = request.venvs.some((v) => v.releases === true);
-  const quick = releases ? null : await readByFiles(conn, request, known, opts);
+  // Sizes and installed sets of every release are the script's to tell.
+  const quick = request.releaseDetails ? null : await readByFiles(conn, request, known, opts);
   if (quick !== null) return quick;
   const result = await runProbeScript(
     conn,

@@ -21,7 +21,8 @@ import type { HostFacts, InstalledPackage, InterpreterFacts, VenvFacts } from '.
 
 export interface HostFilesRequest {
   cacheDir: string;
-  venvs: Array<{ path: string }>;
+  /** releases: the path is an app root of the releases layout (venv_facts.inspect_root). */
+  venvs: Array<{ path: string; releases?: boolean }>;
 }
 
 /** Thrown inside to give up: the probe script answers instead. */
@@ -34,7 +35,7 @@ export async function readHostFiles(files: RemoteFiles, request: HostFilesReques
     const interpreters = interpreterReader(files, known);
     const [cache, venvs] = await Promise.all([
       readCache(files, request.cacheDir),
-      Promise.all(request.venvs.map((v) => readVenv(files, v.path, interpreters))),
+      Promise.all(request.venvs.map((v) => (v.releases ? readRoot(files, v.path, interpreters) : readVenv(files, v.path, interpreters)))),
     ]);
     return { ...cache, venvs, readBy: 'files', interpretersRun: 0, probeMs: Math.round(performance.now() - started) };
   } catch (err) {
@@ -102,6 +103,35 @@ async function readVenv(files: RemoteFiles, path: string, interpreterOf: (real: 
   const [interpreter, installed] = await Promise.all([interpreterOf(real), readInstalled(files, path, config)]);
   return { path, state: 'venv', interpreter, installed, history };
 }
+
+/** A release id (releases.py ID): a UTC time and the history number. */
+const RELEASE_ID = /^\d{8}T\d{6}Z-(\d+)$/;
+
+/**
+ * inspect_root, for an app root with a live release only: `current` a symlink to releases/<id> as
+ * written by a switch, every entry of releases/ named like a release a directory (not a symlink).
+ */
+async function readRoot(files: RemoteFiles, root: string, interpreterOf: (real: string) => Promise<InterpreterFacts>): Promise<VenvFacts> {
+  const [dir, cfg, link, entries, history] = await Promise.all([
+    files.stat(root),
+    orMissing(files.stat(posix.join(root, 'pyvenv.cfg'))),
+    files.readlink(posix.join(root, 'current')),
+    files.readdir(posix.join(root, 'releases')),
+    readHistory(files, root),
+  ]);
+  if (!isDirectory(dir) || cfg !== null) throw new NeedsScript();
+  const named = entries.filter((e) => RELEASE_ID.test(e.name));
+  if (named.some((e) => !isDirectory(e.attrs))) throw new NeedsScript();
+  const list = sortNames(named.map((e) => e.name)).sort((a, b) => releaseNumber(a) - releaseNumber(b));
+  const parts = posix.normalize(link).split('/');
+  const live = parts.length === 2 && parts[0] === 'releases' && list.includes(parts[1]!) ? parts[1]! : null;
+  if (live === null) throw new NeedsScript();
+  const venv = await readVenv(files, posix.join(root, 'current'), interpreterOf);
+  if (venv.state !== 'venv') throw new NeedsScript();
+  return { ...venv, path: root, history, releases: { live, list: list.map((id) => ({ id })) } };
+}
+
+const releaseNumber = (id: string): number => Number(RELEASE_ID.exec(id)![1]);
 
 async function readHistory(files: RemoteFiles, venv: string): Promise<Array<Record<string, unknown>>> {
   const content = await orMissing(files.readFile(posix.join(venv, '.vdeploy', 'history.jsonl')));

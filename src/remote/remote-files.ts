@@ -10,7 +10,7 @@
  * directory on it, does not exist: callers treat that as an answer rather than a failure), or with
  * the connection's own error once the connection is gone.
  */
-import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SFTPWrapper, Stats } from 'ssh2';
 
@@ -37,6 +37,8 @@ export interface RemoteFiles {
   readFile(path: string): Promise<Buffer>;
   /** Absolute, symlinks resolved; '.' is the login user's home directory. */
   realpath(path: string): Promise<string>;
+  /** A symlink's target as written (fails for anything else). */
+  readlink(path: string): Promise<string>;
 }
 
 export class RemoteFileError extends Error {
@@ -78,6 +80,7 @@ export function sftpFiles(sftp: SFTPWrapper, guard: <T>(work: Promise<T>) => Pro
       ),
     readFile: (path) => call<Buffer>('read', path, (cb) => sftp.readFile(path, cb as never)),
     realpath: (path) => call<string>('realpath', path, (cb) => sftp.realpath(path, cb)),
+    readlink: (path) => call<string>('readlink', path, (cb) => sftp.readlink(path, cb)),
   };
 }
 
@@ -97,6 +100,7 @@ export function localFiles(home: string): RemoteFiles {
       }),
     readFile: (path) => wrap('read', path, () => readFile(at(path))),
     realpath: (path) => wrap('realpath', path, () => realpath(at(path))),
+    readlink: (path) => wrap('readlink', path, () => readlink(at(path))),
   };
 }
 

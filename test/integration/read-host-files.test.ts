@@ -134,6 +134,43 @@ describe('the probe over files (LocalConnection; compared with the probe script)
     expect((await probe(local, req)).readBy).to.equal('files');
   });
 
+  it('reads an app root of the releases layout as the script does; leaves the unusual ones to the script', async () => {
+    const app = path.join(root, 'srv', 'app');
+    fakeVenv(path.join(app, 'releases', '20261203T100000Z-0001'), [['app', '1.0']]);
+    fakeVenv(path.join(app, 'releases', '20261203T100000Z-0010'), [['app', '1.2']]);
+    fakeVenv(path.join(app, 'releases', '20261203T090000Z-0002'), [['app', '1.1']]);
+    mkdirSync(path.join(app, 'releases', 'not-a-release'));
+    symlinkSync('releases/20261203T090000Z-0002', path.join(app, 'current'));
+    write(path.join(app, '.vdeploy', 'history.jsonl'), '{"release":"20261203T100000Z-0001","outcome":"deployed"}\n');
+    const req = { cacheDir: request.cacheDir, venvs: [{ path: app, python: 'python3', releases: true }] };
+    const first = await probe(scriptOnly, req);
+    const second = await probe(local, req);
+    expect([first.readBy, second.readBy]).to.deep.equal(['script', 'files']);
+    expect(comparable(second)).to.deep.equal(comparable(first));
+    const facts = second.venvs[0]!;
+    expect(facts.state === 'venv' && facts.installed.map((p) => `${p.name}==${p.version}`)).to.deep.equal(['app==1.1']);
+    expect(facts.state === 'venv' && facts.releases).to.deep.equal({
+      live: '20261203T090000Z-0002',
+      list: ['20261203T100000Z-0001', '20261203T090000Z-0002', '20261203T100000Z-0010'].map((id) => ({ id })),
+    });
+    expect(facts.state === 'venv' && facts.history).to.deep.equal([{ release: '20261203T100000Z-0001', outcome: 'deployed' }]);
+
+    // An absolute link is not one a switch writes: the script says there is no live release.
+    const absolute = path.join(root, 'srv', 'absolute');
+    fakeVenv(path.join(absolute, 'releases', '20261203T100000Z-0001'), [['app', '1.0']]);
+    symlinkSync(path.join(absolute, 'releases', '20261203T100000Z-0001'), path.join(absolute, 'current'));
+    const noCurrent = path.join(root, 'srv', 'no-current');
+    fakeVenv(path.join(noCurrent, 'releases', '20261203T100000Z-0001'), [['app', '1.0']]);
+    for (const p of [absolute, noCurrent, path.join(root, 'srv', 'nothing-yet'), request.venvs[0]!.path]) {
+      const only = await probe(local, { ...req, venvs: [{ path: p, python: 'python3', releases: true }] });
+      expect(only.readBy, p).to.equal('script');
+    }
+    const inPlace = await probe(local, { ...req, venvs: [{ path: request.venvs[0]!.path, python: 'python3', releases: true }] });
+    expect(inPlace.venvs[0]).to.deep.include({ state: 'not-a-venv' });
+    const abs = await probe(local, { ...req, venvs: [{ path: absolute, python: 'python3', releases: true }] });
+    expect(abs.venvs[0]).to.deep.include({ state: 'missing' });
+  });
+
   it('sees a history line appended since the last probe', async () => {
     await probe();
     appendFileSync(path.join(request.venvs[0]!.path, '.vdeploy', 'history.jsonl'), '{"at":"2026-01-03"}\n');
@@ -180,7 +217,7 @@ describe('the probe over files (fake files)', () => {
       exec: async () => (execs++, { exitCode: 0, signal: null, stdout: '', stderr: '', ms: 1 }),
       put: async () => {},
       close: async () => {},
-      files: async () => ({ stat: hang, readdir: hang, readFile: hang, realpath: hang }),
+      files: async () => ({ stat: hang, readdir: hang, readFile: hang, realpath: hang, readlink: hang }),
     };
     const request = { cacheDir: '/c', venvs: [{ path: '/srv/a', python: 'python3' }] };
     const controller = new AbortController();
