@@ -128,7 +128,10 @@ async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext):
   };
   const fail = (stage: string, message: string, hint?: string): VenvPlan => ({ ...base, status: 'error', stage, message, ...(hint ? { hint } : {}) });
   if (facts.state === 'not-a-venv') {
-    return fail('probe', `${venv.id}: ${facts.detail}; vdeploy never overwrites it`, 'point the venv at another path in the deployfile, or move what is there out of the way');
+    const hint = venv.releases
+      ? `releases need an app root of their own: give this venv a new path (its releases go under <path>/releases/, the app runs from <path>/current), or drop \`releases\` to keep deploying ${venv.path} in place`
+      : 'point the venv at another path in the deployfile, or move what is there out of the way';
+    return fail('probe', `${venv.id}: ${facts.detail}; vdeploy never overwrites it`, hint);
   }
   if (!facts.interpreter) {
     const why = facts.state === 'missing' ? facts.interpreterError : undefined;
