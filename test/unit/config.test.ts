@@ -55,11 +55,19 @@ describe('config schema and resolution', () => {
     ['a health check with neither command nor url', { ...base, venvs: [{ host: 'web1', path: '/v', healthcheck: { expectStatus: 200 } }] }, /venvs\[0\]\.healthcheck: needs a command or a url/],
     ['expectBody without a url', { ...base, venvs: [{ host: 'web1', path: '/v', healthcheck: { command: 'true', expectBody: 'ok' } }] }, /venvs\[0\]\.healthcheck\.expectBody: needs a url/],
     ['{version} without a package', { ...base, hosts: [{ name: 'web1', healthcheck: { url: 'http://127.0.0.1/', expectBody: 'app {version}' } }] }, /hosts\[0\]\.healthcheck\.expectBody: \{version\}: write \{version:PACKAGE\}/],
+    ['releases that keep none', { ...base, venvs: [{ host: 'web1', path: '/v', releases: { keep: 0 } }] }, /venvs\[0\]\.releases\.keep: must be at least 1/],
+    ['a misspelt releases option', { ...base, venvs: [{ host: 'web1', path: '/v', releases: { kept: 3 } }] }, /venvs\[0\]\.releases\.kept: unknown field/],
     ['a negative settle', { ...base, venvs: [{ host: 'web1', path: '/v', healthcheck: { url: 'http://127.0.0.1/', settle: -1 } }] }, /venvs\[0\]\.healthcheck\.settle: must be 0 or more seconds/],
   ];
   for (const [what, value, pattern] of bad) {
     it(`refuses ${what} naming the field path`, () => expectConfigError(value, pattern));
   }
+
+  it('releases: true keeps 5, an object its own number, false or absent is the in-place layout', () => {
+    const venvs = [true, { keep: 2 }, {}, false, undefined].map((releases, i) => ({ host: 'web1', path: `/v${i}`, ...(releases === undefined ? {} : { releases }) }));
+    const c = parseConfig({ ...base, venvs }, '/p/deployfile.ts');
+    expect(c.venvs.map((v) => v.releases)).to.deep.equal([{ keep: 5 }, { keep: 2 }, { keep: 5 }, undefined, undefined]);
+  });
 
   it('formats field paths', () => {
     expect(formatPath(['venvs', 2, 'path'])).to.equal('venvs[2].path');
