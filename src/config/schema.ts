@@ -117,17 +117,22 @@ export const hostSchema = z
  * The releases layout: `path` is the app root, `<path>/releases/<id>/` a venv per deploy and
  * `<path>/current` a symlink to the live one. `true` keeps 5 releases.
  */
-export const releasesSchema = z
-  .union([
-    z.boolean(),
-    z
-      .object({
+// A preprocess, not a union of boolean and object: a union's error is "Invalid input" for `'yes'` and
+// for `{ keep: 'x' }` alike. The cast gives deployfile authors the input type a preprocess cannot.
+export const releasesSchema = z.preprocess(
+  // true is the default object; false (like leaving it out) is the in-place layout.
+  (r) => (r === true ? {} : r === false ? undefined : r),
+  z
+    .object(
+      {
         /** Successful releases kept on the host (the live one and the one a rollback returns to are always kept). */
         keep: z.number().int().min(1, { message: 'must be at least 1' }).max(100, { message: 'must be at most 100' }).default(5),
-      })
-      .strict(),
-  ])
-  .transform((r) => (r === true ? { keep: 5 } : r === false ? undefined : r));
+      },
+      { error: (issue) => (issue.code === 'invalid_type' ? 'must be true, false or { keep: N }' : undefined) },
+    )
+    .strict()
+    .optional(),
+) as unknown as z.ZodType<{ keep: number } | undefined, boolean | { keep?: number } | undefined>;
 
 export const venvSchema = z
   .object({

@@ -56,6 +56,7 @@ describe('config schema and resolution', () => {
     ['expectBody without a url', { ...base, venvs: [{ host: 'web1', path: '/v', healthcheck: { command: 'true', expectBody: 'ok' } }] }, /venvs\[0\]\.healthcheck\.expectBody: needs a url/],
     ['{version} without a package', { ...base, hosts: [{ name: 'web1', healthcheck: { url: 'http://127.0.0.1/', expectBody: 'app {version}' } }] }, /hosts\[0\]\.healthcheck\.expectBody: \{version\}: write \{version:PACKAGE\}/],
     ['releases that keep none', { ...base, venvs: [{ host: 'web1', path: '/v', releases: { keep: 0 } }] }, /venvs\[0\]\.releases\.keep: must be at least 1/],
+    ['releases: "yes"', { ...base, venvs: [{ host: 'web1', path: '/v', releases: 'yes' }] }, /venvs\[0\]\.releases: must be true, false or \{ keep: N \}/],
     ['a misspelt releases option', { ...base, venvs: [{ host: 'web1', path: '/v', releases: { kept: 3 } }] }, /venvs\[0\]\.releases\.kept: unknown field/],
     ['a negative settle', { ...base, venvs: [{ host: 'web1', path: '/v', healthcheck: { url: 'http://127.0.0.1/', settle: -1 } }] }, /venvs\[0\]\.healthcheck\.settle: must be 0 or more seconds/],
   ];
