@@ -13,6 +13,8 @@ const checks = [
   { pkg: 'pyflakes3', ok: () => existsSync('/usr/bin/pyflakes3') },
   // The e2e tests of venvs owned by another user log in as one test user and `sudo -n -u` another.
   { pkg: 'sudo', ok: () => existsSync('/usr/bin/sudo') && existsSync('/usr/sbin/visudo') },
+  // The releases tests reload a real gunicorn under a private supervisord (test/helpers/supervised-gunicorn.ts).
+  { pkg: 'supervisor', ok: () => existsSync('/usr/bin/supervisord') && existsSync('/usr/bin/supervisorctl') },
 ];
 
 const missing = checks.filter((c) => !c.ok()).map((c) => c.pkg);
