@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildWheel } from '../helpers/build-wheel.js';
 import { makeTempDir } from '../helpers/cli.js';
+import { startFleet, type Fleet } from '../helpers/fleet.js';
 import { SHARED_WHEELS } from '../helpers/paths.js';
 import { startSupervisedGunicorn, type SupervisedGunicorn } from '../helpers/supervised-gunicorn.js';
 
@@ -62,6 +63,7 @@ describe('gunicorn under supervisord, run from <root>/current: the reload that f
   let dir: string;
   let root: string;
   let app: SupervisedGunicorn | undefined;
+  let fleet: Fleet | undefined;
 
   before(async () => {
     dir = await makeTempDir('vdeploy-gunicorn-');
@@ -75,14 +77,21 @@ describe('gunicorn under supervisord, run from <root>/current: the reload that f
     await app?.stop();
     app = undefined;
   });
+  after(async () => {
+    await fleet?.stop();
+  });
 
-  it('supervisorctl restart serves the switched-to release after a deploy, a rollback and a deploy again', async () => {
-    app = await startSupervisedGunicorn({ dir: join(dir, 'sv-restart'), root, address: ADDRESS, module: 'verapp:application' });
+  it('supervisorctl restart, run on a test sshd host as a deployfile reload runs, serves the switched-to release after a deploy, a rollback and a deploy again', async () => {
+    // The "host" shares this machine's filesystem: the reload runs over SSH exactly as vdeploy would run it.
+    fleet = await startFleet({ hosts: 1 });
+    const host = fleet.hosts[0]!;
+    app = await startSupervisedGunicorn({ dir: join(dir, 'sv-restart'), root, address: host.address, module: 'verapp:application' });
     await app.waitForBody('verapp 1.0');
     for (const [id, version] of [['r2', '2.0'], ['r1', '1.0'], ['r2', '2.0']] as const) {
       const before = await app.masterPid();
       await switchTo(root, id);
-      await sh(app.reloadCommand);
+      const reload = await fleet.exec(host, ['sh', '-c', app.reloadCommand]);
+      expect(reload.exitCode, reload.stderr + reload.stdout).to.equal(0);
       // restart returns once the old master is gone and the new one RUNNING: whatever answers now is new.
       expect(await firstAnswer(app), `after switching to ${id}`).to.equal(`verapp ${version}`);
       const after = await app.masterPid();
