@@ -2,6 +2,8 @@
 // release `current` was just switched to (issue 15)? Two releases built by hand (venv + pip, no
 // vdeploy), `current` switched with `ln -s` + `mv -T` (rename(2)), as a deploy and a rollback do.
 // The findings are documented in docs/deployfile.md ("Reloading gunicorn after a release switch").
+// That the recommended reload (supervisorctl restart) serves each deploy and rollback made by vdeploy
+// itself is releases-gunicorn.test.ts.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -9,7 +11,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildWheel } from '../helpers/build-wheel.js';
 import { makeTempDir } from '../helpers/cli.js';
-import { startFleet, type Fleet } from '../helpers/fleet.js';
 import { SHARED_WHEELS } from '../helpers/paths.js';
 import { startSupervisedGunicorn, type SupervisedGunicorn } from '../helpers/supervised-gunicorn.js';
 
@@ -63,7 +64,6 @@ describe('gunicorn under supervisord, run from <root>/current: the reload that f
   let dir: string;
   let root: string;
   let app: SupervisedGunicorn | undefined;
-  let fleet: Fleet | undefined;
 
   before(async () => {
     dir = await makeTempDir('vdeploy-gunicorn-');
@@ -76,30 +76,6 @@ describe('gunicorn under supervisord, run from <root>/current: the reload that f
   afterEach(async () => {
     await app?.stop();
     app = undefined;
-  });
-  after(async () => {
-    await fleet?.stop();
-  });
-
-  it('supervisorctl restart, run on a test sshd host as a deployfile reload runs, serves the switched-to release after a deploy, a rollback and a deploy again', async () => {
-    // The "host" shares this machine's filesystem: the reload runs over SSH exactly as vdeploy would run it.
-    fleet = await startFleet({ hosts: 1 });
-    const host = fleet.hosts[0]!;
-    app = await startSupervisedGunicorn({ dir: join(dir, 'sv-restart'), root, address: host.address, module: 'verapp:application' });
-    await app.waitForBody('verapp 1.0');
-    for (const [id, version] of [['r2', '2.0'], ['r1', '1.0'], ['r2', '2.0']] as const) {
-      const before = await app.masterPid();
-      await switchTo(root, id);
-      const reload = await fleet.exec(host, ['sh', '-c', app.reloadCommand]);
-      expect(reload.exitCode, reload.stderr + reload.stdout).to.equal(0);
-      // restart returns once the old master is gone and the new one RUNNING: whatever answers now is new.
-      expect(await firstAnswer(app), `after switching to ${id}`).to.equal(`verapp ${version}`);
-      const after = await app.masterPid();
-      expect(after).to.be.above(0);
-      expect(after, 'a new master').to.not.equal(before);
-      expect(await masterInterpreter(app)).to.satisfy((p: string) => p.startsWith(`${root}/releases/${id}/bin/python`));
-      expect((await app.supervisorctl(['status', app.program])).stdout).to.match(/RUNNING/);
-    }
   });
 
   it('kill -HUP alone keeps serving the OLD release: the master\'s interpreter is pinned by the shebang of current/bin/gunicorn', async () => {
