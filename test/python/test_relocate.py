@@ -299,6 +299,29 @@ class MakePlan(TempDir):
         self.assertEqual(leftovers['share/blob.bin'], 'binary file that names the old path (not rewritten)')
         self.assertIn('source file is missing', leftovers['lib/python3.11/site-packages/demo/__pycache__/gone.cpython-311.pyc'])
 
+    def test_the_scan_visits_entries_in_os_walks_sorted_top_down_order(self):
+        # Every name starts with the temporary prefix, so plan.temps lists each entry as it is visited.
+        venv = os.path.join(self.root, 'venv')
+        t = relocate.TEMP_PREFIX
+        for rel in ['b/' + t + 'z', 'b/' + t + 'a', t + 'f', 'a/c/' + t + 'x', t + 'd/' + t + 'y', '.vdeploy/' + t + 'h',
+                    'a/.vdeploy/' + t + 'h', 'A/' + t + 'q']:
+            write(os.path.join(venv, rel), 'x')
+        os.symlink('a', os.path.join(venv, t + 'dirlink'))
+        os.symlink('/nowhere', os.path.join(venv, 'b', t + 'broken'))
+        os.mkfifo(os.path.join(venv, 'a', t + 'fifo'))
+        expected = []
+        for root, dirs, files in os.walk(venv):  # what make_plan walked before it used scandir
+            if root == venv:
+                dirs.remove(relocate.META_DIR)
+            dirs.sort()
+            files.sort()
+            names = [d for d in dirs if os.path.islink(os.path.join(root, d))] + files
+            expected += [os.path.relpath(os.path.join(root, n), venv) for n in names]
+        run, result = new_result()
+        plan = relocate.make_plan(run, venv, self.OLD, self.NEW)
+        self.assertEqual(plan.temps, expected)
+        self.assertEqual(len(expected), 10)
+
     def test_report_orders_the_changes_and_a_dry_run_writes_nothing(self):
         venv = self.build()
         before = dict((p, read(p)) for p in walk_files(venv))
