@@ -282,7 +282,7 @@ describe('relocate script: each kind of file', function () {
     expect(filesContaining(venv, encodeURI(spaced))).to.deep.equal([]);
   });
 
-  it('bytecode is recompiled (not patched): code objects name the new path, -O bytecode too', async () => {
+  it('bytecode is rewritten for the new path: every code object names it, -O bytecode too', async () => {
     const venv = moved(template);
     const cache = path.join(venv, SITE, 'demo', '__pycache__');
     const pycs = readdirSync(cache).sort();

@@ -299,6 +299,29 @@ class MakePlan(TempDir):
         self.assertEqual(leftovers['share/blob.bin'], 'binary file that names the old path (not rewritten)')
         self.assertIn('source file is missing', leftovers['lib/python3.11/site-packages/demo/__pycache__/gone.cpython-311.pyc'])
 
+    def test_the_scan_visits_entries_in_os_walks_sorted_top_down_order(self):
+        # Every name starts with the temporary prefix, so plan.temps lists each entry as it is visited.
+        venv = os.path.join(self.root, 'venv')
+        t = relocate.TEMP_PREFIX
+        for rel in ['b/' + t + 'z', 'b/' + t + 'a', t + 'f', 'a/c/' + t + 'x', t + 'd/' + t + 'y', '.vdeploy/' + t + 'h',
+                    'a/.vdeploy/' + t + 'h', 'A/' + t + 'q']:
+            write(os.path.join(venv, rel), 'x')
+        os.symlink('a', os.path.join(venv, t + 'dirlink'))
+        os.symlink('/nowhere', os.path.join(venv, 'b', t + 'broken'))
+        os.mkfifo(os.path.join(venv, 'a', t + 'fifo'))
+        expected = []
+        for root, dirs, files in os.walk(venv):  # what make_plan walked before it used scandir
+            if root == venv:
+                dirs.remove(relocate.META_DIR)
+            dirs.sort()
+            files.sort()
+            names = [d for d in dirs if os.path.islink(os.path.join(root, d))] + files
+            expected += [os.path.relpath(os.path.join(root, n), venv) for n in names]
+        run, result = new_result()
+        plan = relocate.make_plan(run, venv, self.OLD, self.NEW)
+        self.assertEqual(plan.temps, expected)
+        self.assertEqual(len(expected), 10)
+
     def test_report_orders_the_changes_and_a_dry_run_writes_nothing(self):
         venv = self.build()
         before = dict((p, read(p)) for p in walk_files(venv))
@@ -332,6 +355,143 @@ def walk_files(top):
         for name in files:
             if not os.path.islink(os.path.join(root, name)):
                 yield os.path.join(root, name)
+
+
+MODULE = """\
+import os
+NAME = 'literal'
+
+
+def boom():
+    raise ValueError('boom')
+
+
+class Outer(object):
+    def method(self):
+        def inner():
+            return [x for x in (lambda: [1])()]
+        return inner
+
+
+def caller():
+    return boom()
+"""
+
+
+def code_objects(code):
+    yield code
+    for c in code.co_consts:
+        if isinstance(c, type(code)):
+            for nested in code_objects(c):
+                yield nested
+
+
+def load_pyc(path):
+    import marshal
+    with open(path, 'rb') as f:
+        data = f.read()
+    return data[:16], marshal.loads(data[16:])
+
+
+@unittest.skipIf(sys.version_info < (3, 8), 'the rewrite needs code.replace (Python 3.8+); older ones recompile')
+class RewritePycs(TempDir):
+    """rewrite_pycs: co_filename rewritten in place of a recompile, by the interpreter's own marshal."""
+    OLD = '/build/old venv'
+
+    def setUp(self):
+        TempDir.setUp(self)
+        self.new = os.path.join(self.root, 'new venv')
+        self.pkg = os.path.join(self.new, 'lib', 'demo')
+
+    def make(self, name, source=MODULE, dfile_root=None, **compile_args):
+        """A module under the new venv whose .pyc was compiled as if it lived under OLD: (rel, pyc, source, tag, opt, st)."""
+        import importlib.util
+        import py_compile
+        path = os.path.join(self.pkg, name + '.py')
+        write(path, source)
+        pyc = importlib.util.cache_from_source(path)
+        dfile = (dfile_root or self.OLD) + path[len(self.new):]
+        py_compile.compile(path, cfile=pyc, dfile=dfile, doraise=True, **compile_args)
+        os.chmod(pyc, 0o640)
+        return (os.path.relpath(pyc, self.new), pyc, path, sys.implementation.cache_tag, '0', os.stat(pyc))
+
+    def rewrite(self, items, old=None, new=None):
+        run, result = new_result(dry=False)
+        rest = relocate.rewrite_pycs(run, old or self.OLD, new or self.new, sys.executable, items)
+        self.assertEqual(run.writes, 1)
+        return rest, result
+
+    def test_every_nested_code_object_names_the_new_path_and_the_header_is_kept(self):
+        item = self.make('mod')
+        header, before = load_pyc(item[1])
+        self.assertGreaterEqual(len(list(code_objects(before))), 6)  # module, boom, Outer, method, inner, lambda...
+        rest, result = self.rewrite([item])
+        self.assertEqual((rest, result['errors']), ([], []))
+        header_after, code = load_pyc(item[1])
+        self.assertEqual(header_after, header)
+        names = set(c.co_filename for c in code_objects(code))
+        self.assertEqual(names, {os.path.join(self.pkg, 'mod.py')})
+        self.assertNotIn(self.OLD.encode(), read(item[1]))
+        self.assertEqual(stat.S_IMODE(os.stat(item[1]).st_mode), 0o640)
+        self.assertEqual(sorted(os.listdir(os.path.dirname(item[1]))), [os.path.basename(item[1])])
+        # Nothing else changed: the same code objects but for co_filename.
+        self.assertEqual([(c.co_name, c.co_code, c.co_firstlineno) for c in code_objects(code)],
+                         [(c.co_name, c.co_code, c.co_firstlineno) for c in code_objects(before)])
+
+    def test_the_rewritten_pyc_is_imported_as_it_is_and_tracebacks_name_the_new_path(self):
+        item = self.make('mod')
+        self.rewrite([item])
+        st = os.stat(item[1])
+        env = dict((k, v) for k, v in os.environ.items() if not k.startswith('PYTHON'))
+        p = subprocess.run([sys.executable, '-v', '-c', 'import sys; sys.path.insert(0, sys.argv[1]); import mod; mod.Outer().method()(); mod.caller()',
+                            self.pkg], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=120)
+        err = p.stderr.decode('utf-8', 'replace')
+        self.assertIn("code object from '%s'" % item[1], err)  # loaded from the .pyc, not compiled again
+        self.assertIn('File "%s", line 6, in boom' % os.path.join(self.pkg, 'mod.py'), err)
+        self.assertNotIn(self.OLD, err)
+        after = os.stat(item[1])
+        self.assertEqual((after.st_ino, after.st_mtime), (st.st_ino, st.st_mtime))
+
+    def test_a_hash_based_pyc_keeps_its_header(self):
+        import py_compile
+        item = self.make('hashed', invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+        header, _ = load_pyc(item[1])
+        self.assertEqual(header[4:8], b'\x03\x00\x00\x00')
+        self.assertEqual(self.rewrite([item])[0], [])
+        header_after, code = load_pyc(item[1])
+        self.assertEqual((header_after, code.co_filename), (header, item[2]))
+
+    def test_what_cannot_be_rewritten_is_left_to_recompile_untouched(self):
+        import py_compile
+        stale = self.make('stale')
+        os.utime(stale[2], (1, 1))  # the source changed since: the header no longer matches it
+        other_hash = self.make('edited', invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        write(other_hash[2], MODULE + '# edited\n')
+        garbage = self.make('garbage')
+        write(garbage[1], b'not bytecode ' + self.OLD.encode())
+        literal = self.make('literal', source="WHERE = '%s/data'\n" % self.OLD)  # the old path in a constant too
+        good = self.make('good')
+        before = dict((i[1], read(i[1])) for i in (stale, other_hash, garbage))
+        rest, result = self.rewrite([stale, other_hash, garbage, literal, good])
+        self.assertEqual([r[1] for r in rest], [stale[1], other_hash[1], garbage[1], literal[1]])
+        self.assertEqual(dict((i[1], read(i[1])) for i in (stale, other_hash, garbage)), before)
+        self.assertEqual(load_pyc(good[1])[1].co_filename, good[2])
+        self.assertEqual(result['errors'], [])
+
+    def test_a_new_path_below_the_old_one_is_not_rewritten_twice(self):
+        old = os.path.dirname(self.new)  # the venv moves into a directory below where it was built
+        done = self.make('done', dfile_root=self.new)  # already names the new path (a second run)
+        todo = self.make('todo', dfile_root=old)
+        self.assertEqual(load_pyc(todo[1])[1].co_filename, old + '/lib/demo/todo.py')
+        rest, _ = self.rewrite([done, todo], old=old)
+        self.assertEqual(rest, [])
+        self.assertEqual(load_pyc(done[1])[1].co_filename, done[2])
+        self.assertEqual(load_pyc(todo[1])[1].co_filename, todo[2])
+
+    def test_an_interpreter_that_fails_leaves_everything_to_recompile(self):
+        item = self.make('mod')
+        run, result = new_result(dry=False)
+        self.assertEqual(relocate.rewrite_pycs(run, self.OLD, self.new, '/nonexistent/python', [item]), [item])
 
 
 class Main(TempDir):
