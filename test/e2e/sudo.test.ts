@@ -88,6 +88,32 @@ describe('venvs owned by another user: sudo -n -u, for real', function () {
     expect(await notOwnedBy(venv, app.uid)).to.deep.equal([]);
   });
 
+  it('a releases venv owned by another user: built, switched, cleaned up and rolled back as the owner (issue 15)', async () => {
+    const root = join(host.root, 'srv', 'app', 'releases-root');
+    const rel = await makeDeployProject(fleet, {
+      loginUser: deployer.name,
+      wheelCache: cacheOf,
+      venvs: [{ host, path: root, user: app.name, releases: { keep: 1 } }],
+      requirements: 'sudoapp\n',
+      wheels: [await buildWheel(wheels, { name: 'sudoapp', version: '1.0' })],
+    });
+    await rel.addWheels([await buildWheel(wheels, { name: 'sudoapp', version: '1.1' })]);
+    await rel.setRequirements('sudoapp==1.0\n');
+    const first = await rel.run(['deploy', '--yes']);
+    expect(first.exitCode, first.stderr + first.stdout).to.equal(0);
+    await rel.setRequirements('sudoapp\n');
+    const up = await rel.run(['deploy', '--yes']);
+    expect(up.exitCode, up.stderr + up.stdout).to.equal(0);
+    const current = join(root, 'current');
+    expect(await appVersion(current, app.name)).to.equal('1.1');
+    expect(await readdir(join(root, 'releases'))).to.have.length(2);
+    expect(await notOwnedBy(root, app.uid)).to.deep.equal([]);
+    const back = await rel.run(['rollback', host.name, '--yes']);
+    expect(back.exitCode, back.stderr + back.stdout).to.equal(0);
+    expect(await appVersion(current, app.name)).to.equal('1.0');
+    expect(await notOwnedBy(root, app.uid)).to.deep.equal([]);
+  });
+
   it('a damaged wheel in the login user\'s cache is removed by the deploy that finds it, and pushed again by the next', async () => {
     const damaged = join(cacheOf(host), 'sudoapp-1.1-py3-none-any.whl');
     await writeFile(damaged, 'not the wheel any more'); // as root: the file keeps its owner, the login user
