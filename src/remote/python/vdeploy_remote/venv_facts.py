@@ -212,8 +212,8 @@ def kind_of(mode):
     return 'a file' if stat.S_ISREG(mode) else 'a special file'
 
 
-def inspect_venv(path):
-    """{"path", "state": "missing" | "not-a-venv" (with "detail") | "venv" (with "installed", "history")}."""
+def not_a_directory(path, what):
+    """None when the path is a directory; else its facts: missing, or not-a-venv saying why."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -225,7 +225,15 @@ def inspect_venv(path):
     except OSError as e:
         return not_a_venv(path, 'cannot be inspected: %s' % e.strerror)
     if not stat.S_ISDIR(st.st_mode):
-        return not_a_venv(path, 'is %s, not a venv directory' % kind_of(st.st_mode))
+        return not_a_venv(path, 'is %s, not %s' % (kind_of(st.st_mode), what))
+    return None
+
+
+def inspect_venv(path):
+    """{"path", "state": "missing" | "not-a-venv" (with "detail") | "venv" (with "installed", "history")}."""
+    found = not_a_directory(path, 'a venv directory')
+    if found:
+        return found
     if half_made(path):
         return {'path': path, 'state': 'missing', 'halfMade': True}
     cfg = os.path.join(path, 'pyvenv.cfg')
@@ -253,16 +261,11 @@ def inspect_root(root, details=False):
     """An app root in the releases layout (releases.py), as inspect_venv reports a venv: the live
     release's installed set under the root's path, the root's history, and "releases": {"live",
     "list": [{"id"} + with details "bytes", "ownBytes", "installed"]}. No `current` yet: "missing"."""
-    try:
-        st = os.stat(root)
-    except FileNotFoundError:
-        return {'path': root, 'state': 'missing', 'releases': {'live': None, 'list': []}}
-    except NotADirectoryError:
-        return not_a_venv(root, 'cannot be created: %s is not a directory' % first_non_directory(root))
-    except OSError as e:
-        return not_a_venv(root, 'cannot be inspected: %s' % e.strerror)
-    if not stat.S_ISDIR(st.st_mode):
-        return not_a_venv(root, 'is %s, not an app root directory' % kind_of(st.st_mode))
+    found = not_a_directory(root, 'an app root directory')
+    if found:
+        if found['state'] == 'missing':
+            found['releases'] = {'live': None, 'list': []}
+        return found
     if os.path.isfile(os.path.join(root, 'pyvenv.cfg')):
         return not_a_venv(root, 'is an in-place venv (it has pyvenv.cfg), not an app root for releases')
     link = releases.current_link(root)
