@@ -51,7 +51,7 @@ export async function listReleases(
   const inPlace = selected.filter((v) => !v.releases).map((v) => v.id);
   if (venvs.length === 0) {
     const what = inPlace.length === 1 ? `${inPlace[0]} is an in-place venv` : `the ${inPlace.length} venvs selected are in-place venvs`;
-    throw new ConfigError(`${what} (no \`releases\` in the deployfile): it has no releases to list`, {
+    throw new ConfigError(`${what} (no \`releases\` in the deployfile): ${inPlace.length === 1 ? 'it has' : 'they have'} no releases to list`, {
       hint: 'select an app root declared with `releases: { keep: 5 }`; `vdeploy history SELECTOR` shows an in-place venv\'s deploys',
     });
   }
