@@ -1,5 +1,6 @@
 /**
- * An example deployfile: two hosts, three virtualenvs, one of them a Django site.
+ * An example deployfile: two hosts, three virtualenvs (two app roots in the releases layout, one
+ * venv upgraded in place), one of them a Django site.
  * Copy it to `deployfile.ts` next to your `wheels/` directory and edit the hosts.
  * Every field is described in docs/deployfile.md.
  */
@@ -43,27 +44,40 @@ export default defineConfig({
 
   venvs: [
     {
-      // The Django site: owned by `app`, so vdeploy works on it with `sudo -n -u app` (the host needs
-      // the sudoers rule `deploy ALL=(app) NOPASSWD: ALL`; see docs/deployfile.md).
+      // The Django site, in the releases layout (recommended): `path` is the app root. Each deploy
+      // builds a complete new venv in /srv/app/releases/<id>/ beside the live one (a hardlink clone
+      // of it, relocated, plus the changed packages), runs migrate with it, then switches the
+      // /srv/app/current symlink to it in one rename(2); a failed reload or health check switches
+      // back. `vdeploy rollback` switches to an older release without pip. Run the app from
+      // /srv/app/current/bin/... See docs/releases.md.
+      // Owned by `app`, so vdeploy works on it with `sudo -n -u app` (the host needs the sudoers
+      // rule `deploy ALL=(app) NOPASSWD: ALL`; see docs/deployfile.md).
       host: 'web1',
       user: 'app',
-      path: '/srv/app/venv',
+      path: '/srv/app',
+      releases: { keep: 5 }, // successful releases kept (the live one and the rollback target always are)
       python: 'python3',
       requirements: './requirements-web.txt',
       django: { settings: 'mysite.settings', cwd: '/srv/app', env: { DJANGO_DEBUG: '0' } },
-      // HUP makes gunicorn load the new code in new workers (not with --preload: restart it then).
-      reload: 'kill -HUP $(cat /srv/app/gunicorn.pid)',
+      // After the switch the server must load the new release: `kill -HUP` keeps gunicorn on the old
+      // one (its master resolved the old path), a restart does not (docs/deployfile.md, "Reloading
+      // after a release switch"; `app` needs a sudoers rule for this command).
+      reload: 'sudo systemctl restart mysite',
       // Passes only once the NEW code answers: /health/ returns "mysite <version>".
       healthcheck: { url: 'http://127.0.0.1:8000/health/', expectBody: 'mysite {version:mysite}', retries: 30, interval: 1 },
     },
     {
-      // A second venv on the same host, with the default requirements file.
+      // The alternative: an in-place venv (no `releases`), upgraded where it is by pip. Cheaper on
+      // disk and on a first deploy, but the app may import a half-upgraded set while pip runs, and a
+      // rollback runs pip again.
       host: 'web1',
       path: '/srv/tools/venv',
     },
     {
+      // `releases: true` keeps 5.
       host: 'worker1',
-      path: '/srv/worker/venv',
+      path: '/srv/worker',
+      releases: true,
       python: '/usr/bin/python3.11',
     },
   ],

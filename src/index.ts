@@ -30,6 +30,7 @@ export type { HostFacts, VenvFacts, InterpreterFacts, InstalledPackage } from '.
 export { resolveVenv, type Resolution, type ResolvedPackage } from './resolve/resolve-venv.js';
 export { fleetStatus, type FleetStatus, type VenvStatus, type MatrixRow } from './status/fleet-status.js';
 export { readHistories, type VenvHistory } from './status/venv-history.js';
+export { listReleases, type ReleasesListing, type VenvReleases, type ReleaseRow } from './status/list-releases.js';
 export { parseHistory, chooseRollbackTarget, type HistoryEntry } from './history/history-entry.js';
 export type { PlanMode } from './deploy/plan-deploy.js';
 export { relocateVenv, RelocateError, type RelocateRequest, type RelocateResult, type RelocateChange } from './relocate/relocate.js';

@@ -2,8 +2,10 @@
 import chalk from 'chalk';
 import { formatDuration } from '../remote/connection.js';
 import type { Report } from '../deploy/apply-plan.js';
-import { hasChanges, type PackageChange, type Plan, type RollbackPlan, type VenvPlan } from '../deploy/plan.js';
+import type { ReleaseAnswer } from '../deploy/apply-contract.js';
+import { hasChanges, type PackageChange, type Plan, type ReleasePlan, type RollbackPlan, type VenvPlan } from '../deploy/plan.js';
 import { formatTable, plural } from './output.js';
+import { formatBytes } from './render-events.js';
 
 // Functions, not strings: chalk's level is set when the CLI starts (colour.ts), after this module loads.
 const MARK: Record<PackageChange['kind'], () => string> = {
@@ -41,6 +43,7 @@ function stashNames(paths: readonly string[]): string {
 /** What is particular to one venv even when its changes are the same as another's. */
 function venvNotes(v: Extract<VenvPlan, { status: 'ok' }>): string[] {
   const lines: string[] = [];
+  if (v.releases && hasChanges(v)) lines.push(chalk.cyan(`    ${releaseNote(v.releases, v.changes.length)}`));
   if (v.stashes?.length) lines.push(chalk.yellow(`    removes pip's leftover stash folders (a pip that died mid-way): ${stashNames(v.stashes)}`));
   if (hasChanges(v)) lines.push(...renderDjangoNotes(v));
   return lines;
@@ -73,7 +76,8 @@ export function renderVenv(plan: Plan, v: VenvPlan): string[] {
   const lines: string[] = [];
   if (!hasChanges(v)) {
     const migrate = v.migrate ? `; ${chalk.cyan('Django migrate (--migrate always)')}` : '';
-    lines.push(`${chalk.bold(v.id)}  ${chalk.dim(`up to date (${plural(v.unchanged.length, 'package')})`)}${migrate}`);
+    const live = v.releases?.live ? `, release ${v.releases.live} live` : '';
+    lines.push(`${chalk.bold(v.id)}  ${chalk.dim(`up to date (${plural(v.unchanged.length, 'package')}${live})`)}${migrate}`);
   } else {
     lines.push(`${chalk.bold(v.id)}  ${changesHead(v)}`);
     const rows = v.changes.map((c) => [
@@ -93,6 +97,14 @@ export function renderVenv(plan: Plan, v: VenvPlan): string[] {
     lines.push(chalk.dim(`    not required by anything: ${names} (kept; --prune removes them)`));
   }
   return lines;
+}
+
+/** How the release an apply makes live comes to be (releases layout). */
+export function releaseNote(r: ReleasePlan, changes: number): string {
+  if (r.build === 'switch') return `rollback: switch current to ${r.switchTo} (no pip)`;
+  if (r.cleanedUp !== undefined) return `release ${r.cleanedUp} was cleaned up: rebuilding it from the release log${r.live ? ` (a clone of ${r.live} + ${plural(changes, 'change')})` : ''}`;
+  if (r.build === 'clone' && r.live !== null) return `new release: clone of ${r.live} + ${plural(changes, 'change')}`;
+  return r.live === null && r.onHost.length === 0 ? 'first release (new venv)' : 'new release (new venv: no release is live)';
 }
 
 function changesHead(v: Extract<VenvPlan, { status: 'ok' }>): string {
@@ -163,13 +175,39 @@ export function renderSummary(report: Report): string[] {
     if (r.rolledBack) {
       lines.push(
         r.rolledBack.ok
-          ? `  ${chalk.yellow('↩')} rolled back to the previous set (${r.rolledBack.reason})`
+          ? `  ${chalk.yellow('↩')} ${r.release ? switchedBackTo(r.release) : 'rolled back to the previous set'} (${r.rolledBack.reason})`
           : `  ${chalk.red('✗')} automatic rollback failed: ${r.rolledBack.message ?? r.rolledBack.reason}`,
       );
     }
+    if (r.release) lines.push(...renderRelease(r.id, r.release));
   }
   for (const h of report.hosts) {
     if (h.reload && !h.reload.ok) lines.push(`${chalk.red('✗')} ${h.reload.message}`);
+  }
+  return lines;
+}
+
+function switchedBackTo(release: ReleaseAnswer): string {
+  return release.previous ? `switched current back to ${release.previous}` : 'removed current: the first release failed, so no release is live';
+}
+
+/** `12.3 MiB` or `12.3 MiB, 180.0 KiB its own`: hardlinked releases share the rest. */
+export function releaseSize(bytes: number | undefined, ownBytes: number | undefined): string {
+  if (bytes === undefined) return '';
+  return ownBytes === undefined || ownBytes === bytes ? formatBytes(bytes) : `${formatBytes(bytes)}, ${formatBytes(ownBytes)} its own`;
+}
+
+/** The release that went live, and what cleanup removed. */
+export function renderRelease(id: string, release: ReleaseAnswer): string[] {
+  const lines: string[] = [];
+  if (release.live !== null && release.live !== release.previous) {
+    const size = releaseSize(release.bytes, release.ownBytes);
+    lines.push(`  ${id}: release ${chalk.green(release.live)} is live${size ? ` (${size})` : ''}`);
+  }
+  if (release.removed.length > 0) {
+    const what = release.removed.map((r) => `${r.id} (${r.why}, ${formatBytes(r.bytes)})`).join(', ');
+    const freed = release.freedBytes !== undefined ? `; freed ${formatBytes(release.freedBytes)}` : '';
+    lines.push(chalk.dim(`  ${id}: removed ${plural(release.removed.length, 'release')}: ${what}${freed}`));
   }
   return lines;
 }

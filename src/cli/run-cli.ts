@@ -11,6 +11,7 @@ import { deployCommand, planCommand, rollbackCommand } from './commands/deploy.j
 import { initCommand } from './commands/init.js';
 import { historyCommand, statusCommand } from './commands/status.js';
 import { relocateCommand } from './commands/relocate.js';
+import { releasesCommand } from './commands/releases.js';
 import { venvsCommand } from './commands/venvs.js';
 import { wheelsCommand } from './commands/wheels.js';
 import { chalkLevel, processColour } from './colour.js';
@@ -37,6 +38,7 @@ export async function runCli(argv: string[], output: Output = processOutput(proc
     rollbackCommand(output, setExit),
     statusCommand(output, setExit),
     historyCommand(output, setExit),
+    releasesCommand(output, setExit),
   ];
   let parser = globalOptions(yargs(argv))
     .scriptName('vdeploy')

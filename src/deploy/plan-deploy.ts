@@ -124,7 +124,7 @@ async function planVenv(venv: ResolvedVenv, facts: VenvFacts, ctx: PlanContext):
   const newest = history.at(-1);
   const base: VenvTarget = {
     ...target(venv),
-    ...(newest ? { last: { number: newest.number, action: newest.action, time: newest.time, localUser: newest.localUser, localHost: newest.localHost, outcome: newest.outcome } } : {}),
+    ...(newest ? { last: { number: newest.number, action: newest.action, time: newest.time, localUser: newest.localUser, localHost: newest.localHost, outcome: newest.outcome, ...(newest.release ? { release: newest.release } : {}) } } : {}),
   };
   const fail = (stage: string, message: string, hint?: string): VenvPlan => ({ ...base, status: 'error', stage, message, ...(hint ? { hint } : {}) });
   if (facts.state === 'not-a-venv') {

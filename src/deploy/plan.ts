@@ -46,6 +46,8 @@ export interface LastApply {
   localUser: string;
   localHost: string;
   outcome: string;
+  /** Releases layout: the release it built or switched to. */
+  release?: string;
 }
 
 export type VenvPlan = VenvTarget &

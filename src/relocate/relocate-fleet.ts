@@ -41,6 +41,7 @@ export async function relocateFleet(
   options: RelocateFleetOptions = {},
 ): Promise<RelocateEntry[]> {
   const venvs = selectVenvs(config, selection);
+  refuseReleases(venvs);
   if (request.newPath !== undefined && request.newPath !== 'auto') {
     const hosts = new Map<string, string>();
     for (const v of venvs) {
@@ -72,6 +73,21 @@ export async function relocateFleet(
   } finally {
     if (!options.connector) await connector.closeAll();
   }
+}
+
+/**
+ * An app root of the releases layout is no venv to relocate: each deploy builds its next release by
+ * cloning and relocating the live one, and rewriting a release in place would change the live app
+ * under it. Refused before any connection, so nothing is half-relocated.
+ */
+function refuseReleases(venvs: ReturnType<typeof selectVenvs>): void {
+  const app = venvs.find((v) => v.releases);
+  if (!app) return;
+  const others = venvs.filter((v) => v.releases).length - 1;
+  throw new ConfigError(
+    `${app.id}${others > 0 ? ` (and ${others} more)` : ''} is declared with \`releases\`: each deploy builds a new, relocated release there, so relocate (for in-place venvs) leaves it alone`,
+    { hint: `deploy it instead (\`vdeploy deploy ${app.host.name}:${app.path}\`); select only in-place venvs to relocate (host:/path)` },
+  );
 }
 
 /** Relocates the venv at `request.venv` on this machine. */

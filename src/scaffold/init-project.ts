@@ -20,7 +20,16 @@ export default defineConfig({
     { name: 'web1', address: 'web1.example.com', user: 'deploy', roles: ['web'] },
   ],
   venvs: [
-    { host: 'web1', path: '/srv/app/venv', python: 'python3' },
+    {
+      host: 'web1',
+      // With \`releases\`, path is the app root: each deploy builds a new venv in /srv/app/releases/<id>/
+      // beside the live one and switches the /srv/app/current symlink to it in one step; a rollback
+      // switches back without pip. Run the app from /srv/app/current/bin/... (docs/releases.md).
+      // Leave \`releases\` out to upgrade a venv at path in place instead.
+      path: '/srv/app',
+      python: 'python3',
+      releases: { keep: 5 }, // successful releases kept on the host (the live one always is)
+    },
   ],
 });
 `;

@@ -17,6 +17,8 @@ export interface VenvStatus {
   differing: number;
   message?: string;
   last?: LastApply;
+  /** Releases layout only: the release `current` points to (null: none yet; absent when it could not be read). */
+  live?: string | null;
 }
 
 export interface MatrixRow {
@@ -44,7 +46,7 @@ export async function fleetStatus(config: ResolvedConfig, options: Omit<PlanDepl
 }
 
 function venvStatus(v: Plan['venvs'][number]): VenvStatus {
-  const base = { id: v.id, host: v.host, path: v.path, ...(v.last ? { last: v.last } : {}) };
+  const base = { id: v.id, host: v.host, path: v.path, ...(v.last ? { last: v.last } : {}), ...(v.status === 'ok' && v.releases ? { live: v.releases.live } : {}) };
   if (v.status === 'error') {
     return { ...base, state: v.stage === 'connect' ? 'unreachable' : 'error', differing: 0, message: v.message };
   }

@@ -35,7 +35,7 @@ describe('vdeploy CLI: commands, deployfile, selectors', () => {
     expect(await readFile(join(dir, 'wheels', 'release_log'), 'utf8')).to.equal('');
     const venvs = await runVdeploy(['venvs'], { cwd: dir });
     expect(venvs.exitCode, venvs.stderr).to.equal(0);
-    expect(venvs.stdout).to.include('deploy@web1:/srv/app/venv');
+    expect(venvs.stdout).to.include('deploy@web1:/srv/app');
 
     await writeFile(join(dir, 'requirements.txt'), 'django\n');
     const again = await runVdeploy(['init'], { cwd: dir });
@@ -49,18 +49,18 @@ describe('vdeploy CLI: commands, deployfile, selectors', () => {
     const all = await runVdeploy(['venvs', '--json'], { cwd: dir });
     expect(all.exitCode, all.stderr).to.equal(0);
     const ids = (JSON.parse(all.stdout) as Array<{ id: string }>).map((v) => v.id);
-    expect(ids).to.deep.equal(['app@web1:/srv/app/venv', 'deploy@web1:/srv/tools/venv', 'deploy@worker1:/srv/worker/venv']);
+    expect(ids).to.deep.equal(['app@web1:/srv/app', 'deploy@web1:/srv/tools/venv', 'deploy@worker1:/srv/worker']);
 
     const cases: Array<[string[], string[]]> = [
-      [['web1'], ['app@web1:/srv/app/venv', 'deploy@web1:/srv/tools/venv']],
-      [['app@web1'], ['app@web1:/srv/app/venv']],
-      [['app@web1:/srv/app/venv'], ['app@web1:/srv/app/venv']],
+      [['web1'], ['app@web1:/srv/app', 'deploy@web1:/srv/tools/venv']],
+      [['app@web1'], ['app@web1:/srv/app']],
+      [['app@web1:/srv/app'], ['app@web1:/srv/app']],
       [['web1:/srv/tools/venv'], ['deploy@web1:/srv/tools/venv']],
-      [[':/srv/worker/venv'], ['deploy@worker1:/srv/worker/venv']],
-      [['deploy@'], ['deploy@web1:/srv/tools/venv', 'deploy@worker1:/srv/worker/venv']],
-      [['10.0.0.12'], ['deploy@worker1:/srv/worker/venv']],
-      [['--role', 'worker'], ['deploy@worker1:/srv/worker/venv']],
-      [['app@', 'worker1', 'app@web1'], ['app@web1:/srv/app/venv', 'deploy@worker1:/srv/worker/venv']],
+      [[':/srv/worker'], ['deploy@worker1:/srv/worker']],
+      [['deploy@'], ['deploy@web1:/srv/tools/venv', 'deploy@worker1:/srv/worker']],
+      [['10.0.0.12'], ['deploy@worker1:/srv/worker']],
+      [['--role', 'worker'], ['deploy@worker1:/srv/worker']],
+      [['app@', 'worker1', 'app@web1'], ['app@web1:/srv/app', 'deploy@worker1:/srv/worker']],
     ];
     for (const [args, expected] of cases) {
       const r = await runVdeploy(['venvs', '--json', ...args], { cwd: dir });
@@ -68,7 +68,7 @@ describe('vdeploy CLI: commands, deployfile, selectors', () => {
       expect((JSON.parse(r.stdout) as Array<{ id: string }>).map((v) => v.id), args.join(' ')).to.deep.equal(expected);
     }
     const table = await runVdeploy(['venvs'], { cwd: dir });
-    expect(table.stdout).to.match(/app@web1:\/srv\/app\/venv\s+deploy@web1\.example\.com:22/);
+    expect(table.stdout).to.match(/app@web1:\/srv\/app\s+deploy@web1\.example\.com:22/);
   });
 
   const badSelectors: Array<[string, RegExp]> = [

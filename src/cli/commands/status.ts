@@ -5,7 +5,8 @@ import type { CommandModule } from 'yargs';
 
 import { createHostConnector } from '../../remote/connect-host.js';
 import { fleetStatus, safeCompare, type FleetStatus, type VenvStatus } from '../../status/fleet-status.js';
-import { readHistories } from '../../status/venv-history.js';
+import { readHistories, type VenvHistory } from '../../status/venv-history.js';
+import type { HistoryEntry } from '../../history/history-entry.js';
 import { loadConfig, type GlobalArgs } from '../context.js';
 import { formatTable, type Output } from '../output.js';
 import { hostConnectorOptions, sshOptions, type SshArgs } from '../ssh-options.js';
@@ -67,14 +68,7 @@ export function historyCommand(output: Output, setExit: (code: number) => void):
       try {
         const histories = await readHistories(config, { selectors: args.selectors, roles: args.role, connector });
         if (args.json) output.json(histories.map((h) => (h.ok ? { ...h, entries: [...h.entries].reverse() } : h)));
-        else {
-          for (const h of histories) {
-            output.out(chalk.bold(h.id));
-            if (!h.ok) output.out(`  ${chalk.red('unreachable')}: ${h.message}`);
-            else if (h.entries.length === 0) output.out(chalk.dim('  no deploys recorded'));
-            else for (const line of formatTable([...h.entries].reverse().map(historyRow))) output.out(`  ${line}`);
-          }
-        }
+        else for (const line of renderHistories(histories)) output.out(line);
         if (histories.some((h) => !h.ok)) setExit(EXIT.targetFailed);
       } finally {
         await connector.closeAll();
@@ -83,15 +77,37 @@ export function historyCommand(output: Output, setExit: (code: number) => void):
   };
 }
 
-function historyRow(e: import('../../history/history-entry.js').HistoryEntry): string[] {
+/** Each venv's history, newest first; a releases venv says which release is live and each entry's release. */
+export function renderHistories(histories: readonly VenvHistory[]): string[] {
+  const lines: string[] = [];
+  for (const h of histories) {
+    const live = h.ok && h.live !== undefined ? `  ${chalk.dim('live release:')} ${h.live ? chalk.green(h.live) : chalk.dim('none yet')}` : '';
+    lines.push(`${chalk.bold(h.id)}${live}`);
+    if (!h.ok) lines.push(`  ${chalk.red('unreachable')}: ${h.message}`);
+    else if (h.entries.length === 0) lines.push(chalk.dim('  no deploys recorded'));
+    else {
+      const releases = h.live !== undefined;
+      const rows = [...h.entries].reverse().map((e) => historyRow(e, releases ? h.live ?? null : undefined));
+      for (const line of formatTable(rows)) lines.push(`  ${line}`);
+    }
+  }
+  return lines;
+}
+
+/** One entry; `live` (releases layout): the live release, to mark the entries that name it. */
+function historyRow(e: HistoryEntry, live?: string | null): string[] {
   const changes = e.changes.map((c) => (c.kind === 'install' ? `+${c.name} ${c.to}` : c.kind === 'remove' ? `-${c.name}` : `${c.name} ${c.from}→${c.to}`));
   const shown = changes.length > 4 ? [...changes.slice(0, 4), `… ${changes.length - 4} more`] : changes;
   const outcome = e.outcome === 'deployed' ? chalk.green(e.outcome) : chalk.red(`${e.outcome}${e.failedStep ? ` at ${e.failedStep}` : ''}`);
   const what = e.action === 'deploy' ? '' : chalk.cyan(`${e.action}${e.undoes ? ` of #${e.undoes}` : e.restores ? ` to #${e.restores}` : ''}${e.reason ? ` (${e.reason})` : ''} `);
-  return [`#${e.number}`, shortTime(e.time), `${e.localUser}@${e.localHost}`, outcome, `${what}${shown.join(', ') || chalk.dim('no package changes')}`];
+  const back = e.switchedBack === undefined ? '' : chalk.yellow(e.switchedBack ? `; switched back to ${e.previousRelease ?? 'no release'}` : '; switching back failed');
+  const row = [`#${e.number}`, shortTime(e.time), `${e.localUser}@${e.localHost}`, outcome];
+  if (live !== undefined) row.push(!e.release ? chalk.dim('-') : e.release === live ? chalk.green(`${e.release} (live)`) : e.release);
+  return [...row, `${what}${shown.join(', ') || chalk.dim('no package changes')}${back}`];
 }
 
-function shortTime(iso: string): string {
+/** `2026-12-03 23:52Z` from an ISO time. */
+export function shortTime(iso: string): string {
   return iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, 'Z');
 }
 
@@ -107,13 +123,18 @@ export function renderStatus(status: FleetStatus, all: boolean, columns: number)
     v.last ? `${shortTime(v.last.time)} ${v.last.localUser} ${v.last.action === 'deploy' ? '' : `${v.last.action} `}${v.last.outcome}` : 'never deployed';
   const stateWidth = Math.max(...status.venvs.map((v) => stripVTControlCharacters(STATE[v.state](v)).length), 5);
   const lastWidth = Math.max(...status.venvs.map((v) => lastOf(v).length), 11);
-  const idWidth = Math.max(20, columns - stateWidth - lastWidth - 4);
+  // The LIVE RELEASE column only when a selected venv uses the releases layout.
+  const releases = status.venvs.some((v) => v.live !== undefined);
+  const releaseWidth = releases ? Math.max(...status.venvs.map((v) => liveOf(v).length), 12) + 2 : 0;
+  const idWidth = Math.max(20, columns - stateWidth - lastWidth - releaseWidth - 4);
   const rows = status.venvs.map((v) => [
     elide(v.id, idWidth),
     STATE[v.state](v),
+    ...(releases ? [v.live ? chalk.green(liveOf(v)) : chalk.dim(liveOf(v))] : []),
     v.last ? lastOf(v) : chalk.dim(lastOf(v)),
   ]);
-  const lines = formatTable([['VENV', 'STATE', 'LAST DEPLOY'].map((h) => chalk.dim(h)), ...rows]);
+  const header = ['VENV', 'STATE', ...(releases ? ['LIVE RELEASE'] : []), 'LAST DEPLOY'];
+  const lines = formatTable([header.map((h) => chalk.dim(h)), ...rows]);
   for (const v of status.venvs) if (v.message && v.state !== 'in-sync') lines.push(chalk.dim(`  ${v.id}: ${v.message}`));
 
   const shown = status.matrix.filter((r) => all || r.differs);
@@ -148,6 +169,11 @@ export function renderStatus(status: FleetStatus, all: boolean, columns: number)
   lines.push(chalk.dim(`${shown.length} of ${status.matrix.length} packages${all ? '' : ' (those that differ; --all shows every one)'}.`));
   lines.push(chalk.dim('Yellow: older than the newest release; magenta: newer; -: not installed.'));
   return lines;
+}
+
+/** The live release of a releases venv; `none yet` before its first, `in place` for an in-place venv. */
+function liveOf(v: VenvStatus): string {
+  return v.live === undefined ? (v.state === 'unreachable' || v.state === 'error' ? '?' : 'in place') : (v.live ?? 'none yet');
 }
 
 function colour(version: string | null, newest: string | undefined): string {

@@ -42,6 +42,7 @@ export function venvsCommand(output: Output): CommandModule<GlobalArgs, VenvsArg
             requirements: v.requirements,
             roles: v.host.roles,
             django: v.django ?? null,
+            releases: v.releases ?? null,
           })),
         );
         return;
@@ -52,7 +53,7 @@ export function venvsCommand(output: Output): CommandModule<GlobalArgs, VenvsArg
         v.python,
         relative(config.dir, v.requirements) || v.requirements,
         v.host.roles.join(',') || '-',
-        v.django ? `django ${v.django.settings}` : '',
+        [v.releases ? `releases (keep ${v.releases.keep})` : '', v.django ? `django ${v.django.settings}` : ''].filter(Boolean).join(', '),
       ]);
       const header = ['VENV', 'CONNECT AS', 'PYTHON', 'REQUIREMENTS', 'ROLES', ''].map((h) => chalk.dim(h));
       for (const line of formatTable([header, ...rows])) output.out(line);
