@@ -293,7 +293,7 @@ describe('releases layout: deploy, switch back, rollback, cleanup (real sshd fle
     });
 
     it('rollback --to 1 (its release cleaned up): the plan says so and the release is rebuilt from the release log', async () => {
-      // The plain-text plan does not name the cleaned-up release yet (another helper renders it): --json does.
+      // The plan's text line for it is checked in releases-cli.test.ts.
       const r = json(ok(await project.run(['rollback', '--yes', '--to', '1', '--json'])));
       const plan = r.plan.venvs[0]!.releases!;
       expect(plan).to.deep.include({ cleanedUp: ids[0], build: 'clone', live: ids[4] });
