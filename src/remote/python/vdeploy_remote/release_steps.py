@@ -199,7 +199,7 @@ def settle(ctx, outcome, failed):
     now_live = releases.live(ctx.root)
     try:
         if ctx.built and ctx.release and ctx.release != now_live and os.path.isdir(releases.release_path(ctx.root, ctx.release)):
-            ctx.removed.append(releases.remove(ctx.root, ctx.release, 'failed'))
+            ctx.removed.append(releases.remove(ctx.root, ctx.release, 'unfinished' if outcome == 'interrupted' else 'failed'))
         if outcome == 'deployed':
             history = venv_facts.read_history(ctx.root) + [dict(ctx.history, outcome='deployed', release=ctx.release, previousRelease=ctx.live)]
             free = releases.free_bytes(ctx.root)
