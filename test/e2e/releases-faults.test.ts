@@ -130,7 +130,8 @@ async function nextDeployCleansUp(project: DeployProject, root: string, before: 
 }
 
 describe('releases layout when things go wrong (real sshd fleet)', function () {
-  this.timeout(900_000);
+  // The reader's 20 deploys and rollbacks took 5 minutes on a loaded 2-core machine, 9 under more load.
+  this.timeout(1_800_000);
   let fleet: Fleet;
   let host: FleetHost;
   let wheels: string;
@@ -223,7 +224,7 @@ json.dump({'reads': reads, 'moved': moved, 'failures': failures[:20], 'failed': 
     const child = spawn('/usr/bin/python3', ['-c', reader, root, stop, result], { stdio: 'ignore' });
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
-      const ops: string[] = [];
+      // 10 deploys of a new version, each followed by a rollback: 20 switches of `current`.
       for (let i = 1; i <= 10; i++) {
         if (i > 1) await project.addWheels([await relapp(dir, `1.${i}`, join(host.root, 'atomic-pause'))]);
         const d = await project.run(['deploy', '--yes']);
@@ -232,9 +233,7 @@ json.dump({'reads': reads, 'moved': moved, 'failures': failures[:20], 'failed': 
         const r = await project.run(['rollback', '--yes']);
         expect(r.exitCode, r.stderr + r.stdout).to.equal(0);
         expect(await liveVersion(root)).to.equal('1.0');
-        ops.push('deploy', 'rollback');
       }
-      expect(ops).to.have.length(20);
     } finally {
       await writeFile(stop, '');
       await exited;
@@ -304,10 +303,15 @@ json.dump({'reads': reads, 'moved': moved, 'failures': failures[:20], 'failed': 
     const r = await running;
     expect(r.exitCode, r.output).to.equal(130);
     expect(r.output).to.match(/Stopping/);
-    const after = await layout(root);
-    expect(after).to.deep.equal(before);
+    expect(await layout(root)).to.deep.equal(before);
     expect(await liveVersion(root)).to.equal('1.0');
     expect(await lockIsFree(root)).to.equal(true);
+    // The apply stopped after the build's running step, before its switch, and removed what it built.
+    const lines = (await readFile(join(root, '.vdeploy', 'history.jsonl'), 'utf8')).trim().split('\n');
+    const last = JSON.parse(lines.at(-1)!) as { outcome: string; release: string; steps: Array<{ name: string }>; removedReleases?: Array<{ id: string; why: string }> };
+    expect(last.outcome).to.equal('interrupted');
+    expect(last.steps.map((s) => s.name)).not.to.include('switch');
+    expect(last.removedReleases?.map((x) => [x.id, x.why])).to.deep.equal([[last.release, 'unfinished']]);
     const again = await project.run(['deploy', '--yes', '--json']);
     expect(again.exitCode, again.stderr + again.stdout).to.equal(0);
     expect(await liveVersion(root)).to.equal('1.1');

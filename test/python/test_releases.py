@@ -15,7 +15,7 @@ from unittest import mock
 
 import support
 from test_apply_venv import build_wheel, request, run_main, write
-from vdeploy_remote import releases, venv_facts
+from vdeploy_remote import host_apply, protocol, release_steps, releases, venv_facts
 
 ID1, ID2, ID3 = '20261203T100000Z-0001', '20261203T100100Z-0002', '20261203T100200Z-0003'
 
@@ -242,6 +242,54 @@ class SizesAndClones(Temp):
         self.assertFalse(ok)
         self.assertIn('missing', out)
         self.assertFalse(os.path.lexists(target))
+
+
+class Stop(Temp):
+    """A stop (Ctrl-C, a vdeploy gone) during a release's build: the apply ends before its switch."""
+
+    def test_host_apply_forwards_a_stop_to_a_releases_apply_as_sigterm(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        child = subprocess.Popen([sys.executable, '-c', 'import signal, sys, time\n'
+                                  'signal.signal(signal.SIGTERM, lambda *a: sys.exit(7))\n'
+                                  'print("ready", flush=True)\ntime.sleep(60)\n'], stdout=subprocess.PIPE)
+        self.addCleanup(child.stdout.close)
+        self.assertEqual(child.stdout.readline(), b'ready\n')
+        ended = threading.Event()
+        forwarder = threading.Thread(target=host_apply.forward_stop, args=(child, host_apply.Control(r), ended))
+        forwarder.start()
+        os.write(w, b'stop\n')
+        self.assertEqual(child.wait(60), 7)
+        ended.set()
+        forwarder.join()
+        # An apply that ends by itself is left alone, and the forwarder ends with it.
+        quiet = threading.Thread(target=host_apply.forward_stop, args=(child, host_apply.Control(r), ended))
+        quiet.start()
+        quiet.join(5)
+        self.assertFalse(quiet.is_alive())
+
+    def test_an_interrupted_build_removes_its_release_as_unfinished_and_never_switches(self):
+        stub = os.path.join(self.root, 'python-stub')
+        write(stub, '#!/bin/sh\nmkdir -p "$3/bin"; echo "home = /x" > "$3/pyvenv.cfg"\n', 0o755)
+        app = os.path.join(self.root, 'app')
+        ctx = release_steps.ReleaseApply(request(app, create={'python': stub}, releases={'keep': 5, 'switchTo': None, 'switchBack': True}),
+                                         sleep=lambda s: None)
+        self.addCleanup(ctx.close)
+
+        def build_then_stop(ctx):
+            release_steps.build(ctx)
+            ctx.interrupted.append(15)  # the SIGTERM forward_stop sends, during the build
+
+        steps = tuple((build_then_stop if step is release_steps.build else step, may_stop) for step, may_stop in release_steps.STEPS)
+        with mock.patch.object(release_steps, 'STEPS', steps), mock.patch.object(protocol, 'progress', lambda obj: None):
+            answer = release_steps.apply(ctx)
+        self.assertEqual((answer['outcome'], [s['name'] for s in answer['steps']]), ('interrupted', ['create']))
+        self.assertEqual([r['why'] for r in answer['release']['removed']], ['unfinished'])
+        self.assertEqual((answer['release']['live'], releases.list_releases(app)), (None, []))
+        self.assertFalse(os.path.lexists(releases.current_link(app)))
+        self.assertEqual(venv_facts.read_history(app)[-1]['outcome'], 'interrupted')
+        support.check_contract('apply_venv.answer', dict(answer, v=1))
 
 
 def manage_script(path, log):
