@@ -269,21 +269,40 @@ class Stop(Temp):
         quiet.join(5)
         self.assertFalse(quiet.is_alive())
 
-    def test_an_interrupted_build_removes_its_release_as_unfinished_and_never_switches(self):
+    def stopped_during(self, name, **over):
+        """A fresh release's apply (a stub Python) that gets its stop while step `name` runs; the answer."""
         stub = os.path.join(self.root, 'python-stub')
         write(stub, '#!/bin/sh\nmkdir -p "$3/bin"; echo "home = /x" > "$3/pyvenv.cfg"\n', 0o755)
         app = os.path.join(self.root, 'app')
-        ctx = release_steps.ReleaseApply(request(app, create={'python': stub}, releases={'keep': 5, 'switchTo': None, 'switchBack': True}),
-                                         sleep=lambda s: None)
+        ctx = release_steps.ReleaseApply(request(app, create={'python': stub}, releases={'keep': 5, 'switchTo': None, 'switchBack': True},
+                                                 **over), sleep=lambda s: None)
         self.addCleanup(ctx.close)
 
-        def build_then_stop(ctx):
-            release_steps.build(ctx)
-            ctx.interrupted.append(15)  # the SIGTERM forward_stop sends, during the build
+        def stop_during(step):
+            def run(ctx):
+                step(ctx)
+                ctx.interrupted.append(15)  # the SIGTERM forward_stop sends
+            return run
 
-        steps = tuple((build_then_stop if step is release_steps.build else step, may_stop) for step, may_stop in release_steps.STEPS)
+        steps = tuple((stop_during(step) if step.__name__ == name else step, may_stop) for step, may_stop in release_steps.STEPS)
         with mock.patch.object(release_steps, 'STEPS', steps), mock.patch.object(protocol, 'progress', lambda obj: None):
-            answer = release_steps.apply(ctx)
+            return release_steps.apply(ctx)
+
+    def test_once_migrate_or_unmigrate_ran_a_stop_lets_the_release_go_live(self):
+        manage = os.path.join(self.root, 'manage.py')
+        manage_script(manage, os.path.join(self.root, 'manage.log'))
+        migrate = {'argv': [sys.executable, manage], 'cwd': self.root, 'env': {}, 'run': True}
+        answer = self.stopped_during('migrate', migrate=migrate)
+        self.assertEqual(answer['outcome'], 'deployed')
+        self.assertEqual(answer['release']['live'], answer['release']['id'])
+        shutil.rmtree(os.path.join(self.root, 'app'))
+        answer = self.stopped_during('unmigrate', migrate=dict(migrate, run=False), unmigrate=[{'app': 'shop', 'to': 'zero'}])
+        self.assertEqual(answer['outcome'], 'deployed')
+        self.assertEqual([s['name'] for s in answer['steps']], ['unmigrate', 'create', 'switch'])
+
+    def test_an_interrupted_build_removes_its_release_as_unfinished_and_never_switches(self):
+        app = os.path.join(self.root, 'app')
+        answer = self.stopped_during('build')
         self.assertEqual((answer['outcome'], [s['name'] for s in answer['steps']]), ('interrupted', ['create']))
         self.assertEqual([r['why'] for r in answer['release']['removed']], ['unfinished'])
         self.assertEqual((answer['release']['live'], releases.list_releases(app)), (None, []))
