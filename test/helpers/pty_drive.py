@@ -6,6 +6,8 @@ With PTY_DRIVE_WHEN_FILE=PATH, the answers are typed instead as soon as that fil
 0.5 s): a live view redraws all the time, so the output is never quiet enough to wait for.
 An answer given as {"after": TEXT, "send": KEYS} is typed as soon as TEXT appears in the output that
 came after the previous answer, quiet or not (a live view's "Stopping…", say).
+With PTY_DRIVE_TRANSCRIPT=PATH, the output is also appended to that file as it comes (a test can
+act on what the command has said so far while it still runs).
 Prints {"exitCode": N, "output": "..."} as JSON on stdout.
 """
 import fcntl, json, os, pty, select, struct, sys, termios, time
@@ -19,6 +21,7 @@ if pid == 0:
 # A terminal of a usual size (a new pty has 0 columns, which makes a live view wrap every character).
 fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
 when_file = os.environ.get("PTY_DRIVE_WHEN_FILE")
+transcript = os.environ.get("PTY_DRIVE_TRANSCRIPT")
 last_sent = 0.0
 out = b""
 pending = b""
@@ -43,6 +46,9 @@ while time.time() < deadline:
         if not data:
             break
         out += data
+        if transcript:
+            with open(transcript, "ab") as t:
+                t.write(data)
         pending += data
         since_sent += data
         continue

@@ -7,7 +7,8 @@ batch plus one per reload, is what keeps an upgrade near pip's own time.
 Protocol. stdin, after the payload: the request as one JSON line ('host_apply.request'), then control
 lines while it runs:
   "uploaded" — the SFTP uploads are complete (only awaited when the request says waitForUploads);
-  "stop"     — start nothing new (Ctrl-C); the venv being applied finishes and is reported.
+  "stop"     — start nothing new (Ctrl-C); the venv being applied finishes and is reported (a
+               releases venv is told to stop too: it ends before its switch, see forward_stop).
 End of stdin means "stop" too: a client that went away must not have venvs started on its behalf.
 Everything is read with os.read on fd 0, never through sys.stdin, whose buffer would swallow the
 control lines. stdout: one JSON object per line ('host_apply.line') — {"push": …}, {"venv": i, …}
@@ -138,7 +139,21 @@ def drop_damaged_wheels(venv):
             pass  # the child says what it cannot read
 
 
-def apply_one(index, venv):
+def forward_stop(child, control, ended):
+    """Releases layout: a stop (Ctrl-C, or a vdeploy that went away) reaches the apply as SIGTERM, so it
+    ends after the running step and before the switch, and removes the release it was building:
+    `current` never moves. (In place the running venv finishes instead: a stop would leave it half
+    changed.) Only this thread reads the control lines while the child runs."""
+    while not ended.wait(0.2):
+        if control.stopping():
+            try:
+                child.send_signal(signal.SIGTERM)
+            except OSError:
+                pass
+            return
+
+
+def apply_one(index, venv, control=None):
     """Runs apply_venv for one venv in a child; its line for stdout."""
     drop_damaged_wheels(venv)
     argv, prefix = protocol.child_command(CHILD, prefix=venv.get('sudo') or ())
@@ -157,11 +172,15 @@ def apply_one(index, venv):
         except OSError:
             pass  # it ended early (sudo refused?): its exit code and stderr say why
 
+    ended = threading.Event()
     threads = [threading.Thread(target=lambda: out.append(child.stdout.read())), threading.Thread(target=feed)]
+    if control is not None and venv['input'].get('releases'):
+        threads.append(threading.Thread(target=forward_stop, args=(child, control, ended)))
     for t in threads:
         t.start()
     other = forward_progress(index, child.stderr)
     code = child.wait()
+    ended.set()
     for t in threads:
         t.join()
     output = last_json_object(out[0] if out else b'')
@@ -202,8 +221,9 @@ def host_reload(command):
                                 'tail': protocol.tail(text, 5)}})
 
 
-def run(request, control, apply=apply_one):
+def run(request, control, apply=None):
     """The whole host apply after the request; the "done" line's value."""
+    apply = apply or (lambda index, venv: apply_one(index, venv, control))
     if not push(request, control):
         return {'started': 0, 'stoppedBy': 'push'}
     deployed, started, stopped_by = 0, 0, None

@@ -186,9 +186,20 @@ def switch_back(ctx):
     return True
 
 
+# A stop (SIGTERM: host_apply forwards Ctrl-C to a releases apply) ends the apply after a step marked
+# True, before the switch, and the release it built is removed. Once migrate has run, the release goes
+# live instead: stopping then would leave the old code on the new schema for good.
 STEPS = ((sweep, True), (apply_venv.unmigrate, True), (build, True), (apply_venv.remove_stashes, True),
-         (apply_venv.install, True), (apply_venv.prune, False), (apply_venv.verify, True), (apply_venv.migrate, True),
+         (apply_venv.install, True), (apply_venv.prune, False), (apply_venv.verify, True), (apply_venv.migrate, False),
          (switch, False), (reload_current, False), (apply_venv.healthcheck, False))
+
+
+def steps(ctx):
+    """STEPS; for a rollback that unmigrates, no stop after it: the schema went back, so the older
+    release goes live."""
+    if not ctx.request.get('unmigrate'):
+        return STEPS
+    return tuple((step, may_stop and step is sweep) for step, may_stop in STEPS)
 
 
 def settle(ctx, outcome, failed):
@@ -199,7 +210,7 @@ def settle(ctx, outcome, failed):
     now_live = releases.live(ctx.root)
     try:
         if ctx.built and ctx.release and ctx.release != now_live and os.path.isdir(releases.release_path(ctx.root, ctx.release)):
-            ctx.removed.append(releases.remove(ctx.root, ctx.release, 'failed'))
+            ctx.removed.append(releases.remove(ctx.root, ctx.release, 'unfinished' if outcome == 'interrupted' else 'failed'))
         if outcome == 'deployed':
             history = venv_facts.read_history(ctx.root) + [dict(ctx.history, outcome='deployed', release=ctx.release, previousRelease=ctx.live)]
             free = releases.free_bytes(ctx.root)
@@ -224,7 +235,7 @@ def apply(ctx):
     except apply_venv.Locked as e:
         return {'outcome': 'locked', 'failedStep': 'lock', 'steps': ctx.steps, 'heldBy': e.holder}
     ctx.history['before'] = venv_facts.installed_versions(ctx.current())
-    outcome, failed = apply_venv.run_steps(ctx, STEPS)
+    outcome, failed = apply_venv.run_steps(ctx, steps(ctx))
     info = settle(ctx, outcome, failed)
     ctx.history.update(release=ctx.release, previousRelease=ctx.live)
     if 'switchedBack' in info:
