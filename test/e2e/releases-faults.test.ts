@@ -130,8 +130,7 @@ async function nextDeployCleansUp(project: DeployProject, root: string, before: 
 }
 
 describe('releases layout when things go wrong (real sshd fleet)', function () {
-  // The reader's 20 deploys and rollbacks took 5 minutes on a loaded 2-core machine, 9 under more load.
-  this.timeout(1_800_000);
+  this.timeout(1_200_000);
   let fleet: Fleet;
   let host: FleetHost;
   let wheels: string;
@@ -221,7 +220,9 @@ while not os.path.exists(stop):
             failures.append('%r (current -> %s)' % (e, now))
 json.dump({'reads': reads, 'moved': moved, 'failures': failures[:20], 'failed': len(failures), 'seen': sorted(seen)}, open(out, 'w'))
 `;
-    const child = spawn('/usr/bin/python3', ['-c', reader, root, stop, result], { stdio: 'ignore' });
+    // Niced: the loop takes what CPU the deploys leave (a tight loop at normal priority took one of two cores
+    // from them and made the 20 deploys and rollbacks take 5 to 9 minutes).
+    const child = spawn('nice', ['-n', '19', '/usr/bin/python3', '-c', reader, root, stop, result], { stdio: 'ignore' });
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
       // 10 deploys of a new version, each followed by a rollback: 20 switches of `current`.
