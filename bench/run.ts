@@ -109,7 +109,8 @@ async function main(argv: string[]): Promise<number> {
             layoutRows.push(await measureLayoutRow(ctx, scenario, options.runs));
           }
         }
-        startup = await measureStartup(project, rss);
+        // Only with the main rows: a layouts-only run merged into earlier results keeps their startup times.
+        if (options.scenarios.length > 0) startup = await measureStartup(project, rss);
       } finally {
         await bench.stop();
       }
