@@ -1,9 +1,11 @@
 /**
  * A test fleet (real sshds on loopback) prepared for the benchmark: venvs made from a template, a
- * staging directory per host for the baseline, and named states (empty, app 1.0, app 1.1) of every
- * venv and wheel cache that a scenario can reset to between runs, untimed, and check.
+ * staging directory per host for the baseline, optionally app roots for the releases layout (issue
+ * 15: <root>/releases/<id>/ venvs and a <root>/current symlink), and named states (empty, app 1.0,
+ * app 1.1) of every venv, app root and wheel cache that a scenario can reset to between runs,
+ * untimed, and check.
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LocalConnection } from '../src/remote/local-connection.js';
 import { Semaphore } from '../src/remote/semaphore.js';
@@ -20,24 +22,33 @@ export interface BenchFleet {
   fleet: Fleet;
   /** Every host with all its venvs. */
   all: FleetTarget[];
+  /** Every host with all its app roots (releases layout; none unless started with `roots`). */
+  allRoots: FleetTarget[];
   /** The first `hosts` hosts with their first `venvs` venvs. */
   slice(hosts: number, venvs: number): FleetTarget[];
   cacheOf(host: FleetHost): string;
   stageOf(host: FleetHost): string;
-  /** Remember the current venvs and wheel caches of `targets` as `state`. */
-  capture(state: VenvState, targets: readonly FleetTarget[]): void;
+  /**
+   * Remember the current venvs and wheel caches of `targets` as `state` (without `caches`: the
+   * venvs only, keeping the caches' states as an earlier capture recorded them).
+   */
+  capture(state: VenvState, targets: readonly FleetTarget[], caches?: boolean): void;
   /** Give every venv of `targets` the state `source` has (its files, with paths rewritten). */
   cloneState(state: VenvState, source: { host: FleetHost; venv: string }, targets: readonly FleetTarget[]): void;
   /** Put `targets` back into `state` (venvs, caches, empty staging) and check the venvs. */
   reset(state: VenvState, targets: readonly FleetTarget[]): Promise<void>;
-  /** Problems of `targets`' venvs against `state` (empty list: all right). */
+  /**
+   * Problems of `targets`' venvs against `state` (empty list: all right). An app root is checked
+   * through its `current` symlink: the live release must hold exactly the state's versions.
+   */
   check(state: VenvState, targets: readonly FleetTarget[]): string[];
   stop(): Promise<void>;
 }
 
 const SETUP_CONCURRENCY = 2;
 
-export async function startBenchFleet(opts: { hosts: number; venvs: number; wheels: WheelSet; log: (line: string) => void }): Promise<BenchFleet> {
+/** `roots`: app roots per host for the releases layout, <host>/srv/app1… (made empty; vdeploy builds the releases). */
+export async function startBenchFleet(opts: { hosts: number; venvs: number; roots?: number; wheels: WheelSet; log: (line: string) => void }): Promise<BenchFleet> {
   const started = performance.now();
   const fleet = await startFleet({ hosts: opts.hosts, venvsPerHost: 0 });
   try {
@@ -53,17 +64,26 @@ export async function startBenchFleet(opts: { hosts: number; venvs: number; whee
         }),
       ),
     );
-    opts.log(`fleet: ${opts.hosts} sshd hosts × ${opts.venvs} venvs ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    return prepare(fleet, opts.wheels, readInstalled(template));
+    const roots = fleet.hosts.map((host) => ({
+      host,
+      venvs: Array.from({ length: opts.roots ?? 0 }, (_, i) => {
+        const root = join(host.root, 'srv', `app${i + 1}`);
+        mkdirSync(root, { recursive: true });
+        return root;
+      }),
+    }));
+    opts.log(`fleet: ${opts.hosts} sshd hosts × ${opts.venvs} venvs${opts.roots ? ` and ${opts.roots} app roots` : ''} ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return prepare(fleet, opts.wheels, readInstalled(template), roots);
   } catch (err) {
     await fleet.stop();
     throw err;
   }
 }
 
-function prepare(fleet: Fleet, wheels: WheelSet, base: ReadonlyMap<string, string>): BenchFleet {
+function prepare(fleet: Fleet, wheels: WheelSet, base: ReadonlyMap<string, string>, allRoots: FleetTarget[]): BenchFleet {
   const local = new LocalConnection();
   const all: FleetTarget[] = fleet.hosts.map((host) => ({ host, venvs: [...host.venvs] }));
+  const roots = new Set(allRoots.flatMap((t) => t.venvs));
   const snapshots = new Map<string, Map<VenvState, TreeSnapshot>>();
   const cacheOf = (host: FleetHost) => cacheDirOf(host);
   const stageOf = (host: FleetHost) => join(host.root, 'baseline-stage');
@@ -85,20 +105,27 @@ function prepare(fleet: Fleet, wheels: WheelSet, base: ReadonlyMap<string, strin
   };
   const check = (state: VenvState, targets: readonly FleetTarget[]) =>
     targets.flatMap(({ venvs }) =>
-      venvs.flatMap((venv) => checkVenv(venv, expected(state), state === 'empty' ? undefined : { name: APP, version: state.slice('app-'.length) })),
+      venvs.flatMap((venv) => {
+        const app = state === 'empty' ? undefined : { name: APP, version: state.slice('app-'.length) };
+        if (!roots.has(venv)) return checkVenv(venv, expected(state), app);
+        if (state === 'empty') return existsSync(join(venv, 'current')) ? [`${venv}: has a current release, expected none`] : [];
+        const live = liveRelease(venv);
+        return typeof live === 'string' ? checkVenv(join(venv, 'current'), expected(state), app) : [live.problem];
+      }),
     );
 
   return {
     fleet,
     all,
+    allRoots,
     slice: (hosts, venvs) => all.slice(0, hosts).map((t) => ({ host: t.host, venvs: t.venvs.slice(0, venvs) })),
     cacheOf,
     stageOf,
-    capture(state, targets) {
+    capture(state, targets, caches = true) {
       for (const { host, venvs } of targets) {
         const cache = cacheOf(host);
         // An empty state has no wheel cache at all, as on a host vdeploy never saw.
-        if (state !== 'empty' && existsSync(cache)) remember(cache, state, fresh(snapshotDir(host, state, 'wheel-cache'), (d) => snapshotTree(cache, d)));
+        if (caches && state !== 'empty' && existsSync(cache)) remember(cache, state, fresh(snapshotDir(host, state, 'wheel-cache'), (d) => snapshotTree(cache, d)));
         for (const venv of venvs) remember(venv, state, fresh(snapshotDir(host, state, basename(venv)), (d) => snapshotTree(venv, d)));
       }
     },
@@ -146,6 +173,21 @@ function prepare(fleet: Fleet, wheels: WheelSet, base: ReadonlyMap<string, strin
     check,
     stop: () => fleet.stop(),
   };
+}
+
+/** The release `<root>/current` names (a relative symlink releases/<id> to a directory), or what is wrong with it. */
+function liveRelease(root: string): string | { problem: string } {
+  const link = join(root, 'current');
+  let target: string;
+  try {
+    if (!lstatSync(link).isSymbolicLink()) return { problem: `${link} is not a symlink` };
+    target = readlinkSync(link);
+  } catch {
+    return { problem: `${root}: no current release` };
+  }
+  const m = /^releases\/([^/]+)$/.exec(target);
+  if (!m || !existsSync(join(root, target, 'pyvenv.cfg'))) return { problem: `${link} -> ${target} is not a release under ${root}/releases` };
+  return m[1]!;
 }
 
 /** Make `dir` anew (an older state of the same name is replaced) and fill it. */

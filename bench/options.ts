@@ -1,5 +1,6 @@
 /** The benchmark's command line: `npm run bench -- [options]`. */
 import { parseArgs } from 'node:util';
+import { LAYOUT_SCENARIOS, type LayoutScenario } from './layouts.js';
 import type { Scenario } from './scenarios.js';
 
 export interface BenchOptions {
@@ -7,6 +8,8 @@ export interface BenchOptions {
   venvs: number;
   runs: number;
   scenarios: Scenario[];
+  /** In-place vs releases layout rows (issue 15), on the main rows' hosts × venvs. */
+  layouts: LayoutScenario[];
   scale: boolean;
   scaleHosts: number[];
   scaleVenvs: number;
@@ -24,12 +27,15 @@ export const USAGE = `Usage: npm run bench -- [options]
   --hosts N           hosts in the main rows (default 4)
   --venvs N           venvs per host in the main rows (default 4)
   --runs N            timed runs per contender and row; the median is reported (default 3)
-  --scenarios LIST    any of fresh,noop,upgrade,scale (default: all)
+  --scenarios LIST    any of fresh,noop,upgrade,scale, and the in-place vs releases layout rows
+                      layout-upgrade,layout-rollback,layout-fresh (or "layouts" for these three)
+                      (default: all)
   --scale-hosts LIST  fleet sizes of the scale rows (default 1,4,16,32)
   --scale-venvs N     venvs per host in the scale rows (default 2)
   --scale-runs N      runs per scale row (default 1: the scale rows' baselines alone take ~6 min a run)
-  --smoke             1 host × 1 venv, 1 run, fresh/noop/upgrade; prints the table, writes no files
-                      unless --out is given (CI's check that the benchmark works)
+  --smoke             1 host × 1 venv, 1 run, fresh/noop/upgrade/layout-upgrade/layout-rollback;
+                      prints the tables, writes no files unless --out is given (CI's check that
+                      the benchmark works)
   --out DIR           write results.md and results.json there (default: bench/)
   --merge             keep the rows of DIR/results.json that this run does not measure
   --tmpdir DIR        put the fleet, venvs and projects under DIR (default: /dev/shm when it is a
@@ -40,7 +46,8 @@ Environment: VDEPLOY_BENCH_CLI=path/to/main.js measures another build of the CLI
 VDEPLOY_SHARED_WHEELS=DIR takes the shared wheels from DIR (default: ../shared/wheels).
 `;
 
-const ALL: readonly string[] = ['fresh', 'noop', 'upgrade', 'scale'];
+const ALL: readonly string[] = ['fresh', 'noop', 'upgrade', ...LAYOUT_SCENARIOS, 'scale'];
+const SMOKE = 'fresh,noop,upgrade,layout-upgrade,layout-rollback';
 
 /** Parse argv; throws an Error whose message is one line naming the bad flag and what it needs. */
 export function parseBenchOptions(argv: readonly string[], defaultOut: string): BenchOptions | 'help' {
@@ -66,15 +73,16 @@ export function parseBenchOptions(argv: readonly string[], defaultOut: string): 
   if (values.help) return 'help';
   const smoke = values.smoke!;
   const runs = count('--runs', values.runs, smoke ? 1 : 3);
-  const names = list('--scenarios', values.scenarios ?? (smoke ? 'fresh,noop,upgrade' : ALL.join(',')));
+  const names = list('--scenarios', values.scenarios ?? (smoke ? SMOKE : ALL.join(','))).flatMap((n): string[] => (n === 'layouts' ? [...LAYOUT_SCENARIOS] : [n]));
   const unknown = names.find((n) => !ALL.includes(n));
-  if (unknown) throw new Error(`--scenarios: unknown scenario "${unknown}"; choose from ${ALL.join(', ')}`);
+  if (unknown) throw new Error(`--scenarios: unknown scenario "${unknown}"; choose from ${ALL.join(', ')} (or layouts)`);
   const scaleHosts = list('--scale-hosts', values['scale-hosts'] ?? '1,4,16,32').map((h) => count('--scale-hosts', h, 0));
   const options: BenchOptions = {
     hosts: count('--hosts', values.hosts, smoke ? 1 : 4),
     venvs: count('--venvs', values.venvs, smoke ? 1 : 4),
     runs,
-    scenarios: names.filter((n): n is Scenario => n !== 'scale'),
+    scenarios: names.filter((n): n is Scenario => ['fresh', 'noop', 'upgrade'].includes(n)),
+    layouts: LAYOUT_SCENARIOS.filter((n) => names.includes(n)),
     scale: names.includes('scale'),
     scaleHosts: [...new Set(scaleHosts)].sort((a, b) => a - b),
     scaleVenvs: count('--scale-venvs', values['scale-venvs'], 2),

@@ -30,7 +30,7 @@ const HOST_EVENT = /^(\S+): (connected|probed) \(([\d.]+m?s)\)$/;
 const PUSHING = /^(\S+): pushing \d+ wheels?$/;
 const PUSHED = /^(\S+): pushed \d+ wheels?, .* \(([\d.]+m?s)\)$/;
 const STEP = /^(.+): (\S+) (ok|failed) \(([\d.]+m?s)\)$/;
-const VENV_END = /^(.+): (deployed|failed|locked|interrupted|skipped) \(([\d.]+m?s)\)$/;
+const VENV_END = /^(.+): (deployed|rolled back|failed|locked|interrupted|skipped) \(([\d.]+m?s)\)$/;
 
 /** "45ms" or "1.2s" (vdeploy's formatDuration) → ms. */
 export function parseDuration(text: string): number {
@@ -75,6 +75,21 @@ export function profileRun(lines: readonly TimedLine[], total: number): RunProfi
   }
   profile.exit = Math.max(0, total - lastEvent);
   return profile;
+}
+
+/**
+ * Each venv's apply time as vdeploy reports it ("…/srv/app1: deployed (2.5s)", "rolled back (0.4s)"):
+ * from the moment its apply started on the host's SSH connection until its answer came back. That
+ * is the host's time for that venv (the remote Python process from its start, all its steps); a
+ * whole run's wall time adds process start, connecting, probing and the other venvs.
+ */
+export function venvApplyTimes(lines: readonly TimedLine[]): number[] {
+  const out: number[] = [];
+  for (const { text } of lines) {
+    const m = VENV_END.exec(text);
+    if (m) out.push(parseDuration(m[3]!));
+  }
+  return out;
 }
 
 /** The median of each field over runs. */

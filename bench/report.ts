@@ -2,6 +2,7 @@
  * The benchmark's results: medians per row, the Markdown table, the issue's targets checked against
  * the numbers (reported, never enforced), and where vdeploy's time went.
  */
+import type { LayoutRow } from './layouts.js';
 import { formatProfile, median, medianProfile, seconds, type RunProfile } from './profile.js';
 import type { RowResult } from './scenarios.js';
 
@@ -39,6 +40,8 @@ export interface BenchResults {
   rssMethod: string;
   startup?: StartupTimes;
   rows: RowResult[];
+  /** In-place vs releases layout rows (issue 15); absent in results written before them. */
+  layoutRows?: LayoutRow[];
 }
 
 export interface RowSummary {
@@ -89,6 +92,66 @@ export function renderTable(rows: readonly RowResult[]): string[] {
     );
   }
   return lines;
+}
+
+export interface LayoutSummary {
+  scenario: string;
+  size: string;
+  inPlace: number;
+  releases: number;
+  /** Median apply time of one venv (the host's time for it), ms. */
+  inPlaceVenv: number;
+  releasesVenv: number;
+  /** The releases runs' apply steps, summed over venvs (medians). */
+  releasesSteps: Record<string, number>;
+  load: number;
+}
+
+export function summarizeLayoutRow(row: LayoutRow): LayoutSummary {
+  return {
+    scenario: row.scenario,
+    size: `${row.hosts}×${row.venvs}`,
+    inPlace: median(row.runs.inPlace),
+    releases: median(row.runs.releases),
+    inPlaceVenv: median(row.venvMs.inPlace),
+    releasesVenv: median(row.venvMs.releases),
+    releasesSteps: medianProfile(row.profiles.releases).steps,
+    load: median(row.load),
+  };
+}
+
+export function renderLayoutTable(rows: readonly LayoutRow[]): string[] {
+  const lines = [
+    '| scenario | H×V | in-place | releases | releases/in-place | per venv, in-place | per venv, releases | releases: apply steps summed over venvs | load (1 min) |',
+    '|---|---|---:|---:|---:|---:|---:|---|---:|',
+  ];
+  for (const row of rows) {
+    const s = summarizeLayoutRow(row);
+    const steps = Object.entries(s.releasesSteps).filter(([, ms]) => ms >= 1).map(([name, ms]) => `${name} ${seconds(ms)}`).join(', ') || '–';
+    lines.push(
+      `| ${s.scenario.replace(/^layout-/, '')} | ${s.size} | ${seconds(s.inPlace)} | ${seconds(s.releases)} | ${(s.releases / s.inPlace).toFixed(2)} | ${seconds(s.inPlaceVenv)} | ${seconds(s.releasesVenv)} | ${steps} | ${s.load.toFixed(1)} |`,
+    );
+  }
+  return lines;
+}
+
+/** Issue 15's speed promises for the releases layout, on the largest layout rows measured. */
+export function checkLayoutTargets(rows: readonly LayoutRow[]): Target[] {
+  const largest = (scenario: string) => rows.filter((r) => r.scenario === scenario).sort((a, b) => b.hosts * b.venvs - a.hosts * a.venvs)[0];
+  const upgrade = largest('layout-upgrade');
+  const rollback = largest('layout-rollback');
+  const u = upgrade && summarizeLayoutRow(upgrade);
+  const r = rollback && summarizeLayoutRow(rollback);
+  return [
+    {
+      text: 'releases: an upgrade of one small package ≤ 1.5 × the in-place upgrade (clone + relocate + one small install, not a full rebuild)',
+      ...(u ? { actual: `${u.size}: ${seconds(u.releases)} vs ${seconds(u.inPlace)}: ${(u.releases / u.inPlace).toFixed(2)} ×`, met: u.releases <= 1.5 * u.inPlace } : {}),
+    },
+    {
+      text: 'releases: a rollback by switch takes < 1 s of host time per venv',
+      ...(r ? { actual: `${r.size}: ${seconds(r.releasesVenv)} per venv (in place, by pip: ${seconds(r.inPlaceVenv)})`, met: r.releasesVenv < 1000 } : {}),
+    },
+  ];
 }
 
 /** The issue's targets (for a 2-core machine), each met, missed, or not measured in this run. */
@@ -143,14 +206,17 @@ export function checkTargets(rows: readonly RowResult[]): Target[] {
 export function renderMarkdown(results: BenchResults): string {
   const m = results.machine;
   const when = (iso: string) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
-  const used = results.sessions.filter((s) => results.rows.some((r) => r.session === s.started));
+  const layoutRows = results.layoutRows ?? [];
+  const used = results.sessions.filter((s) => [...results.rows, ...layoutRows].some((r) => r.session === s.started));
   const rowsOf = (s: Session) => {
     const mine = results.rows.filter((r) => r.session === s.started);
     const main = mine.filter((r) => r.group === 'main');
     const scale = mine.filter((r) => r.group === 'scale');
+    const layouts = layoutRows.filter((r) => r.session === s.started);
     return [
       ...(main.length ? [`${[...new Set(main.map((r) => r.scenario))].join(', ')} ${[...new Set(main.map((r) => `${r.hosts}×${r.venvs}`))].join(', ')}`] : []),
       ...(scale.length ? [`scale ${[...new Set(scale.map((r) => r.scenario))].join(', ')} at ${[...new Set(scale.map((r) => r.hosts))].join(', ')} hosts`] : []),
+      ...(layouts.length ? [`${[...new Set(layouts.map((r) => r.scenario))].join(', ')} ${[...new Set(layouts.map((r) => `${r.hosts}×${r.venvs}`))].join(', ')}`] : []),
     ].join('; ');
   };
   const lines = [
@@ -161,14 +227,15 @@ export function renderMarkdown(results: BenchResults): string {
       : `Measured in ${used.length} sessions: ${used.map((s) => `\`${s.command}\` on ${when(s.started)} (${rowsOf(s)})`).join('; ')}.`,
     '',
     `Machine: ${m.cpu}, \`nproc\` ${m.nproc}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB memory, ${m.os}; Node ${m.node}, ${m.python} in the venvs, ${m.ssh}${m.storage ? `; fleet on ${m.storage}` : ''}.`,
-    `Each time is the median of ${describeRuns(results.rows)}; peak RSS is the largest over the vdeploy runs` +
+    `Each time is the median of ${describeRuns(results.rows, layoutRows)}; peak RSS is the largest over the vdeploy runs` +
       ` (${results.rssMethod === 'gnu-time' ? 'GNU time %M' : 'getrusage maxrss of the process'}). The machine may be shared: "load" is the median 1-minute load average around the row's runs.`,
     '',
     ...renderTable(results.rows),
     '',
+    ...(layoutRows.length ? renderLayoutSection(layoutRows) : []),
     '## Targets',
     '',
-    ...checkTargets(results.rows).map((t) => `- ${t.met === undefined ? (t.actual ? '?' : '–') : t.met ? 'met' : '**missed**'}: ${t.text}${t.actual ? ` — ${t.actual}` : t.text.startsWith('(') ? '' : ' — not measured'}`),
+    ...[...checkTargets(results.rows), ...checkLayoutTargets(layoutRows)].map((t) => `- ${t.met === undefined ? (t.actual ? '?' : '–') : t.met ? 'met' : '**missed**'}: ${t.text}${t.actual ? ` — ${t.actual}` : t.text.startsWith('(') ? '' : ' — not measured'}`),
     '',
     '## Where vdeploy\'s time goes (medians)',
     '',
@@ -176,6 +243,10 @@ export function renderMarkdown(results: BenchResults): string {
       ? [`- Process start alone (\`vdeploy --version\`): ${seconds(results.startup.version)}; with the deployfile loaded (\`vdeploy venvs\`): ${seconds(results.startup.venvs)}.`]
       : []),
     ...results.rows.map((r) => `- ${r.group === 'scale' ? 'scale: ' : ''}${r.scenario} ${r.hosts}×${r.venvs}: ${formatProfile(summarizeRow(r).profile)}`),
+    ...layoutRows.flatMap((r) => [
+      `- ${r.scenario} ${r.hosts}×${r.venvs}, in-place: ${formatProfile(medianProfile(r.profiles.inPlace))}`,
+      `- ${r.scenario} ${r.hosts}×${r.venvs}, releases: ${formatProfile(medianProfile(r.profiles.releases))}`,
+    ]),
     '',
     'Stages: startup+load = process start until the first SSH connection starts; connect and probe = the slowest host; plan = last probe answered until the first apply work; push = slowest host\'s upload; apply = first apply work until the last venv finished; exit = last event until the process ended.',
     '',
@@ -191,9 +262,27 @@ export function renderMarkdown(results: BenchResults): string {
   return lines.join('\n');
 }
 
+function renderLayoutSection(rows: readonly LayoutRow[]): string[] {
+  return [
+    '## Releases layout vs in-place (issue 15)',
+    '',
+    'The same change made by `vdeploy` (the whole process) to in-place venvs and to app roots in the releases layout (`releases: true`: `<root>/releases/<id>/` venvs and a `<root>/current` symlink), on the same hosts, taking turns. "Per venv" is the median apply time of one venv as vdeploy reports it (`…: deployed (2.5s)`): the host\'s time for that venv, from its apply starting until its answer, all steps included.',
+    '',
+    ...renderLayoutTable(rows),
+    '',
+    '- **upgrade** (app 1.0 → 1.1): in place, pip upgrades the live venv; releases: the live release is cloned by hardlinks, the clone relocated to its own path (paths rewritten, bytecode recompiled), the one small wheel installed into it, verified, then `current` switched by rename(2).',
+    '- **rollback** (undo the 1.1 deploy): in place, `vdeploy rollback` runs pip to install 1.0 again; releases: `current` switches back to the 1.0 release still on the host, no pip.',
+    '- **fresh** (nothing deployed yet): in place, the venvs exist (made by the benchmark, with pip) and vdeploy installs into them; releases: the app root is empty and vdeploy makes the first release with `python -m venv` (ensurepip included), then installs.',
+    '- After every run, every in-place venv and every app root\'s live release (through `current`, which must be a symlink `releases/<id>`) must hold exactly the expected versions, or the benchmark fails.',
+    '',
+  ];
+}
+
 /** "3 runs" or "3 runs (scale rows: 1 run)". */
-function describeRuns(rows: readonly RowResult[]): string {
-  const counts = (group: string) => [...new Set(rows.filter((r) => r.group === group).map((r) => r.runs.vdeploy.length))];
+function describeRuns(rows: readonly RowResult[], layoutRows: readonly LayoutRow[] = []): string {
+  const counts = (group: string) => [
+    ...new Set([...rows.filter((r) => r.group === group).map((r) => r.runs.vdeploy.length), ...(group === 'main' ? layoutRows.map((r) => r.runs.releases.length) : [])]),
+  ];
   const words = (ns: number[]) => `${ns.join('/')} run${ns.length === 1 && ns[0] === 1 ? '' : 's'}`;
   const main = counts('main');
   const scale = counts('scale');

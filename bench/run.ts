@@ -6,6 +6,7 @@
  *
  *   npm run bench                  # the full benchmark (minutes)
  *   npm run bench -- --smoke       # 1 × 1, one run: CI's check that it works
+ *   npm run bench -- --scenarios layouts --merge   # only the in-place vs releases rows, kept with the rest
  *   npm run bench -- --help
  */
 import { execFileSync } from 'node:child_process';
@@ -19,7 +20,8 @@ import { detectRssMethod, pinnedRequirements, timeVdeploy, USER_TMPDIR, VDEPLOY_
 import { parseBenchOptions, USAGE, type BenchOptions } from './options.js';
 import { chooseScratchRoot } from './scratch-root.js';
 import { median, seconds } from './profile.js';
-import { checkTargets, renderMarkdown, renderTable, summarizeRow, type BenchResults, type Machine, type StartupTimes } from './report.js';
+import { measureLayoutRow, type LayoutRow } from './layouts.js';
+import { checkLayoutTargets, checkTargets, renderLayoutTable, renderMarkdown, renderTable, summarizeLayoutRow, summarizeRow, type BenchResults, type Machine, type StartupTimes } from './report.js';
 import { measureRow, WrongResultError, type RowContext, type RowResult, type Scenario } from './scenarios.js';
 import { SYSTEM_PYTHON } from './venvs.js';
 import { APP, copyWheels, prepareWheels, wantedWheels, type WheelSet } from './wheel-set.js';
@@ -79,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
   scratch.push(work);
   log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs; peak RSS via ${rss}; fleet on ${root.description}`);
   const rows: RowResult[] = [];
+  const layoutRows: LayoutRow[] = [];
   let startup: StartupTimes | undefined;
   try {
     const wheels = await prepareWheels(join(work, 'wheels'));
@@ -87,8 +90,9 @@ async function main(argv: string[]): Promise<number> {
     copyWheels(wantedWheels(wheels, '1.1'), floor.findLinks);
     const context = (bench: BenchFleet, project: DeployProject, targets: FleetTarget[]): RowContext => ({ bench, wheels, project, targets, rss, floor, log, session });
 
-    if (options.scenarios.length > 0) {
-      const bench = await startBenchFleet({ hosts: options.hosts, venvs: options.venvs, wheels, log });
+    if (options.scenarios.length > 0 || options.layouts.length > 0) {
+      const layouts = options.layouts.length > 0;
+      const bench = await startBenchFleet({ hosts: options.hosts, venvs: options.venvs, roots: layouts ? options.venvs : 0, wheels, log });
       try {
         const project = await makeProject(bench, bench.all, wheels);
         await establishStates(bench, project, bench.all, rss);
@@ -96,7 +100,17 @@ async function main(argv: string[]): Promise<number> {
           log(`${scenario} ${options.hosts}×${options.venvs}: ${options.runs} run${options.runs > 1 ? 's' : ''} of each contender`);
           rows.push(await measureRow(context(bench, project, bench.all), scenario, 'main', options.runs));
         }
-        startup = await measureStartup(project, rss);
+        if (layouts) {
+          const releases = await makeProject(bench, bench.allRoots, wheels, true);
+          await establishStates(bench, releases, bench.allRoots, rss, false);
+          for (const scenario of options.layouts) {
+            log(`${scenario} ${options.hosts}×${options.venvs}: ${options.runs} run${options.runs > 1 ? 's' : ''} of each layout`);
+            const ctx = { bench, targets: { inPlace: bench.all, releases: bench.allRoots }, projects: { inPlace: project, releases }, rss, log, session };
+            layoutRows.push(await measureLayoutRow(ctx, scenario, options.runs));
+          }
+        }
+        // Only with the main rows: a layouts-only run merged into earlier results keeps their startup times.
+        if (options.scenarios.length > 0) startup = await measureStartup(project, rss);
       } finally {
         await bench.stop();
       }
@@ -149,26 +163,35 @@ async function main(argv: string[]): Promise<number> {
     rssMethod: rss,
     ...(startup ? { startup } : {}),
     rows,
+    ...(layoutRows.length ? { layoutRows } : {}),
   };
   const merged = options.merge && options.out ? mergeWithPrevious(results, join(options.out, 'results.json')) : results;
   if (options.out) {
     mkdirSync(options.out, { recursive: true });
     writeFileSync(join(options.out, 'results.md'), renderMarkdown(merged));
-    const json = { ...merged, summaries: merged.rows.map(summarizeRow), targets: checkTargets(merged.rows) };
+    const json = {
+      ...merged,
+      summaries: merged.rows.map(summarizeRow),
+      layoutSummaries: (merged.layoutRows ?? []).map(summarizeLayoutRow),
+      targets: [...checkTargets(merged.rows), ...checkLayoutTargets(merged.layoutRows ?? [])],
+    };
     writeFileSync(join(options.out, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
   }
-  process.stdout.write(options.smoke ? `${renderTable(rows).join('\n')}\n` : renderMarkdown(merged));
-  const verified = rows.reduce((n, r) => n + r.runs.vdeploy.length + r.runs.baseline.length + r.runs.floor.length, 0);
+  const smokeTables = [...(rows.length ? renderTable(rows) : []), ...(layoutRows.length ? ['', ...renderLayoutTable(layoutRows)] : [])];
+  process.stdout.write(options.smoke ? `${smokeTables.join('\n')}\n` : renderMarkdown(merged));
+  const verified =
+    rows.reduce((n, r) => n + r.runs.vdeploy.length + r.runs.baseline.length + r.runs.floor.length, 0) +
+    layoutRows.reduce((n, r) => n + r.runs.inPlace.length + r.runs.releases.length, 0);
   log(`all ${verified} timed runs verified (every venv held exactly the expected versions); took ${seconds(performance.now() - began)}${options.out ? `; wrote ${join(options.out, 'results.md')} and results.json` : ''}`);
   return 0;
 }
 
-/** A deploy project (deployfile, wheel repository, requirements) for these hosts and venvs. */
-async function makeProject(bench: BenchFleet, targets: readonly FleetTarget[], wheels: WheelSet): Promise<DeployProject> {
+/** A deploy project (deployfile, wheel repository, requirements) for these hosts and venvs (with `releases`: app roots). */
+async function makeProject(bench: BenchFleet, targets: readonly FleetTarget[], wheels: WheelSet, releases = false): Promise<DeployProject> {
   const project = await makeDeployProject(
     { ...bench.fleet, hosts: targets.map((t) => t.host) },
     {
-      venvs: targets.flatMap(({ host, venvs }) => venvs.map((path) => ({ host, path }))),
+      venvs: targets.flatMap(({ host, venvs }) => venvs.map((path) => ({ host, path, ...(releases ? { releases: true } : {}) }))),
       requirements: `${APP}==1.1\n`,
       wheels: wheels.all.map((w) => w.file),
     },
@@ -179,16 +202,18 @@ async function makeProject(bench: BenchFleet, targets: readonly FleetTarget[], w
 
 /**
  * Record the states scenarios start from, made by vdeploy itself (untimed): the venvs as created
- * (empty), after deploying the app 1.0, and after upgrading it to 1.1 — each checked.
+ * (empty), after deploying the app 1.0, and after upgrading it to 1.1 — each checked. With
+ * `caches` false (the app roots, deployed after the venvs on the same hosts), the wheel caches keep
+ * the states the venvs' deploys gave them: what deploying the app 1.0 alone leaves in a cache.
  */
-async function establishStates(bench: BenchFleet, project: DeployProject, targets: readonly FleetTarget[], rss: RssMethod): Promise<void> {
-  bench.capture('empty', targets);
+async function establishStates(bench: BenchFleet, project: DeployProject, targets: readonly FleetTarget[], rss: RssMethod, caches = true): Promise<void> {
+  bench.capture('empty', targets, caches);
   for (const version of ['1.0', '1.1'] as const) {
     await project.setRequirements(`${APP}==${version}\n`);
     const r = await timeVdeploy(project.dir, ['deploy', '--yes'], rss);
     const problems = bench.check(`app-${version}`, targets);
     if (problems.length > 0) throw new WrongResultError(`setting up (deploying ${APP} ${version}) left the fleet wrong:\n  ${problems.slice(0, 10).join('\n  ')}`);
-    bench.capture(`app-${version}`, targets);
+    bench.capture(`app-${version}`, targets, caches);
     log(`state app-${version} deployed (untimed setup, ${seconds(r.ms)})`);
   }
 }
@@ -229,11 +254,16 @@ function mergeWithPrevious(results: BenchResults, file: string): BenchResults {
   const fresh = new Set(results.rows.map(key));
   const order = (r: RowResult) => (r.group === 'main' ? 0 : 1) * 1e6 + ['fresh', 'noop', 'upgrade'].indexOf(r.scenario) * 1e3 + r.hosts;
   const rows = [...previous.rows.filter((r) => !fresh.has(key(r))), ...results.rows].sort((a, b) => order(a) - order(b));
+  const layoutKey = (r: LayoutRow) => `${r.scenario} ${r.hosts}×${r.venvs}`;
+  const freshLayouts = new Set((results.layoutRows ?? []).map(layoutKey));
+  const layoutOrder = (r: LayoutRow) => ['layout-upgrade', 'layout-rollback', 'layout-fresh'].indexOf(r.scenario) * 1e3 + r.hosts;
+  const layoutRows = [...(previous.layoutRows ?? []).filter((r) => !freshLayouts.has(layoutKey(r))), ...(results.layoutRows ?? [])].sort((a, b) => layoutOrder(a) - layoutOrder(b));
   return {
     ...results,
     ...(results.startup ?? previous.startup ? { startup: results.startup ?? previous.startup! } : {}),
     rows,
-    sessions: [...previous.sessions, ...results.sessions].filter((s) => rows.some((r) => r.session === s.started)),
+    ...(layoutRows.length ? { layoutRows } : {}),
+    sessions: [...previous.sessions, ...results.sessions].filter((s) => [...rows, ...layoutRows].some((r) => r.session === s.started)),
   };
 }
 

@@ -2,8 +2,9 @@
 import { expect } from 'chai';
 import { parseFreeze, pinnedRequirements } from '../contenders.js';
 import { parseBenchOptions } from '../options.js';
-import { median, parseDuration, profileRun } from '../profile.js';
-import { checkTargets, renderMarkdown, renderTable } from '../report.js';
+import type { LayoutRow } from '../layouts.js';
+import { median, parseDuration, profileRun, venvApplyTimes } from '../profile.js';
+import { checkLayoutTargets, checkTargets, renderLayoutTable, renderMarkdown, renderTable } from '../report.js';
 import type { RowResult } from '../scenarios.js';
 
 function row(scenario: RowResult['scenario'], group: RowResult['group'], hosts: number, venvs: number, t: { vdeploy: number[]; baseline: number[]; floor: number[] }, rssKiB = [100 * 1024]): RowResult {
@@ -45,6 +46,17 @@ describe('bench profile', () => {
   it('a no-op has no apply stage', () => {
     const p = profileRun([{ ms: 700, text: 'host1: connected (100ms)' }, { ms: 1000, text: 'host1: probed (300ms)' }], 1400);
     expect(p).to.include({ startup: 600, plan: 0, apply: 0, push: 0, exit: 400 });
+  });
+
+  it('reads each venv\'s apply time, deploys and rollbacks', () => {
+    const lines = [
+      { ms: 900, text: 'host1: probed (300ms)' },
+      { ms: 1000, text: 'root@host1:/srv/app1: switch ok (0ms)' },
+      { ms: 1100, text: 'root@host1:/srv/app1: rolled back (0.3s)' },
+      { ms: 5100, text: 'root@host1:/srv/venv1: deployed (3.9s)' },
+    ];
+    expect(venvApplyTimes(lines)).to.deep.equal([300, 3900]);
+    expect(profileRun(lines, 1200).apply).to.equal(5100 - 800);
   });
 
   it('takes medians', () => {
@@ -109,13 +121,67 @@ describe('bench report', () => {
   });
 });
 
+describe('bench layout rows (in-place vs releases)', () => {
+  const layoutRow = (scenario: LayoutRow['scenario'], inPlace: number[], releases: number[], venvMs: { inPlace: number[]; releases: number[] }): LayoutRow => ({
+    scenario, hosts: 4, venvs: 4,
+    runs: { inPlace, releases },
+    venvMs,
+    profiles: {
+      inPlace: [profileRun([], inPlace[0]!)],
+      releases: [profileRun([{ ms: 1, text: 'h:/srv/app1: clone ok (90ms)' }, { ms: 2, text: 'h:/srv/app1: relocate ok (2.4s)' }], releases[0]!)],
+    },
+    rssKiB: { inPlace: [1], releases: [1] },
+    load: [2, 2], resetMs: 0, measuredAt: '2026-01-01T00:00:00Z', session: '2026-01-01T00:00:00Z',
+  });
+  const rows = [
+    layoutRow('layout-upgrade', [6000, 6200, 5800], [8000, 9000, 8500], { inPlace: [1000], releases: [2000] }),
+    layoutRow('layout-rollback', [5000], [1500], { inPlace: [1200], releases: [250, 300, 350] }),
+  ];
+
+  it('prints both layouts, their ratio and the per-venv apply time', () => {
+    const table = renderLayoutTable(rows);
+    expect(table[2]).to.equal('| upgrade | 4×4 | 6.00 s | 8.50 s | 1.42 | 1.00 s | 2.00 s | clone 0.09 s, relocate 2.40 s | 2.0 |');
+    expect(table[3]).to.match(/^\| rollback \| 4×4 \| 5\.00 s \| 1\.50 s \| 0\.30 \| 1\.20 s \| 0\.30 s \| /);
+  });
+
+  it('checks issue 15\'s targets: upgrade ≤ 1.5 × in place, rollback by switch < 1 s per venv', () => {
+    const [upgrade, rollback] = checkLayoutTargets(rows);
+    expect(upgrade).to.include({ met: true, actual: '4×4: 8.50 s vs 6.00 s: 1.42 ×' });
+    expect(rollback).to.include({ met: true });
+    expect(checkLayoutTargets([layoutRow('layout-upgrade', [6000], [9100], { inPlace: [1], releases: [1] })])[0]!.met).to.equal(false);
+    expect(checkLayoutTargets([])[1]!.met).to.equal(undefined);
+  });
+
+  it('adds its section to the results page', () => {
+    const md = renderMarkdown({
+      generatedAt: '2026-01-01T00:00:00Z',
+      sessions: [{ started: '2026-01-01T00:00:00Z', command: 'npm run bench -- --scenarios layouts', loadAverage: [1, 1, 1] }],
+      machine: { cpu: 'CPU', nproc: 2, memoryBytes: 8 * 2 ** 30, os: 'Linux', node: 'v20', python: 'Python 3.11.2', ssh: 'OpenSSH_9.2p1' },
+      rssMethod: 'gnu-time',
+      rows: [],
+      layoutRows: rows,
+    });
+    expect(md).to.include('Measured with `npm run bench -- --scenarios layouts` on 2026-01-01 00:00 UTC.');
+    expect(md).to.include('## Releases layout vs in-place (issue 15)');
+    expect(md).to.include('met: releases: a rollback by switch takes < 1 s of host time per venv — 4×4: 0.30 s per venv (in place, by pip: 1.20 s)');
+    expect(md).to.include('- layout-upgrade 4×4, releases:');
+  });
+});
+
 describe('bench options', () => {
   it('defaults to the full benchmark written to bench/', () => {
     expect(parseBenchOptions([], '/repo/bench')).to.deep.include({ hosts: 4, venvs: 4, runs: 3, scale: true, scaleHosts: [1, 4, 16, 32], scaleVenvs: 2, scaleRuns: 1, out: '/repo/bench' });
   });
 
   it('--smoke is 1 × 1, one run, no scale, no files', () => {
-    expect(parseBenchOptions(['--smoke'], '/repo/bench')).to.deep.include({ hosts: 1, venvs: 1, runs: 1, scale: false, scenarios: ['fresh', 'noop', 'upgrade'], out: undefined });
+    expect(parseBenchOptions(['--smoke'], '/repo/bench')).to.deep.include({
+      hosts: 1, venvs: 1, runs: 1, scale: false, scenarios: ['fresh', 'noop', 'upgrade'], layouts: ['layout-upgrade', 'layout-rollback'], out: undefined,
+    });
+  });
+
+  it('"layouts" names the three in-place vs releases rows', () => {
+    expect(parseBenchOptions(['--scenarios', 'layouts', '--merge'], '/b')).to.deep.include({ scenarios: [], layouts: ['layout-upgrade', 'layout-rollback', 'layout-fresh'], scale: false, merge: true });
+    expect(parseBenchOptions([], '/b')).to.deep.include({ scenarios: ['fresh', 'noop', 'upgrade'], layouts: ['layout-upgrade', 'layout-rollback', 'layout-fresh'], scale: true });
   });
 
   it('refuses bad values with one line naming the flag', () => {
