@@ -221,7 +221,9 @@ def settle(ctx, outcome, failed):
     except OSError as e:
         ctx.steps.append({'name': 'cleanup', 'ok': False, 'exitCode': None, 'ms': 0, 'stderrTail': 'cannot remove a release: %s' % e})
     info.update(id=ctx.release, live=now_live, removed=ctx.removed)
-    if ctx.release and os.path.isdir(releases.release_path(ctx.root, ctx.release)):
+    # A release this apply built: what it takes. Not for a switch to an existing release: walking its
+    # thousands of files would be most of a rollback's host time (`vdeploy releases` tells).
+    if ctx.built and ctx.release and os.path.isdir(releases.release_path(ctx.root, ctx.release)):
         info['bytes'], info['ownBytes'] = releases.tree_bytes(releases.release_path(ctx.root, ctx.release))
     return info
 
