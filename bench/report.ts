@@ -270,7 +270,7 @@ function renderLayoutSection(rows: readonly LayoutRow[]): string[] {
     '',
     ...renderLayoutTable(rows),
     '',
-    '- **upgrade** (app 1.0 → 1.1): in place, pip upgrades the live venv; releases: the live release is cloned by hardlinks, the clone relocated to its own path (paths rewritten, bytecode recompiled), the one small wheel installed into it, verified, then `current` switched by rename(2).',
+    '- **upgrade** (app 1.0 → 1.1): in place, pip upgrades the live venv; releases: the live release is cloned by hardlinks, the clone relocated to its own path (paths rewritten in scripts and bytecode), the one small wheel installed into it, verified, then `current` switched by rename(2).',
     '- **rollback** (undo the 1.1 deploy): in place, `vdeploy rollback` runs pip to install 1.0 again; releases: `current` switches back to the 1.0 release still on the host, no pip.',
     '- **fresh** (nothing deployed yet): in place, the venvs exist (made by the benchmark, with pip) and vdeploy installs into them; releases: the app root is empty and vdeploy makes the first release with `python -m venv` (ensurepip included), then installs.',
     '- After every run, every in-place venv and every app root\'s live release (through `current`, which must be a symlink `releases/<id>`) must hold exactly the expected versions, or the benchmark fails.',
