@@ -127,7 +127,7 @@ function render(output: Output, entry: RelocateEntry): void {
       rows.push([
         `  ${chalk.cyan('bytecode'.padEnd(KIND_WIDTH))}`,
         `${plural(bytecodeFiles, '.pyc file')} in ${plural(bytecodeDirs, '__pycache__ directory', '__pycache__ directories')}`,
-        chalk.dim('compiled at the old path: recompiled'),
+        chalk.dim('compiled at the old path: rewritten'),
       ]);
       continue;
     }
@@ -141,7 +141,7 @@ function render(output: Output, entry: RelocateEntry): void {
   const { files, bytecodeFiles } = summarize(r);
   const verb = dry ? 'would rewrite' : 'rewrote';
   output.out(
-    `  ${verb} ${plural(files, 'file')}, ${dry ? 'would recompile' : 'recompiled'} ${plural(bytecodeFiles, '.pyc file')}; ` +
+    `  ${verb} ${plural(files, 'file')} and ${plural(bytecodeFiles, '.pyc file')}; ` +
       `${plural(r.leftovers.length, 'leftover')}${r.errors.length ? `; ${plural(r.errors.length, 'error')}: run again to finish` : ''}`,
   );
 }

@@ -896,7 +896,7 @@ def report_plan(run, old, new, plan):
         by_dir.setdefault(os.path.dirname(item[0]), []).append(item)
     for d in sorted(by_dir):
         n = len(by_dir[d])
-        run.change(d, 'bytecode', '%d .pyc file%s compiled at the old path: recompiled' % (n, '' if n == 1 else 's'), files=n)
+        run.change(d, 'bytecode', '%d .pyc file%s compiled at the old path: rewritten' % (n, '' if n == 1 else 's'), files=n)
     if plan.cfg:
         run.change(plan.cfg[0], 'pyvenv.cfg', plan.cfg[4])
     plan.activate.sort(key=lambda item: item[0] == os.path.join('bin', 'activate'))  # bin/activate last
