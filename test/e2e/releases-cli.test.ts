@@ -161,23 +161,6 @@ describe('releases layout: what the CLI shows (real sshd fleet)', function () {
     expect(await live()).to.equal(ids[2]);
   });
 
-  it('a failed health check after the switch: the summary says "switched current back to <id>"', async () => {
-    await project.addWheels([await relapp(wheels, '1.3', true)]);
-    const r = await project.run(['deploy', '--yes', '--json', sel]);
-    expect(r.exitCode, r.stdout + r.stderr).to.equal(1);
-    const { report } = JSON.parse(r.stdout) as { report: { venvs: Array<{ outcome: string; release: { previous: string; live: string; removed: Array<{ id: string; why: string }> } }> } };
-    expect(report.venvs[0]).to.include({ outcome: 'restored' });
-    expect(report.venvs[0]!.release).to.include({ previous: ids[2], live: ids[2] });
-    expect(report.venvs[0]!.release.removed.map((x) => x.why)).to.deep.equal(['failed']);
-    expect(await live()).to.equal(ids[2]);
-
-    const text = await project.run(['deploy', '--yes', sel]);
-    expect(text.exitCode).to.equal(1);
-    expect(text.stdout).to.include(`↩ switched current back to ${ids[2]} (healthcheck failed)`);
-    expect(text.stdout).to.match(/removed 1 release: \S+ \(failed, /);
-    expect(text.stdout).not.to.include('rolled back to the previous set');
-  });
-
   it('relocate refuses a venv declared with releases (exit 2), before connecting', async () => {
     const r = await project.run(['relocate', sel, '--update-path', 'auto']);
     expect(r.exitCode).to.equal(2);

@@ -25,8 +25,11 @@ def application(environ, start_response):
 interface HistoryLine {
   action: string;
   outcome: string;
+  failedStep?: string | null;
   release?: string;
+  previousRelease?: string | null;
   switchedBack?: boolean;
+  removedReleases?: Array<{ id: string; why: string }>;
   steps: Array<{ name: string; ok: boolean }>;
 }
 
@@ -103,12 +106,18 @@ describe('releases with a real gunicorn under supervisord (real sshd fleet)', fu
     await project.addWheels([await verapp('1.3', true)]);
     const bad = await project.run(['deploy', '--yes']);
     expect(bad.exitCode, bad.stderr + bad.stdout).to.equal(1);
-    expect(bad.stdout, bad.stdout).to.match(/restored/);
+    expect(bad.stdout, bad.stdout).to.match(/shop\s+restored/);
+    const liveId = live.replace('releases/', '');
+    expect(bad.stdout).to.include(`↩ switched current back to ${liveId} (healthcheck failed)`);
+    expect(bad.stdout).to.match(/removed 1 release: \S+ \(failed, /);
+    expect(bad.stdout).not.to.include('rolled back to the previous set');
     expect(await readlink(join(root, 'current')), 'switched back').to.equal(live);
     expect(await served(), 'the old version serves again').to.equal('verapp 1.0');
     const last = (await historyOf(root)).at(-1)!;
-    expect(last).to.deep.include({ outcome: 'failed', switchedBack: true });
-    expect(last.steps.map((s) => `${s.name}:${s.ok}`)).to.include.members(['switch:true', 'healthcheck:false', 'switch-back:true']);
+    expect(last).to.deep.include({ outcome: 'failed', failedStep: 'healthcheck', previousRelease: liveId, switchedBack: true });
+    const steps = last.steps.map((s) => `${s.name}:${s.ok}`);
+    expect(steps.slice(steps.indexOf('switch:true'))).to.deep.equal(['switch:true', 'reload:true', 'healthcheck:false', 'switch-back:true', 'reload:true']);
+    expect(last.removedReleases?.map((g) => [g.id, g.why])).to.deep.equal([[last.release, 'failed']]);
     expect(await readdir(join(root, 'releases')), 'the failed release is removed').to.not.include(last.release);
   });
 });

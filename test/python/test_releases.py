@@ -317,6 +317,13 @@ def manage_script(path, log):
                 'print("[X]  shop.0001_initial")\n' % log)
 
 
+# Each Main test makes real venvs (ensurepip: seconds apiece) and relocates clones: run where the
+# code paths differ (3.6: pip 18.1 and compileall's bytecode; 3.8: the first .pyc rewrite; the newest;
+# Debian's python3, the test hosts' own), not under all nine; the rest of this file runs under all.
+REPRESENTATIVE = sys.version_info[:2] in ((3, 6), (3, 8), (3, 13)) or os.path.realpath(sys.executable).startswith('/usr/bin/')
+
+
+@unittest.skipUnless(REPRESENTATIVE or os.environ.get('VDEPLOY_ALL_PYTHONS'), 'end to end under 3.6, 3.8, 3.13 and /usr/bin/python3 only')
 class Main(Temp):
     """release_steps through apply_venv.main in a child process, on real venvs this Python makes."""
 
