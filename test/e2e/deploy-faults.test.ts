@@ -2,16 +2,15 @@
 // a lock held by another deploy, Ctrl-C during apply, pip and migrate failing, a damaged wheel cache,
 // --fail-fast, and venv paths full of shell metacharacters.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { buildWheel, writeZip } from '../helpers/build-wheel.js';
-import { makeTempDir, runVdeployInPty, type CliResult } from '../helpers/cli.js';
+import { makeTempDir, runVdeployInPty, startVdeploy } from '../helpers/cli.js';
 import { cacheDirOf, makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
-import { CLI_BIN, SHARED_WHEELS } from '../helpers/paths.js';
+import { SHARED_WHEELS } from '../helpers/paths.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 import { SECOND_INTERRUPT } from '../../src/cli/commands/deploy.js';
 
@@ -32,17 +31,6 @@ async function historyOf(venv: string): Promise<Array<{ outcome: string; failedS
 async function lockIsFree(venv: string): Promise<boolean> {
   const r = await local.exec(['flock', '-n', join(venv, '.vdeploy', 'lock'), 'true'], { nothrow: true });
   return r.exitCode === 0;
-}
-
-/** Start the CLI as a child process we can signal; resolves when it exits. */
-function startCli(args: string[], cwd: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult>; stderr: () => string } {
-  const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<CliResult>((resolve) => child.on('close', (exitCode) => resolve({ exitCode, stdout, stderr })));
-  return { child, done, stderr: () => stderr };
 }
 
 /** A reload that touches `marker`, then runs until `gate` exists (at most 2 minutes): a step the test ends. */
@@ -99,7 +87,7 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
       requirements: 'tinyapp\n',
       wheels: [await tiny('1.0')],
     });
-    const first = startCli(['deploy', '--yes'], project.dir);
+    const first = startVdeploy(['deploy', '--yes'], project.dir);
     await waitFor(() => existsSync(marker));
     // While the first deploy still holds the venv (its reload is running), a newer release appears.
     await project.addWheels([await tiny('1.1')]);
@@ -116,10 +104,10 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     // With --lock-wait the later deploy waits for the lock, then applies its own plan.
     await rm(marker);
     await rm(gate);
-    const third = startCli(['deploy', '--yes'], project.dir);
+    const third = startVdeploy(['deploy', '--yes'], project.dir);
     await waitFor(() => existsSync(marker));
     await project.addWheels([await tiny('1.2')]);
-    const waiting = startCli(['deploy', '--yes', '--lock-wait', '120'], project.dir);
+    const waiting = startVdeploy(['deploy', '--yes', '--lock-wait', '120'], project.dir);
     // Its wheel is pushed: its apply is next, and waits for the lock until the third's reload ends.
     await waitFor(() => waiting.stderr().includes('host1: pushed 1 wheel'));
     await writeFile(gate, '');
@@ -148,7 +136,7 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     const marker = join(h2.root, 'sigint-reload-started');
     const project = await interruptProject(a, b, marker);
     const historyBefore = (await historyOf(b)).length;
-    const run = startCli(['deploy', '--yes'], project.dir);
+    const run = startVdeploy(['deploy', '--yes'], project.dir);
     await waitFor(() => existsSync(marker));
     run.child.kill('SIGINT');
     const r = await run.done;
@@ -229,7 +217,7 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
       requirements: 'tinyapp\n',
       wheels: [await tiny('4.0')],
     });
-    const first = startCli(['deploy', '--yes'], project.dir);
+    const first = startVdeploy(['deploy', '--yes'], project.dir);
     await waitFor(() => existsSync(marker));
     first.child.kill('SIGKILL');
     await first.done;
@@ -365,7 +353,7 @@ describe('vdeploy deploy when things go wrong (real sshd fleet)', function () {
     });
     const project = await makeDeployProject(fleet, { venvs: [{ host: h2, path: venv }], requirements: 'bigwheel\n', wheels: [big] });
     const cache = cacheDirOf(h2);
-    const run = startCli(['deploy', '--yes'], project.dir);
+    const run = startVdeploy(['deploy', '--yes'], project.dir);
     const { stat } = await import('node:fs/promises');
     await waitFor(async () => {
       const tmp = (existsSync(cache) ? await readdir(cache) : []).find((f) => f.startsWith('.bigwheel') && f.includes('.tmp-'));

@@ -2,16 +2,14 @@
 // later from a timer, even in the middle of a deploy), one that loops forever (Ctrl-C, SIGTERM and
 // the time limit must still end vdeploy, promptly and saying why), and one whose export is not data.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildWheel } from '../helpers/build-wheel.js';
-import { makeTempDir, runVdeploy, type CliResult } from '../helpers/cli.js';
+import { makeTempDir, runVdeploy, startVdeploy } from '../helpers/cli.js';
 import { makeDeployProject } from '../helpers/deploy-project.js';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
-import { CLI_BIN } from '../helpers/paths.js';
 
 const CONFIG = `{ hosts: [{ name: 'web1' }], venvs: [{ host: 'web1', path: '/srv/app' }] }`;
 
@@ -19,17 +17,6 @@ async function projectWith(deployfile: string): Promise<string> {
   const dir = await makeTempDir();
   await writeFile(join(dir, 'deployfile.ts'), deployfile);
   return dir;
-}
-
-/** Start the CLI as a child process we can signal; resolves when it exits. */
-function startCli(args: string[], cwd: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<CliResult>((resolve) => child.on('close', (exitCode) => resolve({ exitCode, stdout, stderr })));
-  return { child, done };
 }
 
 async function waitFor(what: () => boolean, ms = 60_000): Promise<void> {
@@ -64,7 +51,7 @@ describe('vdeploy CLI: a deployfile that exits, loops or exports code', function
       const dir = await projectWith(
         `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(started)}, '');\nwhile (true) {}\nexport default ${CONFIG};\n`,
       );
-      const { child, done } = startCli(['venvs'], dir);
+      const { child, done } = startVdeploy(['venvs'], dir);
       await waitFor(() => existsSync(started));
       const sentAt = Date.now();
       child.kill(signal);

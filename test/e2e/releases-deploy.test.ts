@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { freePort } from '../helpers/supervised-gunicorn.js';
 import { join } from 'node:path';
 import { buildWheel, writeZip } from '../helpers/build-wheel.js';
 import { makeTempDir, type CliResult } from '../helpers/cli.js';
@@ -110,16 +110,6 @@ async function waitFor(what: () => Promise<boolean> | boolean, ms = 120_000): Pr
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function freePort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, address, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 /** The body the URL answers once it answers `want` (polled: a restarted gunicorn takes a moment), else the last one. */

@@ -15,10 +15,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildWheel } from '../helpers/build-wheel.js';
-import { makeTempDir, runVdeployInPty, type CliResult } from '../helpers/cli.js';
+import { makeTempDir, runVdeployInPty, startVdeploy, type CliResult } from '../helpers/cli.js';
 import { makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
 import { startFleet, type Fleet, type FleetHost } from '../helpers/fleet.js';
-import { CLI_BIN } from '../helpers/paths.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 
 const local = new LocalConnection();
@@ -88,16 +87,6 @@ function commandOf(pid: number): string {
   return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
 }
 
-function startCli(args: string[], cwd: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<CliResult>((resolve) => child.on('close', (exitCode) => resolve({ exitCode, stdout, stderr })));
-  return { child, done };
-}
-
 interface ReleaseReport {
   id: string | null;
   previous: string | null;
@@ -163,7 +152,7 @@ describe('releases layout when things go wrong (real sshd fleet)', function () {
   /** Starts the upgrade to 1.1 with the pause file in place; resolves once its pip waits (with the PIDs of pip and the apply). */
   async function pausedUpgrade(project: DeployProject, pause: string) {
     await writeFile(pause, '');
-    const run = startCli(['deploy', '--yes'], project.dir);
+    const run = startVdeploy(['deploy', '--yes'], project.dir);
     await waitFor(() => existsSync(`${pause}.reached`) || run.child.exitCode !== null);
     expect(existsSync(`${pause}.reached`), 'the build reached its install').to.equal(true);
     const pip = Number(await readFile(`${pause}.reached`, 'utf8'));

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
+import { freePort } from '../helpers/supervised-gunicorn.js';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/cli.js';
 import { cacheDirOf, makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
@@ -14,16 +14,6 @@ import { LocalConnection } from '../../src/remote/local-connection.js';
 
 const local = new LocalConnection();
 const pipEnv = { PIP_CONFIG_FILE: '/dev/null' };
-
-async function freePort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, address, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function httpGet(url: string): Promise<{ status: number; body: string }> {
   const r = await fetch(url);

@@ -1,5 +1,5 @@
 /** Runs the built CLI binary as a user would, and returns what it did as a value. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,17 @@ export function runVdeploy(args: string[], options: RunCliOptions = {}): Promise
 }
 
 /** A fresh temporary directory, removed when the test run ends. */
+/** The built CLI as a child process a test can signal (runVdeploy waits instead); `done` resolves when it exits. */
+export function startVdeploy(args: string[], cwd: string): { child: ChildProcess; done: Promise<CliResult>; stderr: () => string } {
+  const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const done = new Promise<CliResult>((resolve) => child.on('close', (exitCode) => resolve({ exitCode, stdout, stderr })));
+  return { child, done, stderr: () => stderr };
+}
+
 export async function makeTempDir(prefix = 'vdeploy-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   registerTempDir(dir);
