@@ -10,7 +10,6 @@ Release ids are `<UTC time>-<history number>` (20261203T221500Z-0007): unique (o
 apply, taken under the lock) and in deploy order; they are ordered by the number, so a host clock
 that goes back cannot reorder them.
 """
-import errno
 import os
 import re
 import shutil
@@ -185,7 +184,3 @@ def clone(source, target, hardlinks):
     if p.returncode != 0 and hardlinks and os.path.lexists(target):
         shutil.rmtree(target, ignore_errors=True)
     return p.returncode == 0, out
-
-
-def is_enospc(error):
-    return isinstance(error, OSError) and error.errno == errno.ENOSPC
