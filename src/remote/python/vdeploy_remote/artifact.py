@@ -242,10 +242,11 @@ def prune_tars(directory, keep=KEEP_TARS, protect=(), now=None):
             st = os.lstat(path)
         except OSError:
             continue
-        if name.endswith('.tar') and stat.S_ISREG(st.st_mode):
+        if name.startswith(TEMP_PREFIX):
+            if st.st_mtime < now - 3600:
+                tars.append((float('-inf'), path))
+        elif name.endswith('.tar') and stat.S_ISREG(st.st_mode):
             tars.append((st.st_mtime, path))
-        elif name.startswith(TEMP_PREFIX) and st.st_mtime < now - 3600:
-            tars.append((float('-inf'), path))
     tars.sort(reverse=True)
     for mtime, path in tars[keep:] if keep else tars:
         if path in protect:
