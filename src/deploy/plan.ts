@@ -237,13 +237,9 @@ export function wheelsToPush(host: HostPlan, venvs: readonly VenvPlan[]): Resolv
   return [...byFile.values()];
 }
 
-/**
- * The packages pip will take from the wheel cache for this venv: the new and changed ones. None for a
- * receiver (shipping: its release comes from the builder's artifact); one that falls back to pip is
- * applied from its plan without `ship`, which brings its wheels back.
- */
+/** The packages pip will take from the wheel cache for this venv: the new and changed ones. */
 export function packagesToFetch(v: Extract<VenvPlan, { status: 'ok' }>): ResolvedPackage[] {
-  if (!hasChanges(v) || v.releases?.build === 'switch' || v.ship?.role === 'receiver') return [];
+  if (!hasChanges(v) || v.releases?.build === 'switch') return [];
   const changed = new Set(v.changes.filter((c) => c.kind !== 'remove').map((c) => c.key));
   return v.desired.filter((p) => v.create !== null || changed.has(p.key));
 }

@@ -49,16 +49,6 @@ describe('wheelsToPush', () => {
     expect(hasChanges(same)).to.equal(false);
     expect(wheelsToPush(host, [same, other])).to.deep.equal([]);
   });
-  it('a receiver of a shipped release needs no wheels; without its ship (a fallback to pip) it needs them again', () => {
-    const releases = { keep: 5, live: null, onHost: [], build: 'fresh' as const };
-    const ok = (v: VenvPlan) => v as Extract<VenvPlan, { status: 'ok' }>;
-    const receiver = { ...ok(venv('r', [pkg('app', '1.1')], [], '/usr/bin/python3')), releases, ship: { role: 'receiver' as const, group: 'g', from: 'app@web2:/srv/r', kind: 'full' as const } };
-    const builder = { ...ok(venv('b', [pkg('app', '1.1')], [], '/usr/bin/python3')), releases, ship: { role: 'builder' as const, group: 'g', members: 2 } };
-    expect(wheelsToPush({ ...host, cachedWheels: [] }, [receiver])).to.deep.equal([]);
-    expect(wheelsToPush({ ...host, cachedWheels: [] }, [builder]).map((w) => w.key)).to.deep.equal(['app']);
-    const { ship: _ship, ...fallback } = receiver;
-    expect(wheelsToPush({ ...host, cachedWheels: [] }, [fallback]).map((w) => w.key)).to.deep.equal(['app']);
-  });
   it('an upgrade of one package moves one wheel', () => {
     const v = venv('a', [pkg('x', '2'), pkg('y', '1')], [have('x', '1'), have('y', '1')]);
     expect(wheelsToPush({ ...host, cachedWheels: [] }, [v]).map((w) => w.key)).to.deep.equal(['x']);
