@@ -162,13 +162,15 @@ def add_entry(tar, root, entry):
             tar.addfile(info, f)
 
 
-def write_tar(path, root, heads, entries):
-    """Writes the tar (temp file + rename); {path, bytes, sha256}."""
+def write_tar(path, root, heads, entries, gzipped=False):
+    """Writes the tar (temp file + rename); {path, bytes, sha256}. A delta is gzipped: most of it is the
+    manifest's JSON (1.25 MB for Django's 9,000 entries, 0.35 MB gzipped), while the full tar stays plain
+    (gzip -1 took 1 s more to write than the 40 MiB it saves take to send on a LAN)."""
     tmp = os.path.join(os.path.dirname(path), '%s%d-%s' % (TEMP_PREFIX, os.getpid(), os.path.basename(path)))
     try:
         with open(tmp, 'wb') as raw:
             out = HashingWriter(raw)
-            tar = tarfile.open(fileobj=out, mode='w|', format=tarfile.PAX_FORMAT, encoding='utf-8', errors='surrogateescape')
+            tar = tarfile.open(fileobj=out, mode='w|gz' if gzipped else 'w|', format=tarfile.PAX_FORMAT, encoding='utf-8', errors='surrogateescape')
             for name, obj in heads:
                 json_member(tar, name, obj)
             for entry in entries:
@@ -220,7 +222,7 @@ def pack(root, artifacts, fingerprint, desired, delta_from=None):
         live_path, base, snap = delta_from
         changed, removed = delta_entries(manifest, inodes, live_path, snap)
         delta = write_tar(os.path.join(artifacts, '%s.from-%s.tar' % (digest, base[:16])), root,
-                          [(MANIFEST, manifest), (DELTA, {'base': base, 'removed': removed})], changed)
+                          [(MANIFEST, manifest), (DELTA, {'base': base, 'removed': removed})], changed, gzipped=True)
         delta['base'] = base
     done = time.time()
     prune_tars(artifacts, protect=[full['path']] + ([delta['path']] if delta else []))
@@ -403,7 +405,7 @@ def write_file(tar, member, path, entry):
 
 
 def open_tar(f):
-    return tarfile.open(fileobj=f, mode='r|', encoding='utf-8', errors='surrogateescape')
+    return tarfile.open(fileobj=f, mode='r|*', encoding='utf-8', errors='surrogateescape')
 
 
 def read_members(tar, writer):
