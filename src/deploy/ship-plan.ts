@@ -39,8 +39,17 @@ export const SHORT_BASE = 8;
  * sha256 of the interpreter's identity. Markers are written with sorted keys so that two probes that
  * list them in another order still agree; the tags keep their order (it is the interpreter's preference).
  */
+const KERNEL_MARKERS = new Set(['platform_release', 'platform_version']);
+
 export function interpreterFingerprint(python: string, interpreter: InterpreterFacts): string {
-  const markers = Object.fromEntries(Object.entries(interpreter.markers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  // The kernel's release and version are markers too, but no wheel depends on them: hosts of one fleet
+  // on different kernel updates still share a build. (A marker that used them would already have made
+  // the desired sets, and so the groups, differ.)
+  const markers = Object.fromEntries(
+    Object.entries(interpreter.markers)
+      .filter(([k]) => !KERNEL_MARKERS.has(k))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
   return sha256(JSON.stringify({ python, version: interpreter.version, markers, supportedTags: interpreter.supportedTags }));
 }
 

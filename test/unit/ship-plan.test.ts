@@ -109,6 +109,14 @@ describe('ship-plan: groups', () => {
     expect(Object.keys(ships(out))).to.deep.equal(['app@h1:/srv/app', 'app@h2:/srv/app']);
   });
 
+  it('hosts on different kernel updates (platform_release, platform_version) share a group', () => {
+    const p = plan(venv({ host: 'h1' }), venv({ host: 'h2' }));
+    const other = interpreter();
+    other.markers = { ...other.markers, platform_release: '6.1.0-28-amd64', platform_version: '#1 SMP Debian 6.1.119-1' };
+    const out = planShipping(p, facts(p, { 'app@h2:/srv/app': { interpreter: other } }), ON);
+    expect(out.groups!.map((g) => g.members)).to.deep.equal([['app@h1:/srv/app', 'app@h2:/srv/app']]);
+  });
+
   it('two groups: each has its own builder, groups in the order of their first venv', () => {
     const p = plan(venv({ host: 'h1', desired: APP1 }), venv({ host: 'h2' }), venv({ host: 'h3', desired: APP1 }), venv({ host: 'h4' }));
     const out = planShipping(p, facts(p), ON);
