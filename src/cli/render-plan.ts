@@ -6,6 +6,7 @@ import type { ReleaseAnswer } from '../deploy/apply-contract.js';
 import { hasChanges, type PackageChange, type Plan, type ReleasePlan, type RollbackPlan, type VenvPlan } from '../deploy/plan.js';
 import { formatTable, plural } from './output.js';
 import { formatBytes } from './render-events.js';
+import { renderShipSummary } from './render-ship.js';
 
 // Functions, not strings: chalk's level is set when the CLI starts (colour.ts), after this module loads.
 const MARK: Record<PackageChange['kind'], () => string> = {
@@ -184,6 +185,7 @@ export function renderSummary(report: Report): string[] {
   for (const h of report.hosts) {
     if (h.reload && !h.reload.ok) lines.push(`${chalk.red('✗')} ${h.reload.message}`);
   }
+  lines.push(...renderShipSummary(report));
   return lines;
 }
 

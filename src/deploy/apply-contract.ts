@@ -56,7 +56,19 @@ export const applyVenvInput = z.object({
    * rollback to a release still on the host (no pip); switchBack: a failed reload or health check after
    * the switch switches back (automatic rollback).
    */
-  releases: z.object({ keep: z.number().int().min(1), switchTo: z.string().nullable(), switchBack: z.boolean() }).nullable().optional(),
+  releases: z
+    .object({
+      keep: z.number().int().min(1),
+      switchTo: z.string().nullable(),
+      switchBack: z.boolean(),
+      pack: z.object({ cacheDir: z.string(), group: z.string(), fingerprint: z.string(), desired: z.array(z.string()), delta: z.boolean() }).nullable().optional(),
+      ship: z
+        .object({ tar: z.string(), kind: z.enum(['full', 'delta']), digest: z.string(), base: z.string().nullable(), releaseId: z.string().nullable(), sourcePath: z.string() })
+        .nullable()
+        .optional(),
+    })
+    .nullable()
+    .optional(),
 });
 
 export const applyVenvRequest = applyVenvInput.extend({ v: protocolVersion });
@@ -101,6 +113,18 @@ export const releaseAnswer = z.object({
   /** The release's size, and the part no other release shares (hardlinked clones share the rest). */
   bytes: z.number().int().min(0).optional(),
   ownBytes: z.number().int().min(0).optional(),
+  artifact: z
+    .object({
+      digest: z.string(),
+      files: z.number().int(),
+      full: z.object({ path: z.string(), bytes: z.number().int(), sha256: z.string() }),
+      delta: z.object({ path: z.string(), bytes: z.number().int(), sha256: z.string(), base: z.string() }).nullable(),
+      ms: z.record(z.string(), z.number()),
+    })
+    .optional(),
+  received: z
+    .object({ digest: z.string(), kind: z.enum(['full', 'delta']), files: z.number().int(), bytes: z.number().int(), relocated: z.boolean(), ms: z.record(z.string(), z.number()) })
+    .optional(),
 });
 
 /** 'app.name' of each migration an apply applied (migrate) or unapplied (unmigrate), in the order Django ran them. */

@@ -88,6 +88,8 @@ export type VenvPlan = VenvTarget &
         reinstalls?: { entry: number; packages: Array<{ name: string; version: string; now?: string }> };
         /** Releases layout: how the release this apply makes live comes to be. */
         releases?: ReleasePlan;
+        /** Build once, ship: this venv builds its group's release, or receives it (ship-plan.ts). */
+        ship?: ShipPlan;
       }
     | {
         status: 'error';
@@ -112,6 +114,20 @@ export interface ReleasePlan {
   cleanedUp?: string;
   /** The releases on the host, oldest first. */
   onHost: string[];
+}
+
+/** A venv's part in shipping: it builds its group's release, or receives the one built for its group. */
+export type ShipPlan =
+  | { role: 'builder'; group: string; members: number }
+  | { role: 'receiver'; group: string; from: string; kind: 'full' | 'delta'; base?: string };
+
+/** Venvs that take the same release: same interpreter fingerprint and desired set. */
+export interface ShipGroup {
+  key: string;
+  fingerprint: string;
+  builder: string | 'cache';
+  members: string[];
+  desired: string[];
 }
 
 export interface RollbackPlan {
@@ -141,6 +157,8 @@ export interface Plan {
    * connection), found in the venvs' histories and written to release_log while planning.
    */
   recovered: RecoveredInstall[];
+  /** Build once, ship: the groups of venvs that take the same release. */
+  groups?: ShipGroup[];
 }
 
 /** Whether applying this venv's plan would change anything (creating it counts). */
