@@ -95,8 +95,7 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
   );
   await shipping.drain();
   // The cache is an optimization: pruning it never fails a deploy.
-  const cacheMegabytes = (config as { ship?: { cacheMegabytes?: number } }).ship?.cacheMegabytes;
-  await pruneArtifacts({ megabytes: cacheMegabytes ?? DEFAULT_CACHE_MEGABYTES }).catch(() => undefined);
+  await pruneArtifacts({ megabytes: config.ship?.cacheMegabytes ?? DEFAULT_CACHE_MEGABYTES }).catch(() => undefined);
 
   const venvReports = plan.venvs.map((v) => reports.get(v.id)!);
   await recordInReleaseLog(config.wheels, venvReports, plan);

@@ -41,7 +41,7 @@ export function cacheCommand(output: Output): CommandModule<GlobalArgs, GlobalAr
 async function cacheMegabytes(args: GlobalArgs): Promise<number> {
   try {
     const config = await loadConfig(args);
-    return (config as { ship?: { cacheMegabytes?: number } }).ship?.cacheMegabytes ?? DEFAULT_CACHE_MEGABYTES;
+    return config.ship?.cacheMegabytes ?? DEFAULT_CACHE_MEGABYTES;
   } catch (err) {
     if (!args.deployfile && err instanceof ConfigError && err.message.startsWith('no deployfile')) return DEFAULT_CACHE_MEGABYTES;
     throw err;
