@@ -10,7 +10,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, posix } from 'node:path';
 import type { Connection } from '../remote/connection.js';
-import { cachedArtifact, cachedDelta, cachedGroup, deltaTarName, fullTarName, recordArtifact, storeTar, touchArtifact, type CachedTar } from './artifact-cache.js';
+import { cachedArtifact, cachedDelta, cachedGroup, deltaTarName, forgetArtifact, fullTarName, recordArtifact, storeTar, touchArtifact, type CachedTar } from './artifact-cache.js';
 import type { ShipInputs } from './apply-venv.js';
 import type { EventSink } from './events.js';
 import type { HostPlan, Plan, ShipGroup, VenvPlan } from './plan.js';
@@ -286,6 +286,13 @@ export class Shipping {
 
   private settleAll(why: string): void {
     for (const state of this.groups.values()) if (!state.downloading) this.settleGroup(state, why);
+  }
+
+  /** A receive of this venv's group failed the manifest check: drop the group's artifact from the local cache. */
+  forget(v: OkPlan): void {
+    const state = v.ship ? this.groups.get(v.ship.group) : undefined;
+    const got = state?.ready.value;
+    if (state && got && 'ok' in got) forgetArtifact(state.key, got.ok.digest, this.env);
   }
 
   /** Downloads still running (the deploy waits for them: a half-stored tar is never left behind). */
