@@ -139,7 +139,8 @@ async function receiveAgain(
     for (const v of failedReceives) a.ctx.emit({ kind: 'venv:end', venv: v.id, outcome: reports.get(v.id)!.outcome, ms: reports.get(v.id)!.ms });
     return;
   }
-  const why = new Map(failedReceives.map((v) => [v.id, reports.get(v.id)!.message ?? 'the receive failed']));
+  // The venv's own message starts with its id; the fallback line names the venv already.
+  const why = new Map(failedReceives.map((v) => [v.id, (reports.get(v.id)!.message ?? 'the receive failed').replace(`${v.id}: `, '')]));
   for (const v of failedReceives) {
     a.ctx.emit({ kind: 'ship:fallback', venv: v.id, reason: why.get(v.id)! });
     // What it received was bad: the next deploy must not ship it again from the local cache.
