@@ -71,6 +71,7 @@ export class Shipping {
   private readonly groups = new Map<string, GroupState>();
   /** Bytes written from the controller: wheels and tars. */
   readonly bytesSent = { wheels: 0, artifacts: 0 };
+  private readonly counting: Array<Promise<void>> = [];
 
   constructor(
     plan: Plan,
@@ -203,9 +204,13 @@ export class Shipping {
     }
   }
 
-  /** Count pushed wheels (the local files' sizes). */
-  async countWheels(uploads: readonly Upload[]): Promise<void> {
-    for (const u of uploads) this.bytesSent.wheels += await stat(u.local).then((s) => s.size, () => 0);
+  /** Count pushed wheels (the local files' sizes); drain() waits for the count. */
+  countWheels(uploads: readonly Upload[]): void {
+    this.counting.push(
+      (async () => {
+        for (const u of uploads) this.bytesSent.wheels += await stat(u.local).then((s) => s.size, () => 0);
+      })(),
+    );
   }
 
   /**
@@ -220,7 +225,6 @@ export class Shipping {
     report.shipped = { role: 'builder', group: state.key, ...(artifact ? { bytes: artifact.full.bytes } : {}) };
     if (report.outcome !== 'deployed' || !artifact || !report.release?.id) {
       const why = report.outcome !== 'deployed' ? `its builder ${v.id} failed` : `its builder ${v.id} packed nothing`;
-      report.shipped.fellBack = why;
       this.settleGroup(state, why);
       return;
     }
@@ -297,6 +301,6 @@ export class Shipping {
 
   /** Downloads still running (the deploy waits for them: a half-stored tar is never left behind). */
   async drain(): Promise<void> {
-    await Promise.all([...this.groups.values()].map((s) => s.downloading));
+    await Promise.all([...[...this.groups.values()].map((s) => s.downloading), ...this.counting]);
   }
 }

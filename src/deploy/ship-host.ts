@@ -69,7 +69,7 @@ export async function shipHost(a: ShipHostArgs): Promise<{ reports: VenvReport[]
     uploads: [],
     send: async () => {},
     deployedBefore: deployed,
-    onPushed: (uploads) => void shipping.countWheels(uploads),
+    onPushed: (uploads) => shipping.countWheels(uploads),
     ...over,
   });
 
