@@ -7,6 +7,7 @@ import { hasChanges, type PackageChange, type Plan, type ReleasePlan, type Rollb
 import { SHORT_BASE, SHORT_KEY } from '../deploy/ship-plan.js';
 import { formatTable, plural } from './output.js';
 import { formatBytes } from './render-events.js';
+import { renderShipSummary } from './render-ship.js';
 
 // Functions, not strings: chalk's level is set when the CLI starts (colour.ts), after this module loads.
 const MARK: Record<PackageChange['kind'], () => string> = {
@@ -209,6 +210,7 @@ export function renderSummary(report: Report): string[] {
   for (const h of report.hosts) {
     if (h.reload && !h.reload.ok) lines.push(`${chalk.red('✗')} ${h.reload.message}`);
   }
+  lines.push(...renderShipSummary(report));
   return lines;
 }
 

@@ -8,6 +8,7 @@ import type { DeployEvent } from '../../deploy/events.js';
 import { needsApply } from '../../deploy/plan.js';
 import { planDeploy, type PlanMode } from '../../deploy/plan-deploy.js';
 import type { ShipOptions } from '../../deploy/ship-plan.js';
+import { cachedGroup } from '../../deploy/artifact-cache.js';
 import type { ResolvedConfig } from '../../config/resolve-config.js';
 import { ConfigError } from '../../errors.js';
 import { createHostConnector } from '../../remote/connect-host.js';
@@ -157,7 +158,7 @@ export function rollbackCommand(output: Output, setExit: (code: number) => void)
 /** The deployfile's `ship`, overridden by --no-ship / --ship and --builder (checked by planDeploy before connecting). */
 function shipRequest(ship: ResolvedConfig['ship'], args: ShipArgs): ShipOptions {
   const builder = args.builder ?? ship.builder;
-  return { enabled: args.ship ?? ship.enabled, ...(builder !== undefined ? { builder } : {}) };
+  return { enabled: args.ship ?? ship.enabled, ...(builder !== undefined ? { builder } : {}), cachedGroup: (key) => cachedGroup(key)?.meta.digest };
 }
 
 async function runDeploy(args: DeployRequest, output: Output, setExit: (code: number) => void): Promise<void> {
