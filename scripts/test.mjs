@@ -136,7 +136,6 @@ function runJob(job, env, statsFile, logFile) {
       clearInterval(poll);
       clearTimeout(grace);
       running.delete(child);
-      if (interrupted && running.size === 0) process.exit(130);
       resolve({ ok: status === 0 && !hung, hung, status, seconds: (Date.now() - started) / 1000 });
     };
     child.once('error', (error) => done(error.message));
@@ -178,7 +177,7 @@ const testsStarted = Date.now();
 const stamp = () => `${((Date.now() - testsStarted) / 1000).toFixed(0).padStart(5)} s`;
 
 async function worker() {
-  for (let job = queue.shift(); job; job = queue.shift()) {
+  for (let job = queue.shift(); job && !interrupted; job = queue.shift()) {
     console.log(`[${stamp()}] ${job.name} started${job.note ? ` (${job.note})` : ''}`);
     const statsFile = join(dir, `${job.name}.json`);
     const logFile = join(dir, `${job.name}.log`);
@@ -200,6 +199,11 @@ async function worker() {
   }
 }
 await Promise.all(Array.from({ length: JOBS }, worker));
+// Interrupted: what the stopped tiers printed so far has been shown; stop as interrupted.
+if (interrupted) {
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(130);
+}
 const wall = (Date.now() - testsStarted) / 1000;
 rmSync(dir, { recursive: true, force: true });
 
