@@ -54,7 +54,7 @@ interface Shipped {
 interface JsonRun {
   plan: { venvs: Array<{ id: string; host: string; path: string; ship?: ShipPlan }>; groups?: ShipGroup[] };
   report: {
-    venvs: Array<{ id: string; host: string; path: string; outcome: string; shipped?: Shipped; release?: { id: string | null } }>;
+    venvs: Array<{ id: string; host: string; path: string; outcome: string; shipped?: Shipped; release?: { id: string | null; received?: { kind: string; relocated: boolean } } }>;
     bytesSent: { wheels: number; artifacts: number };
   };
 }
@@ -236,8 +236,16 @@ describe('build once, ship everywhere (real sshd fleet of 5 hosts)', function ()
         expect(v.shipped!.fellBack, v.id).to.equal(undefined);
         if (v.id !== builder.id) expect(v.shipped).to.deep.include({ kind: 'full', from: builder.id });
       }
+      console.log(`      fresh: sent ${r.report.bytesSent.artifacts} B of artifacts, ${r.report.bytesSent.wheels} B of wheels`);
       expect(r.report.bytesSent.artifacts).to.be.greaterThan(0);
       expect(r.report.bytesSent.wheels).to.equal((await stat(await relapp('1.0'))).size);
+      // Each receiver took the builder's release id (free on its empty root) and relocated the release
+      // to its own path (every root's path differs here: the hosts share one disk).
+      const builderId = r.report.venvs.find((v) => v.id === builder.id)!.release!.id;
+      for (const v of r.report.venvs) {
+        expect(v.release?.id, v.id).to.equal(builderId);
+        if (v.id !== builder.id) expect(v.release?.received, v.id).to.deep.include({ kind: 'full', relocated: true });
+      }
 
       // The hosts' own record: only the builder's apply ran an install (pip), and packed; every other
       // apply received. Only the builder's root has pip's report; only the builder's host got the wheel.
@@ -310,6 +318,11 @@ describe('build once, ship everywhere (real sshd fleet of 5 hosts)', function ()
       expect(r.report.bytesSent.wheels).to.equal((await stat(await relapp('1.1'))).size);
       for (const h of hosts.slice(1, 4)) expect(await wheelsPushedTo(h), h.name).to.deep.equal([]);
 
+      const builderId = r.report.venvs.find((v) => v.id === builder.id)!.release!.id;
+      for (const v of r.report.venvs) {
+        expect(v.release?.id, v.id).to.equal(builderId);
+        if (v.id !== builder.id) expect(v.release?.received, v.id).to.deep.include({ kind: 'delta', relocated: true });
+      }
       const bh = await lastLine(builder.root);
       expect(stepsOf(bh).slice(0, 3)).to.deep.equal(['clone', 'relocate', 'install']);
       expect(stepsOf(bh)).to.include('pack');
