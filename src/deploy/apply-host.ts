@@ -119,8 +119,8 @@ export async function applyHost(
             if (!v) return;
             const report = venvReport(ctx, v, venvOutcome(ctx.venvById.get(v.id)!, host, line), started.get(line.venv));
             reports.set(v.id, report);
-            ctx.ship?.onAnswer?.(v, report);
             for (const s of report.steps) emit({ kind: 'step:end', venv: v.id, step: s.name, ok: s.ok, ms: s.ms });
+            ctx.ship?.onAnswer?.(v, report);
             if (report.outcome === 'deployed') {
               report.outcome = successOutcome(v);
               deployed++;
