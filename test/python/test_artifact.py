@@ -16,7 +16,7 @@ import unittest
 
 import support
 from test_apply_venv import build_wheel, request, run_main, write
-from vdeploy_remote import apply_venv, artifact, release_steps, releases, venv_facts
+from vdeploy_remote import apply_venv, artifact, releases, venv_facts
 from vdeploy_remote.artifact import Mismatch
 
 HOLDER = {'user': 'test', 'host': 'here', 'pid': 1, 'startedAt': '2026-01-01T00:00:00.000Z'}
@@ -276,6 +276,22 @@ class Housekeeping(Temp):
         self.assertEqual(releases.number(releases.next_id(root, 9, 'not-an-id')), 10)
         self.assertEqual(releases.number(releases.next_id(root, 2, None)), 5)
         self.assertEqual(releases.next_id(root, 2, '20261203T100000Z-0004')[-4:], '0005')
+
+
+class PackStep(Temp):
+    def test_a_pack_that_fails_is_recorded_but_does_not_fail_the_deploy(self):
+        from vdeploy_remote import release_steps
+        write(self.path('cache'), 'a file where the cache directory should be')
+        spec = {'cacheDir': self.path('cache'), 'group': 'g', 'fingerprint': 'fp', 'desired': [], 'delta': False}
+        ctx = release_steps.ReleaseApply(request(self.path('app'), releases={'keep': 5, 'switchTo': None, 'switchBack': True, 'pack': spec}))
+        self.addCleanup(ctx.close)
+        ctx.built, ctx.release = True, '20261203T100000Z-0001'
+        ctx.use(small_tree(self.path('app', 'releases', ctx.release)))
+        release_steps.pack(ctx)
+        step = ctx.steps[-1]
+        self.assertEqual((step['name'], step['ok'], ctx.artifact), ('pack', False, None))
+        self.assertIn('cannot pack the release: ', step['stderrTail'])
+        self.assertNotIn('artifact', ctx.history)
 
 
 # Real venvs (ensurepip: seconds apiece) only where test_releases runs them: 3.6, 3.8, 3.13 and
