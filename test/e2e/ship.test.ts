@@ -8,13 +8,14 @@
 // local cache (VDEPLOY_CACHE_DIR), so nothing leaks between projects or into the user's cache.
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { cp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildWheel } from '../helpers/build-wheel.js';
 import { makeTempDir, runVdeployInPty, type CliResult } from '../helpers/cli.js';
 import { cacheDirOf, makeDeployProject, type DeployProject, type ProjectVenv } from '../helpers/deploy-project.js';
 import { startFleet, type Fleet, type FleetHost } from '../helpers/fleet.js';
+import { CLI_BIN } from '../helpers/paths.js';
 import { pipList } from '../helpers/venv-inspect.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
 
@@ -123,6 +124,25 @@ async function relappFiles(release: string): Promise<Record<string, string>> {
     } else out[entry] = await sha256(p);
   }
   return out;
+}
+
+/** The built CLI running with this deployfile has a thread waiting, in open(2), for a FIFO's writer. */
+function cliReadingFifo(deployfile: string): boolean {
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!cmdline.includes(CLI_BIN) || !cmdline.includes(deployfile)) continue;
+    try {
+      for (const task of readdirSync(`/proc/${pid}/task`)) if (readFileSync(`/proc/${pid}/task/${task}/wchan`, 'utf8') === 'wait_for_partner') return true;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return false;
 }
 
 async function waitFor(what: () => Promise<boolean> | boolean, ms = 120_000): Promise<void> {
@@ -462,6 +482,71 @@ print(m.name[len('files/'):] if m.name.startswith('files/') else m.name)
       }
       // Nothing was packed, so nothing new in the local cache.
       expect((await readdir(join(cacheA, 'artifacts'))).sort().filter((f) => !f.includes('.tmp'))).to.deep.equal(artifactsBefore);
+    });
+
+    it('Ctrl-C while the controller streams a cached release to the hosts: every current untouched, no apply ran, exit 130', async () => {
+      // The fleet goes back to relapp 1.0 by deploy: the set of the first deploy, whose release the local
+      // cache holds, so there is no builder and every venv receives from the cache. The cached tar is
+      // made a FIFO (its recorded size 0): the controller's read of it for the uploads waits, in the
+      // kernel, until someone writes — a deterministic "the artifact is on its way" for the test.
+      await project.setRequirements('relapp==1.0\n');
+      const tar = join(cacheA, 'artifacts', `${digest10}.tar`);
+      const metaFile = join(cacheA, 'artifacts', `${digest10}.json`);
+      const savedTar = await readFile(tar);
+      const savedMeta = await readFile(metaFile, 'utf8');
+      const before = new Map<string, { current: string | null; releases: string[]; history: string }>();
+      for (const v of venvs) before.set(v.root, { current: await currentOf(v.root), releases: await releasesOn(v.root), history: await readFile(join(v.root, '.vdeploy', 'history.jsonl'), 'utf8') });
+      await rm(tar);
+      await local.exec(['mkfifo', tar]);
+      await writeFile(metaFile, JSON.stringify({ ...(JSON.parse(savedMeta) as object), bytes: 0 }));
+      const deployfile = join(project.dir, 'deployfile.ts');
+      const inFlight = join(wheels, 'upload-in-flight');
+      const transcript = join(wheels, 'ctrl-c-upload-transcript');
+      let done = false;
+      // Until the CLI has exited: give every reader of the FIFO an end of file (a writer that opens and
+      // closes), once the test has seen the CLI blocked reading it and pressed Ctrl-C.
+      let feeding = false;
+      const feeder = (async () => {
+        while (!done) {
+          if (feeding) {
+            try {
+              closeSync(openSync(tar, constants.O_WRONLY | constants.O_NONBLOCK));
+            } catch {
+              // ENXIO: nobody reads it now.
+            }
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      try {
+        const running = runVdeployInPty(['deploy', '--yes', '--deployfile', deployfile], {
+          answers: ['\x03'],
+          whenFile: inFlight,
+          env: { PTY_DRIVE_TRANSCRIPT: transcript, VDEPLOY_CACHE_DIR: cacheA },
+        });
+        await waitFor(() => cliReadingFifo(deployfile)).catch(async (e) => {
+          throw new Error(`${(e as Error).message}: the CLI never read the cached tar; transcript: ${await readFile(transcript, 'utf8').catch(() => '(none)')}`);
+        });
+        await writeFile(inFlight, '');
+        await waitFor(async () => (await readFile(transcript, 'utf8').catch(() => '')).includes('Stopping'));
+        feeding = true;
+        const r = await running;
+        expect(r.exitCode, r.output).to.equal(130);
+        expect(r.output).to.match(/receive from the local artifact cache \(full\)/);
+      } finally {
+        done = true;
+        await feeder;
+        await rm(tar, { force: true });
+        await writeFile(tar, savedTar);
+        await writeFile(metaFile, savedMeta);
+      }
+      for (const v of venvs) {
+        const was = before.get(v.root)!;
+        expect(await currentOf(v.root), v.id).to.equal(was.current);
+        expect(await releasesOn(v.root), v.id).to.deep.equal(was.releases);
+        expect(await readFile(join(v.root, '.vdeploy', 'history.jsonl'), 'utf8'), v.id).to.equal(was.history);
+        expect(await liveApp(fleet, v.host, v.root), v.id).to.deep.include({ version: '1.1' });
+      }
     });
   });
 
