@@ -121,6 +121,11 @@ export async function createLiveView(keys: readonly string[], by: 'host' | 'venv
       }
       else if (e.kind === 'step:end') set(e.venv, `${e.step} ${e.ok ? 'done' : 'failed'}`);
       else if (e.kind === 'venv:end') settle(e.venv, e.outcome, SUCCESS_OUTCOMES.has(e.outcome));
+      else if (e.kind === 'ship:packed') set(e.venv, `packed ${formatBytes(e.bytes)}, shipping…`);
+      else if (e.kind === 'ship:fallback') set(e.venv, `building with pip: ${e.reason}`);
+      else if (e.kind === 'ship:sent') {
+        for (const key of rows.keys()) if (key.includes(`@${e.host}:`)) set(key, `received ${formatBytes(e.bytes)} (${e.ship}), waiting…`);
+      }
       else if (e.kind === 'push:start' || e.kind === 'push:end') {
         const text = e.kind === 'push:start' ? `pushing ${e.wheels.length} wheel(s)…` : `pushed ${formatBytes(e.bytes)}, waiting…`;
         for (const key of rows.keys()) if (key.includes(`@${e.host}:`)) set(key, text);

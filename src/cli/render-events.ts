@@ -23,6 +23,14 @@ export function formatEvent(e: DeployEvent): string | undefined {
       return `${e.host}: reload ${e.ok ? 'ok' : chalk.red('failed')} (${formatDuration(e.ms)})`;
     case 'interrupt':
       return chalk.yellow(e.message);
+    case 'ship:packed':
+      return `${e.venv}: packed group ${e.group.slice(0, 16)}, ${formatBytes(e.bytes)}${e.deltaBytes !== undefined ? ` (delta ${formatBytes(e.deltaBytes)})` : ''} (${formatDuration(e.ms)})`;
+    case 'ship:fetched':
+      return `${e.host}: fetched group ${e.group.slice(0, 16)}, ${formatBytes(e.bytes)} (${formatDuration(e.ms)})`;
+    case 'ship:sent':
+      return `${e.host}: sent group ${e.group.slice(0, 16)} (${e.ship}), ${formatBytes(e.bytes)} (${formatDuration(e.ms)})`;
+    case 'ship:fallback':
+      return `${e.venv}: ${chalk.yellow('building with pip')}: ${e.reason}`;
     default:
       return undefined;
   }

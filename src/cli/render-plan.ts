@@ -3,9 +3,11 @@ import chalk from 'chalk';
 import { formatDuration } from '../remote/connection.js';
 import type { Report } from '../deploy/apply-plan.js';
 import type { ReleaseAnswer } from '../deploy/apply-contract.js';
-import { hasChanges, type PackageChange, type Plan, type ReleasePlan, type RollbackPlan, type VenvPlan } from '../deploy/plan.js';
+import { hasChanges, type PackageChange, type Plan, type ReleasePlan, type RollbackPlan, type ShipGroup, type ShipPlan, type VenvPlan } from '../deploy/plan.js';
+import { SHORT_BASE, SHORT_KEY } from '../deploy/ship-plan.js';
 import { formatTable, plural } from './output.js';
 import { formatBytes } from './render-events.js';
+import { renderShipSummary } from './render-ship.js';
 
 // Functions, not strings: chalk's level is set when the CLI starts (colour.ts), after this module loads.
 const MARK: Record<PackageChange['kind'], () => string> = {
@@ -25,14 +27,37 @@ export function renderPlan(plan: Plan): string[] {
       const first = listedUnder.get(signature);
       if (first !== undefined) {
         lines.push(`${chalk.bold(v.id)}  ${changesHead(v)}${chalk.dim(`  (the same changes as ${first})`)}`);
-        lines.push(...venvNotes(v));
+        lines.push(...venvNotes(plan, v));
         continue;
       }
       listedUnder.set(signature, v.id);
     }
     lines.push(...renderVenv(plan, v));
   }
+  for (const g of plan.groups ?? []) lines.push(groupLine(plan, g));
   return lines;
+}
+
+/** `host1:/srv/app`: a venv's place without its user (host and path name one venv). */
+function place(plan: Plan, id: string): string {
+  const v = plan.venvs.find((x) => x.id === id);
+  return v ? `${v.host}:${v.path}` : id;
+}
+
+/** What a shipping venv does instead of (or besides) its own pip run. */
+export function shipNote(plan: Plan, ship: ShipPlan): string {
+  const group = ship.group.slice(0, SHORT_KEY);
+  if (ship.role === 'builder') return `build here with pip, then ship to ${plural(ship.members - 1, 'venv')} (group ${group})`;
+  const kind = ship.kind === 'delta' && ship.base !== undefined ? `delta from ${ship.base.slice(0, SHORT_BASE)}` : 'full';
+  return ship.from === 'cache' ? `receive from the local artifact cache (${kind})` : `receive the release built for ${place(plan, ship.from)} (${kind})`;
+}
+
+/** One line per shipping group: who builds it (or the cache), and how far it goes. */
+export function groupLine(plan: Plan, g: ShipGroup): string {
+  const receivers = g.builder === 'cache' ? g.members : g.members.filter((id) => id !== g.builder);
+  const hosts = new Set(receivers.map((id) => plan.venvs.find((v) => v.id === id)?.host ?? id));
+  const source = g.builder === 'cache' ? 'from the local artifact cache' : `built on ${place(plan, g.builder)}`;
+  return `${chalk.cyan(`group ${g.key.slice(0, SHORT_KEY)}`)}: ${source}, shipped to ${plural(receivers.length, 'venv')} on ${plural(hosts.size, 'host')}`;
 }
 
 /** `~jango, ~equests` from their paths. */
@@ -41,9 +66,10 @@ function stashNames(paths: readonly string[]): string {
 }
 
 /** What is particular to one venv even when its changes are the same as another's. */
-function venvNotes(v: Extract<VenvPlan, { status: 'ok' }>): string[] {
+function venvNotes(plan: Plan, v: Extract<VenvPlan, { status: 'ok' }>): string[] {
   const lines: string[] = [];
   if (v.releases && hasChanges(v)) lines.push(chalk.cyan(`    ${releaseNote(v.releases, v.changes.length)}`));
+  if (v.ship) lines.push(chalk.cyan(`    ${shipNote(plan, v.ship)}`));
   if (v.stashes?.length) lines.push(chalk.yellow(`    removes pip's leftover stash folders (a pip that died mid-way): ${stashNames(v.stashes)}`));
   if (hasChanges(v)) lines.push(...renderDjangoNotes(v));
   return lines;
@@ -90,7 +116,7 @@ export function renderVenv(plan: Plan, v: VenvPlan): string[] {
     if (v.unchanged.length > 0) lines.push(chalk.dim(`    ${plural(v.unchanged.length, 'package')} unchanged`));
   }
   if (v.rollback) lines.push(...renderRollbackNotes(v.rollback));
-  lines.push(...venvNotes(v));
+  lines.push(...venvNotes(plan, v));
   if (v.restore && 'error' in v.restore) lines.push(chalk.yellow(`    no automatic rollback possible: ${v.restore.error}`));
   if (v.unneeded.length > 0 && !plan.prune) {
     const names = v.unneeded.map((p) => `${p.name} ${p.version}`).join(', ');
@@ -184,6 +210,7 @@ export function renderSummary(report: Report): string[] {
   for (const h of report.hosts) {
     if (h.reload && !h.reload.ok) lines.push(`${chalk.red('✗')} ${h.reload.message}`);
   }
+  lines.push(...renderShipSummary(report));
   return lines;
 }
 

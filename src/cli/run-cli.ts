@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import chalk from 'chalk';
 import { addWheelCommand } from './commands/add-wheel.js';
+import { cacheCommand } from './commands/cache.js';
 import { deployCommand, planCommand, rollbackCommand } from './commands/deploy.js';
 import { initCommand } from './commands/init.js';
 import { historyCommand, statusCommand } from './commands/status.js';
@@ -39,6 +40,7 @@ export async function runCli(argv: string[], output: Output = processOutput(proc
     statusCommand(output, setExit),
     historyCommand(output, setExit),
     releasesCommand(output, setExit),
+    cacheCommand(output),
   ];
   let parser = globalOptions(yargs(argv))
     .scriptName('vdeploy')

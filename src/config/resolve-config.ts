@@ -58,6 +58,8 @@ export interface ResolvedConfig {
   ssh: ResolvedSsh;
   hosts: ResolvedHost[];
   venvs: ResolvedVenv[];
+  /** Shipping (docs/shipping.md): enabled, builder host, local artifact cache limit in MiB. */
+  ship: ParsedConfig['ship'];
 }
 
 /** Expands a leading `~` the way a shell would, for local paths. */
@@ -135,6 +137,7 @@ export function resolveConfig(
     },
     hosts,
     venvs,
+    ship: parsed.ship,
   };
 }
 

@@ -154,6 +154,18 @@ export const venvSchema = z
   })
   .strict();
 
+/** Build once, ship everywhere (docs/shipping.md): releases venvs of one group get one pip build. */
+export const shipSchema = z
+  .object({
+    /** false: every venv builds its release with pip (as `--no-ship` does for one run). */
+    enabled: z.boolean().default(true),
+    /** Host whose venv builds each group it has a member in (default: the group's first venv in deploy order). */
+    builder: z.string().min(1, { message: 'must name a host (or leave it out)' }).optional(),
+    /** Size limit of the local artifact cache, in MiB: least recently used artifacts beyond it are removed. */
+    cacheMegabytes: z.number().int({ message: 'must be a whole number of megabytes' }).min(1, { message: 'must be at least 1 (megabyte)' }).default(2048),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Wheel repository directory holding `release_log`. */
@@ -163,6 +175,7 @@ export const configSchema = z
     ssh: sshSchema.default({ strictHostKeyChecking: 'yes', concurrency: 16, connectTimeout: 15 }),
     hosts: z.array(hostSchema).min(1, { message: 'declare at least one host' }),
     venvs: z.array(venvSchema).default([]),
+    ship: shipSchema.default({ enabled: true, cacheMegabytes: 2048 }),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -189,6 +202,11 @@ export const configSchema = z
         seen.set(key, i);
       }
     });
+    const builder = config.ship.builder;
+    if (builder !== undefined && !hostIndex.has(builder)) {
+      const known = [...hostIndex.keys()].join(', ');
+      ctx.addIssue({ code: 'custom', path: ['ship', 'builder'], message: `unknown host "${builder}" (hosts are: ${known})` });
+    }
   });
 
 /** What a deployfile's author writes: everything with a default is optional. */
@@ -199,4 +217,5 @@ export type UserHost = z.input<typeof hostSchema>;
 export type UserVenv = z.input<typeof venvSchema>;
 export type DjangoConfig = z.output<typeof djangoSchema>;
 export type HealthcheckConfig = z.output<typeof healthcheckSchema>;
+export type ShipConfig = z.output<typeof shipSchema>;
 export type StrictHostKeyChecking = ParsedConfig['ssh']['strictHostKeyChecking'];

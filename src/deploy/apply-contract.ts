@@ -56,7 +56,38 @@ export const applyVenvInput = z.object({
    * rollback to a release still on the host (no pip); switchBack: a failed reload or health check after
    * the switch switches back (automatic rollback).
    */
-  releases: z.object({ keep: z.number().int().min(1), switchTo: z.string().nullable(), switchBack: z.boolean() }).nullable().optional(),
+  releases: z
+    .object({
+      keep: z.number().int().min(1),
+      switchTo: z.string().nullable(),
+      switchBack: z.boolean(),
+      /**
+       * A ship group's builder: after verify, pack the new release into <cacheDir>/artifacts/<digest>.tar
+       * (and, with `delta`, when the build cloned a live release that has an artifact, a delta from it).
+       */
+      pack: z
+        .object({ cacheDir: z.string(), group: z.string(), fingerprint: z.string(), desired: z.array(z.string()), delta: z.boolean() })
+        .nullable()
+        .optional(),
+      /**
+       * A ship group's receiver: the release comes from `tar` (install null, uninstall [], create null);
+       * `base`: the artifact digest of the live release a delta applies to; `releaseId`: the builder's
+       * release id (kept when free here); `sourcePath`: where the builder built it (relocated from).
+       */
+      ship: z
+        .object({
+          tar: z.string(),
+          kind: z.enum(['full', 'delta']),
+          digest: z.string(),
+          base: z.string().nullable(),
+          releaseId: z.string().nullable(),
+          sourcePath: z.string(),
+        })
+        .nullable()
+        .optional(),
+    })
+    .nullable()
+    .optional(),
 });
 
 export const applyVenvRequest = applyVenvInput.extend({ v: protocolVersion });
@@ -87,6 +118,34 @@ export const applyStep = z.object({
 /** A release an apply removed: an unfinished or failed one, or one beyond `keep`; bytes: what it alone took. */
 export const removedRelease = z.object({ id: z.string(), bytes: z.number().int().min(0), why: z.enum(['unfinished', 'failed', 'beyond keep']) });
 
+/** A tar the builder's pack wrote on its host. */
+const artifactTar = z.object({ path: z.string(), bytes: z.number().int().min(0), sha256: z.string() });
+
+/** A ship group's builder: what pack made (only when the release went live). */
+export const artifactAnswer = z.object({
+  /** sha256 of the manifest's canonical JSON: names the artifact. */
+  digest: z.string(),
+  /** Entries in the manifest (files, symlinks, directories). */
+  files: z.number().int().min(0),
+  full: artifactTar,
+  /** The delta from the live release's artifact `base` (null: none was possible or asked for). */
+  delta: artifactTar.extend({ base: z.string() }).nullable(),
+  ms: z.object({ manifest: z.number().int().min(0), pack: z.number().int().min(0) }),
+});
+
+/** A ship group's receiver: what it received (unpack and verify are one pass: verify is the final path-set check). */
+export const receivedAnswer = z.object({
+  digest: z.string(),
+  kind: z.enum(['full', 'delta']),
+  /** Entries written from the tar (a delta's: only the changed ones). */
+  files: z.number().int().min(0),
+  /** The tar's size. */
+  bytes: z.number().int().min(0),
+  /** Whether the release was relocated (its path differs from the builder's). */
+  relocated: z.boolean(),
+  ms: z.object({ unpack: z.number().int().min(0), verify: z.number().int().min(0), relocate: z.number().int().min(0) }),
+});
+
 /** Releases layout: what the apply did with releases. */
 export const releaseAnswer = z.object({
   /** The release this apply built or switched to (null: it stopped before choosing one). */
@@ -101,6 +160,8 @@ export const releaseAnswer = z.object({
   /** The release's size, and the part no other release shares (hardlinked clones share the rest). */
   bytes: z.number().int().min(0).optional(),
   ownBytes: z.number().int().min(0).optional(),
+  artifact: artifactAnswer.optional(),
+  received: receivedAnswer.optional(),
 });
 
 /** 'app.name' of each migration an apply applied (migrate) or unapplied (unmigrate), in the order Django ran them. */
@@ -181,6 +242,8 @@ export type ApplyVenvInput = z.infer<typeof applyVenvInput>;
 export type ApplyVenvRequest = z.infer<typeof applyVenvRequest>;
 export type ApplyStep = z.infer<typeof applyStep>;
 export type ReleaseAnswer = z.infer<typeof releaseAnswer>;
+export type ArtifactAnswer = z.infer<typeof artifactAnswer>;
+export type ReceivedAnswer = z.infer<typeof receivedAnswer>;
 export type MigrationsRun = z.infer<typeof migrationsRun>;
 export type ApplyVenvAnswer = z.infer<typeof applyVenvAnswer>;
 export type HostApplyRequest = z.infer<typeof hostApplyRequest>;

@@ -17,6 +17,7 @@ import type { EventSink, VenvOutcome } from './events.js';
 import { wheelsToPush, type HostPlan, type VenvPlan } from './plan.js';
 import type { HostReport, VenvReport } from './report.js';
 import { runHostApply } from './run-host-apply.js';
+import type { ShipInputs } from './apply-venv.js';
 import { corruptUploadError, planUploads, uploadWheels, type Upload } from './upload-wheels.js';
 
 type OkPlan = Extract<VenvPlan, { status: 'ok' }>;
@@ -34,21 +35,48 @@ export interface ApplyHostContext {
   onFailure: () => void;
   /** A blank report for a venv that was not applied. */
   base: (v: OkPlan, outcome: VenvOutcome) => VenvReport;
+  /** Build once, ship (ship-apply.ts): hooks for one run of the host; absent, a run is as without shipping. */
+  ship?: ApplyHostShip;
 }
 
-export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: HostPlan, venvs: readonly OkPlan[], ctx: ApplyHostContext): Promise<{ reports: VenvReport[]; host: HostReport }> {
+export interface ApplyHostShip {
+  /** A builder's pack request or a receiver's tar. */
+  inputs: (v: OkPlan) => ShipInputs | undefined;
+  /** The venvs that install with pip (their wheels are pushed); receivers are not among them. */
+  pushFor: readonly OkPlan[];
+  /** Tars uploaded beside the wheels, checked and renamed by the host like them; `send` uploads them. */
+  uploads: readonly Upload[];
+  send: (conn: Connection) => Promise<void>;
+  /** Leave the reload to a later run on this host; a later run says how many venvs deployed before it. */
+  deferReload?: boolean;
+  deployedBefore?: number;
+  /** A venv's answer (a builder's carries its pack). */
+  onAnswer?: (v: OkPlan, report: VenvReport) => void;
+  /** The wheels pushed, once the host confirmed them. */
+  onPushed?: (uploads: readonly Upload[]) => void;
+}
+
+export async function applyHost(
+  conn: Connection,
+  host: ResolvedHost,
+  hostPlan: HostPlan,
+  venvs: readonly OkPlan[],
+  ctx: ApplyHostContext,
+): Promise<{ reports: VenvReport[]; host: HostReport; deployed: number }> {
   const { emit, settings } = ctx;
   const hostReport: HostReport = { name: host.name, pushed: [] };
   const reports = new Map<string, VenvReport>();
-  const wheels = wheelsToPush(hostPlan, venvs);
-  let uploads: Upload[] = planUploads(settings.repoDir, hostPlan.cacheDir, wheels);
+  const wheels = wheelsToPush(hostPlan, ctx.ship?.pushFor ?? venvs);
+  const wheelUploads = planUploads(settings.repoDir, hostPlan.cacheDir, wheels);
+  let uploads: Upload[] = [...wheelUploads, ...(ctx.ship?.uploads ?? [])];
   const pushStarted = performance.now();
-  if (uploads.length > 0) emit({ kind: 'push:start', host: host.name, wheels: wheels.map((w) => w.filename) });
+  if (wheelUploads.length > 0) emit({ kind: 'push:start', host: host.name, wheels: wheels.map((w) => w.filename) });
+  const reload = ctx.ship?.deferReload ? undefined : host.reload;
 
   let pending = [...venvs];
-  let deployed = 0;
+  let deployed = ctx.ship?.deployedBefore ?? 0;
   let reloadDone = false;
-  while (pending.length > 0 || (host.reload && deployed > 0 && !reloadDone)) {
+  while (pending.length > 0 || (reload && deployed > 0 && !reloadDone)) {
     if (pending.length > 0 && ctx.stopStarting()) {
       for (const v of pending) reports.set(v.id, { ...ctx.base(v, 'skipped'), message: ctx.skipReason() });
       pending = [];
@@ -57,7 +85,7 @@ export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: 
     const batch = pending;
     const inputs = batch.map((v) => {
       const venv = ctx.venvById.get(v.id)!;
-      return { sudo: sudoFor(venv, host), input: applyInputFor(venv, hostPlan, v, settings) };
+      return { sudo: sudoFor(venv, host), input: applyInputFor(venv, hostPlan, v, settings, ctx.ship?.inputs(v)) };
     });
     const started = new Map<number, number>();
     // Set by the line handler: the venv the script stopped after, because it did not deploy.
@@ -65,7 +93,7 @@ export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: 
     let pushError: unknown;
     const run = runHostApply(
       conn,
-      { uploads: uploads.map(({ tmp, final, sha256 }) => ({ tmp, final, sha256 })), waitForUploads: uploads.length > 0, venvs: inputs, reload: host.reload ?? null, reloadAnyway: deployed > 0 },
+      { uploads: uploads.map(({ tmp, final, sha256 }) => ({ tmp, final, sha256 })), waitForUploads: uploads.length > 0, venvs: inputs, reload: reload ?? null, reloadAnyway: deployed > 0 },
       {
         onProgress: (p) => {
           if ('reload' in p) return emit({ kind: 'reload:start', host: host.name });
@@ -83,7 +111,8 @@ export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: 
             if (line.push.bad.length > 0) pushError = corruptUploadError(line.push.bad);
             else {
               hostReport.pushed = wheels.map((w) => w.filename);
-              emit({ kind: 'push:end', host: host.name, wheels: hostReport.pushed, bytes: line.push.bytes, ms: Math.round(performance.now() - pushStarted) });
+              ctx.ship?.onPushed?.(wheelUploads);
+              if (wheelUploads.length > 0) emit({ kind: 'push:end', host: host.name, wheels: hostReport.pushed, bytes: line.push.bytes, ms: Math.round(performance.now() - pushStarted) });
             }
           } else if ('venv' in line) {
             const v = batch[line.venv];
@@ -91,6 +120,7 @@ export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: 
             const report = venvReport(ctx, v, venvOutcome(ctx.venvById.get(v.id)!, host, line), started.get(line.venv));
             reports.set(v.id, report);
             for (const s of report.steps) emit({ kind: 'step:end', venv: v.id, step: s.name, ok: s.ok, ms: s.ms });
+            ctx.ship?.onAnswer?.(v, report);
             if (report.outcome === 'deployed') {
               report.outcome = successOutcome(v);
               deployed++;
@@ -114,7 +144,8 @@ export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: 
     ctx.signal?.addEventListener('abort', onAbort, { once: true });
     if (ctx.signal?.aborted) run.stop();
     if (uploads.length > 0) {
-      uploadWheels(conn, hostPlan.cacheDir, uploads, { cacheExists: hostPlan.cachedWheels.length > 0 }).then(
+      const artifacts = ctx.ship?.uploads.length ? ctx.ship.send(conn) : Promise.resolve();
+      Promise.all([uploadWheels(conn, hostPlan.cacheDir, uploads.slice(0, wheelUploads.length), { cacheExists: hostPlan.cachedWheels.length > 0 }), artifacts]).then(
         () => run.uploaded(),
         (err: unknown) => {
           pushError ??= err;
@@ -132,7 +163,7 @@ export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: 
       if (!pushError) {
         for (const v of batch) if (!reports.has(v.id)) reports.set(v.id, { ...ctx.base(v, 'failed'), failedStep: 'apply', message, ...hintOf(err) });
         ctx.onFailure();
-        return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport };
+        return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport, deployed };
       }
     } finally {
       ctx.signal?.removeEventListener('abort', onAbort);
@@ -143,7 +174,7 @@ export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: 
       emit({ kind: 'host:failed', host: host.name, stage: 'push', message });
       for (const v of venvs) reports.set(v.id, { ...ctx.base(v, 'failed'), failedStep: 'push', message, ...hintOf(pushError) });
       ctx.onFailure();
-      return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport };
+      return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport, deployed };
     }
 
     const answered = outcome!.lines.filter((l): l is Extract<HostApplyLine, { venv: number }> => 'venv' in l).length;
@@ -163,7 +194,7 @@ export async function applyHost(conn: Connection, host: ResolvedHost, hostPlan: 
       reloadDone = true;
     }
   }
-  return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport };
+  return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport, deployed };
 }
 
 function venvReport(ctx: ApplyHostContext, v: OkPlan, fields: Partial<VenvReport> & { outcome: VenvReport['outcome'] }, startedAt: number | undefined): VenvReport {

@@ -5,13 +5,13 @@
  * stops that venv only; the report says what happened to every venv. Each host's part: apply-host.ts.
  */
 import type { ResolvedConfig } from '../config/resolve-config.js';
-import { hintOf } from '../errors.js';
-import type { Connection } from '../remote/connection.js';
 import type { HostConnector } from '../remote/connect-host.js';
 import { Semaphore } from '../remote/semaphore.js';
 import { appendReleaseLog, formatErrorLine, formatInstallLine } from '../wheels/release-log.js';
 import { withRepoLock } from '../wheels/repo-lock.js';
-import { applyHost } from './apply-host.js';
+import { DEFAULT_CACHE_MEGABYTES, pruneArtifacts } from './artifact-cache.js';
+import { shipHost } from './ship-host.js';
+import { Shipping } from './ship-apply.js';
 import type { MigrateMode } from './apply-venv.js';
 import { SUCCESS_OUTCOMES, type EventSink, type VenvOutcome } from './events.js';
 import { needsApply, type Plan, type VenvPlan } from './plan.js';
@@ -70,46 +70,32 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
     repoDir: config.wheels,
   } as const;
   const limit = new Semaphore(options.concurrency ?? config.ssh.concurrency);
+  const shipping = new Shipping(plan, toApply, emit, options.signal);
   const hostsToApply = plan.hosts.filter((h) => toApply.some((v) => v.host === h.name));
+  const hostCtx = {
+    settings,
+    venvById,
+    emit,
+    signal: options.signal,
+    stopStarting,
+    skipReason: () => (options.signal?.aborted ? 'not started: the deploy was interrupted' : 'not started: an earlier venv failed (--fail-fast)'),
+    onFailure: () => {
+      failed = true;
+    },
+    base,
+  };
   await Promise.all(
-    hostsToApply.map((hostPlan) =>
-      limit.run(async () => {
-        const host = hostByName.get(hostPlan.name)!;
-        const venvs = toApply.filter((v) => v.host === host.name);
-        if (stopStarting()) {
-          hostReports.push({ name: host.name, pushed: [] });
-          for (const v of venvs) reports.set(v.id, { ...base(v, 'skipped'), message: 'not started: the deploy was stopped' });
-          return;
-        }
-
-        let conn: Connection;
-        try {
-          conn = await options.connector.connect(host);
-        } catch (err) {
-          failed = true;
-          hostReports.push({ name: host.name, pushed: [] });
-          const message = `${host.name}: ${err instanceof Error ? err.message : String(err)}`;
-          emit({ kind: 'host:failed', host: host.name, stage: 'connect', message });
-          for (const v of venvs) reports.set(v.id, { ...base(v, 'failed'), failedStep: 'connect', message, ...hintOf(err) });
-          return;
-        }
-        const done = await applyHost(conn, host, hostPlan, venvs, {
-          settings,
-          venvById,
-          emit,
-          signal: options.signal,
-          stopStarting,
-          skipReason: () => (options.signal?.aborted ? 'not started: the deploy was interrupted' : 'not started: an earlier venv failed (--fail-fast)'),
-          onFailure: () => {
-            failed = true;
-          },
-          base,
-        });
-        hostReports.push(done.host);
-        for (const r of done.reports) reports.set(r.id, r);
-      }),
-    ),
+    hostsToApply.map(async (hostPlan) => {
+      const host = hostByName.get(hostPlan.name)!;
+      const venvs = toApply.filter((v) => v.host === host.name);
+      const done = await shipHost({ host, hostPlan, venvs, limit, shipping, ctx: hostCtx, connect: () => options.connector.connect(host), onConnectFailed: () => (failed = true) });
+      hostReports.push(done.host);
+      for (const r of done.reports) reports.set(r.id, r);
+    }),
   );
+  await shipping.drain();
+  // The cache is an optimization: pruning it never fails a deploy.
+  await pruneArtifacts({ megabytes: config.ship?.cacheMegabytes ?? DEFAULT_CACHE_MEGABYTES }).catch(() => undefined);
 
   const venvReports = plan.venvs.map((v) => reports.get(v.id)!);
   await recordInReleaseLog(config.wheels, venvReports, plan);
@@ -118,6 +104,7 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
     hosts: hostReports.sort((a, b) => (a.name < b.name ? -1 : 1)),
     ok: venvReports.every((r) => SUCCESS_OUTCOMES.has(r.outcome)) && hostReports.every((h) => h.reload?.ok !== false),
     interrupted: options.signal?.aborted ?? false,
+    bytesSent: { ...shipping.bytesSent },
   };
 }
 

@@ -39,14 +39,22 @@ type VenvLine = Extract<HostApplyLine, { venv: number }>;
 /** Steps after which the new packages are in place, so putting the old ones back makes sense. */
 const RESTORABLE_FAILURES = new Set(['showmigrations', 'migrate', 'reload', 'healthcheck']);
 
+type ReleasesInput = NonNullable<ApplyVenvInput['releases']>;
+
+/** Build once, ship: what a builder packs (`pack`), or the tar a receiver takes its release from (`ship`). */
+export interface ShipInputs {
+  pack?: NonNullable<ReleasesInput['pack']>;
+  ship?: NonNullable<ReleasesInput['ship']>;
+}
+
 /** The input of a venv's deploy or rollback, as planned. */
-export function applyInputFor(venv: ResolvedVenv, hostPlan: HostPlan, plan: OkPlan, settings: ApplyVenvSettings): ApplyVenvInput {
+export function applyInputFor(venv: ResolvedVenv, hostPlan: HostPlan, plan: OkPlan, settings: ApplyVenvSettings, ship?: ShipInputs): ApplyVenvInput {
   return buildApplyInput(venv, hostPlan, plan, plan.desired, settings, {
     // 'migrate': --migrate always on an up-to-date venv; not a deploy a rollback could undo.
     action: plan.rollback ? 'rollback' : hasChanges(plan) ? 'deploy' : 'migrate',
     ...(plan.rollback?.undoes !== undefined ? { undoes: plan.rollback.undoes } : {}),
     ...(plan.rollback?.restores !== undefined ? { restores: plan.rollback.restores } : {}),
-  });
+  }, ship ? { ship } : {});
 }
 
 /**
@@ -119,17 +127,19 @@ export function buildApplyInput(
   desired: readonly ResolvedPackage[],
   settings: ApplyVenvSettings,
   record: Record<string, unknown>,
-  opts: { healthcheck?: boolean } = {},
+  opts: { healthcheck?: boolean; ship?: ShipInputs } = {},
 ): ApplyVenvInput {
-  // A switch to a release still on the host runs no pip: the apply only verifies that release.
+  // A switch to a release still on the host runs no pip: the apply only verifies that release. A
+  // receiver runs none either: its release comes from the shipped tar (`expect` is still verified).
+  const receiving = Boolean(opts.ship?.ship && plan.releases);
   const switching = plan.releases?.build === 'switch';
-  const installs = !switching && (plan.create !== null || plan.changes.some((c) => c.kind !== 'remove'));
-  const removals = switching ? [] : plan.changes.filter((c) => c.kind === 'remove');
+  const installs = !switching && !receiving && (plan.create !== null || plan.changes.some((c) => c.kind !== 'remove'));
+  const removals = switching || receiving ? [] : plan.changes.filter((c) => c.kind === 'remove');
   const unapply = plan.rollback?.unapplyMigrations ? plan.rollback.migrations : [];
   const healthcheck = opts.healthcheck === false ? undefined : (venv.healthcheck ?? venv.host.healthcheck);
   return {
     venv: plan.path,
-    create: plan.create === null ? null : { python: plan.create },
+    create: plan.create === null || receiving ? null : { python: plan.create },
     lockWaitSeconds: settings.lockWaitSeconds,
     holder: { user: userInfo().username, host: hostname(), pid: process.pid, startedAt: new Date().toISOString() },
     install: installs
@@ -146,7 +156,15 @@ export function buildApplyInput(
     unmigrate: unapply.map(({ app, to }) => ({ app, to })),
     reload: venv.reload ?? null,
     healthcheck: healthcheck ? healthcheckInput(healthcheck, desired) : null,
-    releases: plan.releases ? { keep: plan.releases.keep, switchTo: plan.releases.switchTo ?? null, switchBack: settings.autoRollback } : null,
+    releases: plan.releases
+      ? {
+          keep: plan.releases.keep,
+          switchTo: plan.releases.switchTo ?? null,
+          switchBack: settings.autoRollback,
+          ...(opts.ship?.pack ? { pack: opts.ship.pack } : {}),
+          ...(receiving ? { ship: opts.ship!.ship } : {}),
+        }
+      : null,
     history: {
       time: new Date().toISOString(),
       localUser: userInfo().username,

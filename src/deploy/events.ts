@@ -18,6 +18,14 @@ export type DeployEvent =
   | { kind: 'reload:start'; host: string }
   | { kind: 'reload:end'; host: string; ok: boolean; ms: number }
   | { kind: 'interrupt'; message: string }
+  /** A builder packed its group's release (bytes: the full tar; deltaBytes: the delta tar, if any). */
+  | { kind: 'ship:packed'; venv: string; group: string; bytes: number; deltaBytes?: number; ms: number }
+  /** The controller downloaded a group's tar(s) from the builder's host into the local artifact cache. */
+  | { kind: 'ship:fetched'; group: string; host: string; bytes: number; ms: number }
+  /** A group's tar was uploaded to a receiver host (`ship` is its kind: the event's own key is `kind`). */
+  | { kind: 'ship:sent'; host: string; group: string; ship: 'full' | 'delta'; bytes: number; ms: number }
+  /** A venv that was to receive (or build for others) builds with pip after all. */
+  | { kind: 'ship:fallback'; venv: string; reason: string }
   /** An apply a host finished that no run had recorded, now written to release_log (reconcile-log.ts). */
   | ({ kind: 'log:recovered' } & RecoveredInstall);
 

@@ -5,10 +5,10 @@
  * plan (the rest still plan); only bad local input (deployfile, requirements, release log) throws.
  */
 import type { ResolvedConfig, ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
-import { ConnectError, hintOf, VdeployError } from '../errors.js';
+import { ConfigError, ConnectError, hintOf, VdeployError } from '../errors.js';
 import { DEFAULT_WHEEL_CACHE, probeHost } from '../facts/probe-host.js';
 import type { HostFacts, InterpreterFacts, VenvFacts } from '../facts/types.js';
-import { chooseRollbackTarget, historyLines, migrationsToUnapply, parseHistory, rolledBackVersions } from '../history/history-entry.js';
+import { chooseRollbackTarget, historyLines, liveArtifact, migrationsToUnapply, parseHistory, rolledBackVersions } from '../history/history-entry.js';
 import { parseRequirement } from '../requirements/pep508.js';
 import type { HostConnector } from '../remote/connect-host.js';
 import { Semaphore } from '../remote/semaphore.js';
@@ -16,11 +16,13 @@ import { readRequirementsFile, type RequirementLine } from '../requirements/requ
 import { resolveVenv } from '../resolve/resolve-venv.js';
 import { createWheelDependencyReader, type WheelDependencyReader } from '../resolve/wheel-dependencies.js';
 import { WheelMetadataCache } from '../resolve/wheel-metadata-cache.js';
+import { nearestName } from '../selectors/nearest-name.js';
 import { selectVenvs } from '../selectors/select-venvs.js';
 import { releasedWheels, type ReleasedWheel } from '../wheels/repository.js';
 import type { EventSink } from './events.js';
 import { healthcheckProblem } from './healthcheck-input.js';
 import { recordUnrecorded } from './reconcile-log.js';
+import { planShipping, type ShipFacts, type ShipOptions } from './ship-plan.js';
 import { compareVersions, diffPackages, hasChanges, PROTECTED_PACKAGES, type HostPlan, type MigrateMode, type PackageChange, type Plan, type ReleasePlan, type RollbackPlan, type VenvPlan, type VenvTarget } from './plan.js';
 
 /** What the venvs should have: the requirements files (deploy), or a recorded set (rollback). */
@@ -39,12 +41,17 @@ export interface PlanDeployOptions {
   concurrency?: number;
   onEvent?: EventSink;
   signal?: AbortSignal;
+  /** Build once, ship to the rest of each group (ship-plan.ts); absent: disabled, every venv builds with pip. */
+  ship?: ShipOptions;
 }
 
 export async function planDeploy(config: ResolvedConfig, options: PlanDeployOptions): Promise<Plan> {
   const emit: EventSink = options.onEvent ?? (() => {});
   const venvs = selectVenvs(config, { selectors: options.selectors ?? [], roles: options.roles ?? [] });
   const mode: PlanMode = options.mode ?? { kind: 'deploy' };
+  checkBuilder(config, options.ship);
+  // Rollbacks never ship: they switch, or rebuild from the release log.
+  const shipping = options.ship?.enabled === true && mode.kind === 'deploy';
   // A rollback returns a venv to exactly a recorded set: what that set lacks goes.
   const prune = mode.kind === 'rollback' || (options.prune ?? false);
 
@@ -83,6 +90,7 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
             host: null,
             venvs: hostVenvs.map<VenvPlan>((v) => ({ ...target(v), status: 'error', stage, message, ...hintOf(err) })),
             histories: [],
+            ship: [],
           };
         }
         const hostPlan: HostPlan = { name: host.name, cacheDir: facts.cacheDir, cachedWheels: facts.cachedWheels, ...(host.reload ? { reload: host.reload } : {}) };
@@ -93,7 +101,8 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
           const f = facts.venvs[i]!;
           return { id: v.id, host: host.name, path: v.path, history: parseHistory(historyLines(f)) };
         });
-        return { host: hostPlan, venvs: plans, histories };
+        const ship = shipping ? hostVenvs.flatMap((v, i) => shipFacts(v, facts.venvs[i]!, histories[i]!.history)) : [];
+        return { host: hostPlan, venvs: plans, histories, ship };
       }),
     ),
   );
@@ -101,12 +110,31 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
   const planned = new Map(perHost.flatMap((h) => h.venvs).map((p) => [p.id, p]));
   // The one thing planning writes, and only locally: what the hosts finished that no run recorded.
   const recovered = await recordUnrecorded(config.wheels, perHost.flatMap((h) => h.histories), emit);
-  return {
+  const plan: Plan = {
     venvs: venvs.map((v) => planned.get(v.id)!),
     hosts: perHost.flatMap((h) => (h.host ? [h.host] : [])),
     prune,
     recovered,
   };
+  return shipping ? planShipping(plan, new Map(perHost.flatMap((h) => h.ship)), options.ship!) : plan;
+}
+
+/** A builder host that is not in the deployfile is bad input: said before any connection. */
+function checkBuilder(config: ResolvedConfig, ship: ShipOptions | undefined): void {
+  const builder = ship?.builder;
+  if (builder === undefined || config.hosts.some((h) => h.name === builder)) return;
+  const names = config.hosts.map((h) => h.name);
+  const near = nearestName(builder, names);
+  throw new ConfigError(`builder "${builder}" is not a host of the deployfile`, {
+    hint: `${near ? `did you mean "${near}"? ` : ''}name one of its hosts (${names.join(', ')}), or leave --builder out to build on each group's first venv`,
+  });
+}
+
+/** What shipping needs to know of a venv beyond its plan: its interpreter, and the artifact of its live release. */
+function shipFacts(venv: ResolvedVenv, facts: VenvFacts, history: ReturnType<typeof parseHistory>): Array<[string, ShipFacts]> {
+  if (facts.state === 'not-a-venv' || !facts.interpreter) return [];
+  const artifact = liveArtifact(history, facts.releases?.live ?? null);
+  return [[venv.id, { python: venv.python, interpreter: facts.interpreter, ...(artifact !== undefined ? { liveArtifact: artifact } : {}) }]];
 }
 
 interface PlanContext {

@@ -88,6 +88,8 @@ export type VenvPlan = VenvTarget &
         reinstalls?: { entry: number; packages: Array<{ name: string; version: string; now?: string }> };
         /** Releases layout: how the release this apply makes live comes to be. */
         releases?: ReleasePlan;
+        /** Releases layout, shipping (docs/shipping.md): built here and shipped, or received; absent: pip as today. */
+        ship?: ShipPlan;
       }
     | {
         status: 'error';
@@ -112,6 +114,29 @@ export interface ReleasePlan {
   cleanedUp?: string;
   /** The releases on the host, oldest first. */
   onHost: string[];
+}
+
+/**
+ * A venv's part in shipping (build once, ship everywhere): the builder builds its release with pip and
+ * packs it; a receiver unpacks that release (from the builder, or from the local artifact cache).
+ */
+export type ShipPlan =
+  /** members: venvs in the group, builder included. */
+  | { role: 'builder'; group: string; members: number }
+  /** from: the builder's venv id, or 'cache'; base: the artifact digest the delta applies to. */
+  | { role: 'receiver'; group: string; from: string; kind: 'full' | 'delta'; base?: string };
+
+/** Venvs that get one and the same release: same interpreter (fingerprint) and same desired wheels. */
+export interface ShipGroup {
+  /** groupKey(): sha256 hex; its first 16 characters are what users see. */
+  key: string;
+  fingerprint: string;
+  /** The builder's venv id, or 'cache' when the local artifact cache holds the release. */
+  builder: string | 'cache';
+  /** Venv ids in deploy order, the builder included. */
+  members: string[];
+  /** The desired wheel filenames, sorted. */
+  desired: string[];
 }
 
 export interface RollbackPlan {
@@ -141,6 +166,8 @@ export interface Plan {
    * connection), found in the venvs' histories and written to release_log while planning.
    */
   recovered: RecoveredInstall[];
+  /** Shipping groups (releases layout; absent when shipping is off or no venv ships). */
+  groups?: ShipGroup[];
 }
 
 /** Whether applying this venv's plan would change anything (creating it counts). */

@@ -25,6 +25,21 @@ export interface VenvReport extends VenvTarget {
   rolledBack?: { reason: string; ok: boolean; message?: string };
   /** Releases layout: the release built or switched to, what was live before and after, what was removed. */
   release?: ReleaseAnswer;
+  /**
+   * Build once, ship: this venv built its group's release (builder) or received it (receiver, from a
+   * builder's venv id or 'cache'); fellBack: why it was built with pip after all.
+   */
+  shipped?: ShippedReport;
+}
+
+export interface ShippedReport {
+  role: 'builder' | 'receiver';
+  group: string;
+  kind?: 'full' | 'delta';
+  from?: string;
+  /** Builder: the tar's size; receiver: the bytes of tar it unpacked. */
+  bytes?: number;
+  fellBack?: string;
 }
 
 export interface HostReport {
@@ -40,5 +55,7 @@ export interface Report {
   /** Every selected venv succeeded or had nothing to do (declined counts as fine). */
   ok: boolean;
   interrupted: boolean;
+  /** Bytes written from the controller to hosts: wheels pushed, and artifact tars shipped. */
+  bytesSent: { wheels: number; artifacts: number };
 }
 

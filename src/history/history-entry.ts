@@ -45,6 +45,8 @@ export interface HistoryEntry {
   release?: string;
   previousRelease?: string;
   switchedBack?: boolean;
+  /** Shipping: the digest of the release's artifact (the manifest), packed by a builder or received. */
+  artifact?: string;
 }
 
 /** Parse the raw lines (oldest first); fields a line lacks get neutral values, never a throw. */
@@ -71,7 +73,22 @@ export function parseHistory(raw: ReadonlyArray<Record<string, unknown>>): Histo
     ...(str(r.release) ? { release: str(r.release)! } : {}),
     ...(str(r.previousRelease) ? { previousRelease: str(r.previousRelease)! } : {}),
     ...(typeof r.switchedBack === 'boolean' ? { switchedBack: r.switchedBack } : {}),
+    ...(str(r.artifact) ? { artifact: str(r.artifact)! } : {}),
   }));
+}
+
+/**
+ * The artifact digest of the release `live` (shipping): recorded on the history line of the apply that
+ * built or received it. Switches to it (rollbacks) record none, so the newest line naming the release
+ * with a digest is the one; release ids are never reused, so a failed line cannot name another build.
+ */
+export function liveArtifact(history: readonly HistoryEntry[], live: string | null): string | undefined {
+  if (live === null) return undefined;
+  for (let i = history.length - 1; i >= 0; i--) {
+    const e = history[i]!;
+    if (e.release === live && e.artifact !== undefined) return e.artifact;
+  }
+  return undefined;
 }
 
 export type RollbackTarget =

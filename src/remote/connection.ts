@@ -44,6 +44,11 @@ export interface Connection {
   /** Copy a local file to remotePath (whose directory must exist), replacing it. */
   put(localPath: string, remotePath: string, opts?: PutOptions): Promise<void>;
   /**
+   * Copy remotePath to a local file (whose directory must exist), streamed to disk, replacing it.
+   * Optional: test stand-ins may lack it (a download then fails, and shipping falls back to pip).
+   */
+  get?(remotePath: string, localPath: string): Promise<void>;
+  /**
    * Read-only file access that runs no command on the target (SFTP over SSH). Optional: fact readers
    * fall back to a command (the probe script) where it is absent.
    */

@@ -109,6 +109,17 @@ export class LocalConnection implements Connection {
     }
   }
 
+  async get(remotePath: string, localPath: string): Promise<void> {
+    try {
+      await copyFile(remotePath, localPath);
+    } catch (err) {
+      throw new VdeployError(`copying ${remotePath} to ${localPath} failed: ${(err as Error).message}`, {
+        hint: 'check that the source file exists and the destination directory exists and is writable',
+        cause: err,
+      });
+    }
+  }
+
   async files(): Promise<RemoteFiles> {
     return localFiles(homedir());
   }

@@ -32,6 +32,7 @@ export const PACKAGE_MODULES = [
   'probe',
   'apply_venv',
   'releases',
+  'artifact',
   'release_steps',
   'host_apply',
   'relocate',

@@ -117,6 +117,20 @@ class SshConnection implements Connection {
     }
   }
 
+  async get(remotePath: string, localPath: string): Promise<void> {
+    const sftp = await this.openSftp();
+    try {
+      // fastGet: several reads in flight, written to disk as they arrive (a tar can be hundreds of MiB).
+      await this.untilGone(new Promise<void>((resolve, reject) => sftp.fastGet(remotePath, localPath, {}, (err) => (err ? reject(err) : resolve()))));
+    } catch (err) {
+      if (this.gone) throw this.gone;
+      throw new VdeployError(`downloading ${this.target}:${remotePath} to ${localPath} failed: ${(err as Error).message}`, {
+        hint: 'check that the file exists on the host and the local directory is writable',
+        cause: err,
+      });
+    }
+  }
+
   async files(): Promise<RemoteFiles> {
     let sftp: SFTPWrapper;
     try {

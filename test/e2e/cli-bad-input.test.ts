@@ -58,6 +58,20 @@ describe('plan/deploy refuse bad input before touching any host', () => {
     expectOneLineError(await runVdeploy(['plan'], { cwd: dup }), /venvs\[1\].*duplicate/);
   });
 
+  it('shipping: --builder or ship.builder naming no host of the deployfile; --no-ship and --builder are flags of plan and deploy', async () => {
+    const dir = await project('django\n', [{ host: 'web1', path: '/srv/app', releases: true }]);
+    expectOneLineError(await runVdeploy(['plan', '--builder', 'web2'], { cwd: dir }), /^error: builder "web2" is not a host of the deployfile$/);
+    expectOneLineError(await runVdeploy(['deploy', '--yes', '--builder', 'wbe1'], { cwd: dir }), /builder "wbe1"/);
+    const bad = await makeTempDir();
+    await writeFile(join(bad, 'deployfile.ts'), `export default ${JSON.stringify({ hosts: [{ name: 'web1' }], ship: { builder: 'web9' } })};\n`);
+    expectOneLineError(await runVdeploy(['plan'], { cwd: bad }), /ship\.builder: unknown host "web9"/);
+    // Accepted: the run goes on to the next problem (no requirements file), named as ever.
+    const noReqs = await project(undefined, [{ host: 'web1', path: '/srv/app', releases: true }]);
+    expectOneLineError(await runVdeploy(['plan', '--no-ship', '--builder', 'web1'], { cwd: noReqs }), /requirements\.txt/);
+    // Rollbacks never ship: the flags are not theirs.
+    expectOneLineError(await runVdeploy(['rollback', '--yes', '--no-ship'], { cwd: dir }), /--no-ship|ship/);
+  });
+
   it('bad flag values', async () => {
     const dir = await project('django\n');
     expectOneLineError(await runVdeploy(['deploy', '--yes', '--concurrency', '0'], { cwd: dir }), /--concurrency/);

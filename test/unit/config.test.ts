@@ -58,6 +58,11 @@ describe('config schema and resolution', () => {
     ['releases that keep none', { ...base, venvs: [{ host: 'web1', path: '/v', releases: { keep: 0 } }] }, /venvs\[0\]\.releases\.keep: must be at least 1/],
     ['releases: "yes"', { ...base, venvs: [{ host: 'web1', path: '/v', releases: 'yes' }] }, /venvs\[0\]\.releases: must be true, false or \{ keep: N \}/],
     ['a misspelt releases option', { ...base, venvs: [{ host: 'web1', path: '/v', releases: { kept: 3 } }] }, /venvs\[0\]\.releases\.kept: unknown field/],
+    ['a ship builder that is not a host', { ...base, ship: { builder: 'web9' } }, /ship\.builder: unknown host "web9" \(hosts are: web1, db1\)/],
+    ['a ship cache of 0 MB', { ...base, ship: { cacheMegabytes: 0 } }, /ship\.cacheMegabytes: must be at least 1/],
+    ['a fractional ship cache', { ...base, ship: { cacheMegabytes: 1.5 } }, /ship\.cacheMegabytes: must be a whole number of megabytes/],
+    ['ship.enabled: "no"', { ...base, ship: { enabled: 'no' } }, /ship\.enabled: expected boolean/],
+    ['a misspelt ship option', { ...base, ship: { bulider: 'web1' } }, /ship\.bulider: unknown field/],
     ['a negative settle', { ...base, venvs: [{ host: 'web1', path: '/v', healthcheck: { url: 'http://127.0.0.1/', settle: -1 } }] }, /venvs\[0\]\.healthcheck\.settle: must be 0 or more seconds/],
   ];
   for (const [what, value, pattern] of bad) {
@@ -68,6 +73,11 @@ describe('config schema and resolution', () => {
     const venvs = [true, { keep: 2 }, {}, false, undefined].map((releases, i) => ({ host: 'web1', path: `/v${i}`, ...(releases === undefined ? {} : { releases }) }));
     const c = parseConfig({ ...base, venvs }, '/p/deployfile.ts');
     expect(c.venvs.map((v) => v.releases)).to.deep.equal([{ keep: 5 }, { keep: 2 }, { keep: 5 }, undefined, undefined]);
+  });
+
+  it('ship: on by default with a 2048 MiB artifact cache; a builder that is a host', () => {
+    expect(parseConfig(base, '/p/deployfile.ts').ship).to.deep.equal({ enabled: true, cacheMegabytes: 2048 });
+    expect(parseConfig({ ...base, ship: { enabled: false, builder: 'db1', cacheMegabytes: 100 } }, '/p/deployfile.ts').ship).to.deep.equal({ enabled: false, builder: 'db1', cacheMegabytes: 100 });
   });
 
   it('formats field paths', () => {

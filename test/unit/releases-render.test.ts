@@ -32,7 +32,7 @@ describe('releases: the plan line of each releases venv', () => {
 
 describe('releases: the summary', () => {
   const venv = (r: Partial<VenvReport>): VenvReport => ({ id: 'u@h:/srv/app', host: 'h', user: 'u', path: '/srv/app', outcome: 'deployed', changes: [], created: false, ms: 1000, steps: [], ...r });
-  const report = (...venvs: VenvReport[]): Report => ({ venvs, hosts: [], ok: true, interrupted: false });
+  const report = (...venvs: VenvReport[]): Report => ({ venvs, hosts: [], ok: true, interrupted: false, bytesSent: { wheels: 0, artifacts: 0 } });
 
   it('names the release that went live with its size, and what cleanup removed and freed', () => {
     const lines = plain(renderSummary(report(venv({ release: { id: C, previous: B, live: C, removed: [{ id: A, bytes: 2048, why: 'beyond keep' }], freedBytes: 3 * 1024 * 1024, bytes: 25 * 1024 * 1024, ownBytes: 512 * 1024 } }))));

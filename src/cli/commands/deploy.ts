@@ -7,6 +7,9 @@ import { applyPlan, type MigrateMode } from '../../deploy/apply-plan.js';
 import type { DeployEvent } from '../../deploy/events.js';
 import { needsApply } from '../../deploy/plan.js';
 import { planDeploy, type PlanMode } from '../../deploy/plan-deploy.js';
+import type { ShipOptions } from '../../deploy/ship-plan.js';
+import { cachedGroup } from '../../deploy/artifact-cache.js';
+import type { ResolvedConfig } from '../../config/resolve-config.js';
 import { ConfigError } from '../../errors.js';
 import { createHostConnector } from '../../remote/connect-host.js';
 import { selectVenvs } from '../../selectors/select-venvs.js';
@@ -33,7 +36,14 @@ interface PlanArgs extends GlobalArgs, SshArgs {
   concurrency?: number;
 }
 
-interface DeployArgs extends PlanArgs {
+/** Shipping flags, on plan and deploy only: rollbacks never ship. */
+interface ShipArgs {
+  /** false with --no-ship. */
+  ship?: boolean;
+  builder?: string;
+}
+
+interface DeployArgs extends PlanArgs, ShipArgs {
   yes: boolean;
   'dry-run': boolean;
   migrate: string | boolean;
@@ -48,7 +58,7 @@ interface RollbackArgs extends DeployArgs {
 }
 
 /** What one run of plan/deploy/rollback was asked to do, flags read and checked. */
-interface DeployRequest extends PlanArgs {
+interface DeployRequest extends PlanArgs, ShipArgs {
   mode: PlanMode;
   yes: boolean;
   dryRun: boolean;
@@ -72,11 +82,17 @@ function planOptions<T>(y: Argv<T>) {
     .option('concurrency', { type: 'number', describe: 'Hosts worked on at once (default: the deployfile\'s ssh.concurrency, else 16)' });
 }
 
-export function planCommand(output: Output, setExit: (code: number) => void): CommandModule<GlobalArgs, PlanArgs> {
+function shipOptions<T>(y: Argv<T>) {
+  return y
+    .option('ship', { type: 'boolean', describe: 'Build each group of identical releases venvs once and ship it to the others (default: the deployfile\'s ship.enabled, else on); --no-ship: every venv builds with pip' })
+    .option('builder', { type: 'string', requiresArg: true, describe: 'Build each group on its venv on this host (default: the deployfile\'s ship.builder, else the group\'s first venv)' });
+}
+
+export function planCommand(output: Output, setExit: (code: number) => void): CommandModule<GlobalArgs, PlanArgs & ShipArgs> {
   return {
     command: 'plan [selectors..]',
     describe: 'Show what a deploy would change on each selected venv (changes nothing anywhere)',
-    builder: (y) => planOptions(y),
+    builder: (y) => shipOptions(planOptions(y)),
     handler: async (args) => {
       await runDeploy({ ...args, mode: { kind: 'deploy' }, yes: false, dryRun: true, migrate: 'auto', lockWait: 0, failFast: false, autoRollback: true }, output, setExit);
     },
@@ -114,7 +130,7 @@ export function deployCommand(output: Output, setExit: (code: number) => void): 
   return {
     command: 'deploy [selectors..]',
     describe: 'Plan, confirm per venv, then push wheels, install offline, migrate, reload and record',
-    builder: (y) => applyOptions(y),
+    builder: (y) => shipOptions(applyOptions(y)),
     handler: async (args) => {
       await runDeploy(readApplyArgs(args, { kind: 'deploy' }), output, setExit);
     },
@@ -137,6 +153,12 @@ export function rollbackCommand(output: Output, setExit: (code: number) => void)
       await runDeploy(readApplyArgs(args, mode), output, setExit);
     },
   };
+}
+
+/** The deployfile's `ship`, overridden by --no-ship / --ship and --builder (checked by planDeploy before connecting). */
+function shipRequest(ship: ResolvedConfig['ship'], args: ShipArgs): ShipOptions {
+  const builder = args.builder ?? ship.builder;
+  return { enabled: args.ship ?? ship.enabled, ...(builder !== undefined ? { builder } : {}), cachedGroup: (key) => cachedGroup(key)?.meta.digest };
 }
 
 async function runDeploy(args: DeployRequest, output: Output, setExit: (code: number) => void): Promise<void> {
@@ -168,6 +190,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
         connector,
         ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
         onEvent: planView ? (e) => planView.onEvent(e) : plainEvent,
+        ship: shipRequest(config.ship, args),
       });
     } finally {
       await planView?.close();

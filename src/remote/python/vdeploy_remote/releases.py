@@ -42,6 +42,17 @@ def new_id(history_count, now=None):
     return '%s-%04d' % (time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now)), history_count + 1)
 
 
+def next_id(root, history_count, wanted=None, now=None):
+    """The id of the release an apply builds: `wanted` (a shipped release keeps its builder's id, so a
+    receiver at the builder's path relocates nothing) when free and numbered after every release and
+    history line here; else a new one, numbered after both (an adopted id may be ahead of the history)."""
+    highest = max([number(r) for r in list_releases(root)] + [0])
+    if (wanted and ID.match(wanted) and number(wanted) > max(highest, history_count)
+            and not os.path.lexists(release_path(root, wanted))):
+        return wanted
+    return new_id(max(history_count, highest), now)
+
+
 def list_releases(root):
     """The release ids in releases/, oldest first (by their number)."""
     try:
