@@ -136,7 +136,8 @@ async function main(argv: string[]): Promise<number> {
         }
         if (shipping) {
           const roots = bench.allShipRoots.slice(0, options.shipHosts);
-          const shipProject = await makeProject(bench, roots, wheels, { releases: true, ship: true });
+          // Shipping is on by default: the deployfile says nothing about it, as a user's would not.
+          const shipProject = await makeProject(bench, roots, wheels, { releases: true });
           const artifacts = new LocalArtifacts(join(localCache, 'artifacts'), join(work, 'artifact-states'));
           // The states of the app roots and of the local artifact cache, as deploying with shipping leaves them.
           await establishStates(bench, shipProject, roots, rss, false, (state) => artifacts.save(state));

@@ -187,10 +187,12 @@ describe('bench options', () => {
     expect(parseBenchOptions([], '/repo/bench')).to.deep.include({ hosts: 4, venvs: 4, runs: 3, scale: true, scaleHosts: [1, 4, 16, 32, 64, 128], scaleVenvs: 2, scaleRuns: 1, scaleBaselineMax: 32, shipHosts: 4, out: '/repo/bench' });
   });
 
-  it('--smoke is 1 × 1, one run, no scale, no files; its ship row is 2 hosts × 1 venv', () => {
+  it('--smoke is 1 × 1, one run, no scale, no ship rows, no files', () => {
     expect(parseBenchOptions(['--smoke'], '/repo/bench')).to.deep.include({
-      hosts: 1, venvs: 1, runs: 1, scale: false, scenarios: ['fresh', 'noop', 'upgrade'], layouts: ['layout-upgrade', 'layout-rollback'], ship: ['ship-upgrade'], shipHosts: 2, out: undefined,
+      hosts: 1, venvs: 1, runs: 1, scale: false, scenarios: ['fresh', 'noop', 'upgrade'], layouts: ['layout-upgrade', 'layout-rollback'], ship: [], out: undefined,
     });
+    // A ship row in a smoke run: 2 hosts × 1 venv, so that one host receives over SSH.
+    expect(parseBenchOptions(['--smoke', '--scenarios', 'ship-upgrade'], '/repo/bench')).to.deep.include({ ship: ['ship-upgrade'], shipHosts: 2, venvs: 1 });
   });
 
   it('"ship" names the three build once, ship rows', () => {
