@@ -3,7 +3,7 @@
  * CLI is a thin shell over.
  */
 export { defineConfig } from './config/define-config.js';
-export type { UserConfig, ParsedConfig, UserHost, UserVenv, DjangoConfig, StrictHostKeyChecking } from './config/schema.js';
+export type { UserConfig, ParsedConfig, UserHost, UserVenv, DjangoConfig, ShipConfig, StrictHostKeyChecking } from './config/schema.js';
 export type { ResolvedConfig, ResolvedHost, ResolvedVenv, ResolvedSsh } from './config/resolve-config.js';
 export { loadDeployfile, parseConfig, findDeployfile } from './config/load-deployfile.js';
 export { parseSelector, type Selector } from './selectors/selector.js';
@@ -20,7 +20,8 @@ export { readRequirementsFile, type RequirementLine } from './requirements/requi
 export { evaluateMarker, parseMarker, type MarkerEnvironment } from './requirements/markers.js';
 export { planDeploy, type PlanDeployOptions } from './deploy/plan-deploy.js';
 export { applyPlan, type ApplyPlanOptions, type Report, type VenvReport, type HostReport, type MigrateMode } from './deploy/apply-plan.js';
-export { hasChanges, diffPackages, type Plan, type VenvPlan, type HostPlan, type PackageChange } from './deploy/plan.js';
+export { hasChanges, diffPackages, type Plan, type VenvPlan, type HostPlan, type PackageChange, type ShipPlan, type ShipGroup } from './deploy/plan.js';
+export { planShipping, interpreterFingerprint, groupKey, type ShipOptions, type ShipFacts } from './deploy/ship-plan.js';
 export type { DeployEvent, VenvOutcome, EventSink } from './deploy/events.js';
 export { findUnrecorded, recordUnrecorded, type RecoveredInstall, type VenvWithHistory } from './deploy/reconcile-log.js';
 export { describeHolder, type LockHolder } from './deploy/lock-holder.js';

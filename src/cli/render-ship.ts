@@ -9,7 +9,8 @@ export function renderShipSummary(report: Report): string[] {
   const shipped = report.venvs.filter((r) => r.shipped);
   const sent = report.bytesSent ?? { wheels: 0, artifacts: 0 };
   if (shipped.length === 0) return sent.artifacts > 0 || sent.wheels > 0 ? [`sent ${formatBytes(sent.artifacts)} of artifacts, ${formatBytes(sent.wheels)} of wheels`] : [];
-  const builds = shipped.filter((r) => r.shipped!.role === 'builder' && !r.shipped!.fellBack).length;
+  // A build counts once it packed (its tar's size is known); a failed builder's receivers fell back.
+  const builds = shipped.filter((r) => r.shipped!.role === 'builder' && r.shipped!.bytes !== undefined).length;
   const received = shipped.filter((r) => r.shipped!.role === 'receiver' && !r.shipped!.fellBack);
   const full = received.filter((r) => r.shipped!.kind === 'full').length;
   const delta = received.length - full;

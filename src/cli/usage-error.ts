@@ -66,7 +66,7 @@ export function usageError(message: string, argv: readonly string[], commands: r
   }
 
   if (/^Not enough non-option arguments/.test(message) && command) {
-    const needed = [...String(command.command).matchAll(/<([^>.]+)(\.\.)?>/g)].map((m) => (m[2] ? `one or more ${m[1]!.toUpperCase()}` : `a ${m[1]!.toUpperCase()}`));
+    const needed = [...String(command.command).matchAll(/<([^>.]+)(\.\.)?>/g)].map((m) => (m[2] ? `one or more ${m[1]!.toUpperCase()}` : `${/^[aeiou]/i.test(m[1]!) ? 'an' : 'a'} ${m[1]!.toUpperCase()}`));
     return new ConfigError(`vdeploy ${word} needs ${needed.join(' and ') || 'more arguments'}`, { hint: usage });
   }
 
@@ -76,6 +76,9 @@ export function usageError(message: string, argv: readonly string[], commands: r
   const choice = /Argument: (\S+), Given: (.*), Choices: (.*)$/m.exec(message);
   if (choice) {
     const choices = choice[3]!.replaceAll('"', '');
+    // A positional (`cache <action>`) is written without dashes.
+    const positional = command !== undefined && String(command.command).includes(`<${choice[1]}>`);
+    if (positional) return new ConfigError(`${choice[1]!.toUpperCase()} must be one of ${choices}; got ${choice[2]}`, { hint: `e.g. vdeploy ${word} ${choices.split(', ')[0]}` });
     return new ConfigError(`--${choice[1]} must be one of ${choices}; got ${choice[2]}`, { hint: `e.g. --${choice[1]} ${choices.split(', ')[0]}` });
   }
 

@@ -52,6 +52,8 @@ export interface ApplyHostShip {
   deployedBefore?: number;
   /** A venv's answer (a builder's carries its pack). */
   onAnswer?: (v: OkPlan, report: VenvReport) => void;
+  /** Whether this failed venv is applied again (a failed receive): then its failure and venv:end wait for that. */
+  retried?: (v: OkPlan, report: VenvReport) => boolean;
   /** The wheels pushed, once the host confirmed them. */
   onPushed?: (uploads: readonly Upload[]) => void;
 }
@@ -128,7 +130,8 @@ export async function applyHost(
             } else {
               // Its venv:end waits for the restore, if there is one.
               stop.halted = { plan: v, report };
-              ctx.onFailure();
+              // A receive that failed is applied again with pip (ship-host.ts): not a failure yet.
+              if (!ctx.ship?.retried?.(v, report)) ctx.onFailure();
             }
           } else if ('reload' in line) {
             reloadDone = true;
@@ -183,7 +186,7 @@ export async function applyHost(
       const { plan, report } = stop.halted;
       await restoreIfNeeded(conn, ctx.venvById.get(plan.id)!, host, hostPlan, plan, settings, report, emit);
       report.ms = Math.round(performance.now() - (started.get(batch.indexOf(plan)) ?? performance.now()));
-      emit({ kind: 'venv:end', venv: plan.id, outcome: report.outcome, ms: report.ms });
+      if (!ctx.ship?.retried?.(plan, report)) emit({ kind: 'venv:end', venv: plan.id, outcome: report.outcome, ms: report.ms });
     } else if (outcome!.done?.stoppedBy === 'stop' || pending.length > 0) {
       // Told to stop (or an answer went missing): the rest never started.
       for (const v of pending) reports.set(v.id, { ...ctx.base(v, 'skipped'), message: ctx.skipReason() });

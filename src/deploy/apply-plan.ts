@@ -3,6 +3,8 @@
  * its cache lacks (once per host), apply each confirmed venv in turn (each under its venv's lock),
  * then run the host's reload once — one remote command for all of it when nothing fails. A failure
  * stops that venv only; the report says what happened to every venv. Each host's part: apply-host.ts.
+ * Build once, ship (issue 16): a host whose venvs receive a shipped release starts once its groups'
+ * builders packed it (ship-host.ts, ship-apply.ts); the rest start at once.
  */
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import type { HostConnector } from '../remote/connect-host.js';

@@ -10,7 +10,7 @@
  * as an error. Tars arrive under a temporary name and are renamed once their sha256 matched.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VdeployError } from '../errors.js';
@@ -140,6 +140,19 @@ export function recordArtifact(meta: ArtifactMeta, env: NodeJS.ProcessEnv = proc
   const old = readMeta(meta.digest, env);
   writeCacheFile(join(dir, `${meta.digest}.json`), { ...meta, deltas: { ...old?.deltas, ...meta.deltas } }, env);
   writeCacheFile(join(dir, 'groups', `${meta.group}.json`), { digest: meta.digest }, env);
+}
+
+/** Drop an artifact a host found bad (and its group's pointer to it): never shipped from here again. */
+export function forgetArtifact(group: string, digest: string, env: NodeJS.ProcessEnv = process.env): void {
+  const dir = artifactsDir(env);
+  const names = listDir(dir).filter((n) => n === fullTarName(digest) || n === `${digest}.json` || (n.startsWith(`${digest}.from-`) && n.endsWith('.tar')));
+  for (const path of [...names.map((n) => join(dir, n)), join(dir, 'groups', `${group}.json`)]) {
+    try {
+      rmSync(path, { force: true });
+    } catch {
+      // Left for prune: cachedGroup still finds a pointer, and the next receive fails the same way.
+    }
+  }
 }
 
 export interface PruneResult {

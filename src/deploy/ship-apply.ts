@@ -10,7 +10,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, posix } from 'node:path';
 import type { Connection } from '../remote/connection.js';
-import { cachedArtifact, cachedDelta, cachedGroup, deltaTarName, fullTarName, recordArtifact, storeTar, touchArtifact, type CachedTar } from './artifact-cache.js';
+import { cachedArtifact, cachedDelta, cachedGroup, deltaTarName, forgetArtifact, fullTarName, recordArtifact, storeTar, touchArtifact, type CachedTar } from './artifact-cache.js';
 import type { ShipInputs } from './apply-venv.js';
 import type { EventSink } from './events.js';
 import type { HostPlan, Plan, ShipGroup, VenvPlan } from './plan.js';
@@ -71,6 +71,7 @@ export class Shipping {
   private readonly groups = new Map<string, GroupState>();
   /** Bytes written from the controller: wheels and tars. */
   readonly bytesSent = { wheels: 0, artifacts: 0 };
+  private readonly counting: Array<Promise<void>> = [];
 
   constructor(
     plan: Plan,
@@ -203,9 +204,13 @@ export class Shipping {
     }
   }
 
-  /** Count pushed wheels (the local files' sizes). */
-  async countWheels(uploads: readonly Upload[]): Promise<void> {
-    for (const u of uploads) this.bytesSent.wheels += await stat(u.local).then((s) => s.size, () => 0);
+  /** Count pushed wheels (the local files' sizes); drain() waits for the count. */
+  countWheels(uploads: readonly Upload[]): void {
+    this.counting.push(
+      (async () => {
+        for (const u of uploads) this.bytesSent.wheels += await stat(u.local).then((s) => s.size, () => 0);
+      })(),
+    );
   }
 
   /**
@@ -220,7 +225,6 @@ export class Shipping {
     report.shipped = { role: 'builder', group: state.key, ...(artifact ? { bytes: artifact.full.bytes } : {}) };
     if (report.outcome !== 'deployed' || !artifact || !report.release?.id) {
       const why = report.outcome !== 'deployed' ? `its builder ${v.id} failed` : `its builder ${v.id} packed nothing`;
-      report.shipped.fellBack = why;
       this.settleGroup(state, why);
       return;
     }
@@ -288,8 +292,15 @@ export class Shipping {
     for (const state of this.groups.values()) if (!state.downloading) this.settleGroup(state, why);
   }
 
+  /** A receive of this venv's group failed the manifest check: drop the group's artifact from the local cache. */
+  forget(v: OkPlan): void {
+    const state = v.ship ? this.groups.get(v.ship.group) : undefined;
+    const got = state?.ready.value;
+    if (state && got && 'ok' in got) forgetArtifact(state.key, got.ok.digest, this.env);
+  }
+
   /** Downloads still running (the deploy waits for them: a half-stored tar is never left behind). */
   async drain(): Promise<void> {
-    await Promise.all([...this.groups.values()].map((s) => s.downloading));
+    await Promise.all([...[...this.groups.values()].map((s) => s.downloading), ...this.counting]);
   }
 }

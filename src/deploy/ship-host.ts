@@ -69,7 +69,7 @@ export async function shipHost(a: ShipHostArgs): Promise<{ reports: VenvReport[]
     uploads: [],
     send: async () => {},
     deployedBefore: deployed,
-    onPushed: (uploads) => void shipping.countWheels(uploads),
+    onPushed: (uploads) => shipping.countWheels(uploads),
     ...over,
   });
 
@@ -93,6 +93,8 @@ export async function shipHost(a: ShipHostArgs): Promise<{ reports: VenvReport[]
       const c = await open(later);
       if (!c) return;
       const recv = shipping.planReceive(host.name, hostPlan, receivers);
+      // Receivers whose receive failed: their failure and venv:end wait for the retry with pip.
+      const held = new Set<string>();
       const pushFor = later.filter((v) => !recv.inputs.has(v.id));
       merge(
         await applyHost(c, host, hostPlan, later, {
@@ -103,6 +105,11 @@ export async function shipHost(a: ShipHostArgs): Promise<{ reports: VenvReport[]
             uploads: recv.uploads,
             send: (cn) => shipping.sendTars(cn, host.name, recv.uploads),
             onAnswer: (v, r) => shipping.onAnswer(v, r, c),
+            retried: (v, r) => {
+              const again = recv.inputs.has(v.id) && r.failedStep === 'receive' && !ctx.signal?.aborted;
+              if (again) held.add(v.id);
+              return again;
+            },
           }),
         }),
       );
@@ -110,7 +117,7 @@ export async function shipHost(a: ShipHostArgs): Promise<{ reports: VenvReport[]
         const r = reports.get(id);
         if (r) r.shipped = shipped;
       }
-      await receiveAgain(a, c, later.filter((v) => recv.inputs.has(v.id) && reports.get(v.id)?.failedStep === 'receive'), reports, ship, merge);
+      await receiveAgain(a, c, later.filter((v) => held.has(v.id)), reports, ship, merge);
     });
   }
   return { reports: a.venvs.map((v) => reports.get(v.id) ?? { ...ctx.base(v, 'skipped'), message: ctx.skipReason() }), host: hostReport };
@@ -125,9 +132,20 @@ async function receiveAgain(
   ship: (over: Partial<ApplyHostShip> & Pick<ApplyHostShip, 'pushFor'>) => ApplyHostShip,
   merge: (done: { reports: VenvReport[]; host: HostReport; deployed: number }) => void,
 ): Promise<void> {
-  if (failedReceives.length === 0 || a.ctx.signal?.aborted) return;
-  const why = new Map(failedReceives.map((v) => [v.id, reports.get(v.id)!.message ?? 'the receive failed']));
-  for (const v of failedReceives) a.ctx.emit({ kind: 'ship:fallback', venv: v.id, reason: why.get(v.id)! });
+  if (failedReceives.length === 0) return;
+  if (a.ctx.signal?.aborted) {
+    // Interrupted before the retry: the failure stands.
+    a.ctx.onFailure();
+    for (const v of failedReceives) a.ctx.emit({ kind: 'venv:end', venv: v.id, outcome: reports.get(v.id)!.outcome, ms: reports.get(v.id)!.ms });
+    return;
+  }
+  // The venv's own message starts with its id; the fallback line names the venv already.
+  const why = new Map(failedReceives.map((v) => [v.id, (reports.get(v.id)!.message ?? 'the receive failed').replace(`${v.id}: `, '')]));
+  for (const v of failedReceives) {
+    a.ctx.emit({ kind: 'ship:fallback', venv: v.id, reason: why.get(v.id)! });
+    // What it received was bad: the next deploy must not ship it again from the local cache.
+    a.shipping.forget(v);
+  }
   merge(await applyHost(conn, a.host, a.hostPlan, failedReceives, { ...a.ctx, ship: ship({ inputs: () => undefined, pushFor: failedReceives }) }));
   for (const v of failedReceives) {
     const r = reports.get(v.id)!;

@@ -250,6 +250,22 @@ class Delta(Temp):
         self.assertEqual(str(caught.exception), 'stray: in the release but not in the manifest')
 
 
+    def test_a_delta_never_writes_through_a_symlink_that_replaced_a_directory(self):
+        dest, outside = self.path('clone'), self.path('outside')
+        write(os.path.join(dest, 'a', 'y'), 'y')
+        os.makedirs(outside)
+        manifest = manifest_of([['a', 'l', outside], ['a/x', 'f', 0o644, 1, sha(b'x')]])
+        link = tarfile.TarInfo('files/a')
+        link.type, link.linkname = tarfile.SYMTYPE, outside
+        tar = self.path('delta.tar')
+        make_tar(tar, [(artifact.MANIFEST, manifest), (artifact.DELTA, {'base': 'b', 'removed': ['a', 'a/y']})],
+                 [(link, None), (file_info('files/a/x', b'x'), b'x')])
+        with self.assertRaises(Mismatch) as caught:
+            artifact.receive_delta(tar, dest, artifact.digest_of(manifest), 'b')
+        self.assertEqual(str(caught.exception), 'a/x: its directory is not a directory of the release (a symlink or missing)')
+        self.assertEqual(os.listdir(outside), [])
+
+
 class Housekeeping(Temp):
     def test_prune_keeps_the_four_newest_tars_and_what_is_in_use(self):
         d = self.path('artifacts')

@@ -10,6 +10,7 @@ import {
   cachedDelta,
   cachedGroup,
   deltaTarName,
+  forgetArtifact,
   fullTarName,
   pruneArtifacts,
   recordArtifact,
@@ -108,6 +109,16 @@ describe('artifact cache', () => {
     expect(all.removed.map((x) => x.name).sort()).to.deep.equal(['b.tar.tmp-2-new', fullTarName(digest(1))].sort());
     expect(await readdir(dir)).to.deep.equal(['groups']);
     expect(await readdir(join(dir, 'groups'))).to.deep.equal([]);
+  });
+
+  it('forgetting an artifact a host found bad removes its tars, record and group pointer', async () => {
+    const meta = await put(7, 100, 0, 'g7');
+    await put(8, 100, 0, 'g8');
+    await writeFile(join(artifactsDir(env), deltaTarName(meta.digest, digest(1))), 'delta');
+    forgetArtifact('g7', meta.digest, env);
+    expect(cachedGroup('g7', env)).to.equal(undefined);
+    expect((await readdir(artifactsDir(env))).filter((n) => n.startsWith(meta.digest))).to.deep.equal([]);
+    expect(cachedGroup('g8', env)).not.to.equal(undefined);
   });
 
   it('an absent cache directory prunes to nothing, without an error', async () => {

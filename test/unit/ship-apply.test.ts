@@ -142,7 +142,7 @@ describe('Shipping: builder answer → local cache → receivers', () => {
     const shipping = new Shipping(plan, [builder, r2, r3], (e) => events.push(e), undefined, env);
     const report = await packed('failed');
     shipping.onAnswer(builder, report, new LocalConnection());
-    expect(report.shipped?.fellBack).to.equal(`its builder ${builder.id} failed`);
+    expect(report.shipped).to.deep.include({ role: 'builder', group: GROUP });
     await shipping.waitFor([r2, r3], 'h2');
     const got = shipping.planReceive('h2', hostPlan('h2'), [r2]);
     expect(got.inputs.size).to.equal(0);
@@ -191,5 +191,24 @@ describe('Shipping: builder answer → local cache → receivers', () => {
     const emptied = new Shipping(cachePlan, [a], (e) => events.push(e), undefined, { VDEPLOY_CACHE_DIR: join(env.VDEPLOY_CACHE_DIR!, 'empty') });
     await emptied.waitFor([a], 'h2');
     expect(emptied.planReceive('h2', hostPlan('h2'), [a]).shipped.get(a.id)?.fellBack).to.equal('the local artifact cache no longer holds its release');
+  });
+});
+
+describe('the deploy summary line about shipping', () => {
+  const r = (id: string, shipped: VenvReport['shipped']): VenvReport => ({ id, host: 'h', user: 'u', path: '/p', outcome: 'deployed', changes: [], created: false, ms: 1, steps: [], ...(shipped ? { shipped } : {}) });
+  it('counts builds, receivers by kind, the bytes sent, and says each fallback', async () => {
+    const { renderShipSummary } = await import('../../src/cli/render-ship.js');
+    const lines = renderShipSummary({
+      venvs: [
+        r('b', { role: 'builder', group: GROUP, bytes: 100 }),
+        r('f', { role: 'receiver', group: GROUP, kind: 'full', from: 'b', bytes: 100 }),
+        r('d', { role: 'receiver', group: GROUP, kind: 'delta', from: 'b', bytes: 5 }),
+        r('x', { role: 'receiver', group: GROUP, fellBack: 'its builder b failed' }),
+        r('plain', undefined),
+      ],
+      hosts: [], ok: true, interrupted: false,
+      bytesSent: { wheels: 0, artifacts: 246 * 1024 * 1024 },
+    }).map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
+    expect(lines).to.deep.equal(['shipped: 1 build, 2 receivers (1 full, 1 delta); sent 246.0 MiB of artifacts, 0 B of wheels', '  ↯ x: built with pip instead (its builder b failed)']);
   });
 });

@@ -8,32 +8,26 @@ import { plural, type Output } from '../output.js';
 import { formatBytes } from '../render-events.js';
 
 interface PruneArgs extends GlobalArgs {
+  action: 'prune';
   all: boolean;
   json: boolean;
 }
 
-export function cacheCommand(output: Output): CommandModule<GlobalArgs, GlobalArgs> {
+export function cacheCommand(output: Output): CommandModule<GlobalArgs, PruneArgs> {
   return {
     command: 'cache <action>',
-    describe: 'Manage the local artifact cache (releases built once and shipped)',
+    describe: `Manage the local artifact cache (releases built once and shipped): \`cache prune\` removes the least recently used artifacts beyond the deployfile's ship.cacheMegabytes (default ${DEFAULT_CACHE_MEGABYTES})`,
     builder: (y: Argv<GlobalArgs>) =>
       y
-        .command({
-          command: 'prune',
-          describe: `Remove the least recently used artifacts beyond the deployfile's ship.cacheMegabytes (default ${DEFAULT_CACHE_MEGABYTES}), or all of them`,
-          builder: (yy: Argv<GlobalArgs>) =>
-            yy
-              .option('all', { type: 'boolean', default: false, describe: 'Remove every artifact' })
-              .option('json', { type: 'boolean', default: false, describe: 'Print what was removed as JSON' }),
-          handler: async (args: PruneArgs) => {
-            const megabytes = args.all ? undefined : await cacheMegabytes(args);
-            const result = await pruneArtifacts({ all: args.all, ...(megabytes !== undefined ? { megabytes } : {}) });
-            if (args.json) output.json({ dir: artifactsDir(), ...result });
-            else for (const line of renderPrune(result)) output.out(line);
-          },
-        } as CommandModule<GlobalArgs, PruneArgs> as never)
-        .demandCommand(1, 'say what to do with the cache: `vdeploy cache prune [--all]`'),
-    handler: () => {},
+        .positional('action', { type: 'string', choices: ['prune'], demandOption: true, describe: 'prune: trim the cache to its size limit' })
+        .option('all', { type: 'boolean', default: false, describe: 'prune: remove every artifact' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print what was removed as JSON' }) as unknown as Argv<PruneArgs>,
+    handler: async (args) => {
+      const megabytes = args.all ? undefined : await cacheMegabytes(args);
+      const result = await pruneArtifacts({ all: args.all, ...(megabytes !== undefined ? { megabytes } : {}) });
+      if (args.json) output.json({ dir: artifactsDir(), ...result });
+      else for (const line of renderPrune(result)) output.out(line);
+    },
   };
 }
 

@@ -332,6 +332,9 @@ class Writer(object):
             return
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
+            # No longer a directory: what the delta writes under that name next must be checked again.
+            rel = path[len(self.dest) + 1:]
+            self.dirs = set(d for d in self.dirs if d != rel and not d.startswith(rel + '/'))
         elif os.path.lexists(path):
             os.unlink(path)
 
