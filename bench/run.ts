@@ -73,7 +73,9 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // Everything the fleet writes goes under one root; os.tmpdir() (and so the fleet helper) reads TMPDIR.
-  const root = chooseScratchRoot(options.tmpdir, GIB + options.hosts * options.venvs * 100 * MIB + (options.scale ? GIB : 0));
+  // Inodes: a venv with its saved states takes about 10,000 (directories are never shared by the snapshots' hard links).
+  const venvs = options.hosts * options.venvs * 3 + (options.scale ? Math.max(...options.scaleHosts) * options.scaleVenvs : 0);
+  const root = chooseScratchRoot(options.tmpdir, GIB + options.hosts * options.venvs * 100 * MIB + (options.scale ? GIB : 0), 100_000 + venvs * 10_000);
   process.env.TMPDIR = root.dir;
   const began = performance.now();
   const session = new Date().toISOString();
