@@ -24,6 +24,8 @@ export interface BenchFleet {
   all: FleetTarget[];
   /** Every host with all its app roots (releases layout; none unless started with `roots`). */
   allRoots: FleetTarget[];
+  /** Every host with its app roots deployed with shipping (issue 16; none unless started with `shipRoots`). */
+  allShipRoots: FleetTarget[];
   /** The first `hosts` hosts with their first `venvs` venvs. */
   slice(hosts: number, venvs: number): FleetTarget[];
   cacheOf(host: FleetHost): string;
@@ -47,10 +49,17 @@ export interface BenchFleet {
 
 const SETUP_CONCURRENCY = 2;
 
-/** `roots`: app roots per host for the releases layout, <host>/srv/app1… (made empty; vdeploy builds the releases). */
-export async function startBenchFleet(opts: { hosts: number; venvs: number; roots?: number; wheels: WheelSet; log: (line: string) => void }): Promise<BenchFleet> {
+/**
+ * `roots`: app roots per host for the releases layout, <host>/srv/app1… (made empty; vdeploy builds
+ * the releases); `shipRoots`: as many more, <host>/srv/ship1…, for the ship rows, whose states are
+ * made by deploys with shipping (their history names the artifacts a delta starts from).
+ *
+ * The sshds skip root's ~/.bashrc (fleet.ts `lightShell`): on this machine it costs 0.6 CPU-seconds
+ * per session, which real servers would pay on their own CPUs, not on the controller's.
+ */
+export async function startBenchFleet(opts: { hosts: number; venvs: number; roots?: number; shipRoots?: number; wheels: WheelSet; log: (line: string) => void }): Promise<BenchFleet> {
   const started = performance.now();
-  const fleet = await startFleet({ hosts: opts.hosts, venvsPerHost: 0 });
+  const fleet = await startFleet({ hosts: opts.hosts, venvsPerHost: 0, lightShell: true });
   try {
     const template = join(fleet.dir, 'template-venv');
     await createTemplateVenv(template);
@@ -64,26 +73,30 @@ export async function startBenchFleet(opts: { hosts: number; venvs: number; root
         }),
       ),
     );
-    const roots = fleet.hosts.map((host) => ({
-      host,
-      venvs: Array.from({ length: opts.roots ?? 0 }, (_, i) => {
-        const root = join(host.root, 'srv', `app${i + 1}`);
-        mkdirSync(root, { recursive: true });
-        return root;
-      }),
-    }));
-    opts.log(`fleet: ${opts.hosts} sshd hosts × ${opts.venvs} venvs${opts.roots ? ` and ${opts.roots} app roots` : ''} ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    return prepare(fleet, opts.wheels, readInstalled(template), roots);
+    const makeRoots = (count: number, prefix: string): FleetTarget[] =>
+      fleet.hosts.map((host) => ({
+        host,
+        venvs: Array.from({ length: count }, (_, i) => {
+          const root = join(host.root, 'srv', `${prefix}${i + 1}`);
+          mkdirSync(root, { recursive: true });
+          return root;
+        }),
+      }));
+    const roots = makeRoots(opts.roots ?? 0, 'app');
+    const shipRoots = makeRoots(opts.shipRoots ?? 0, 'ship');
+    const extra = [opts.roots ? `${opts.roots} app roots` : '', opts.shipRoots ? `${opts.shipRoots} ship app roots` : ''].filter(Boolean);
+    opts.log(`fleet: ${opts.hosts} sshd hosts × ${opts.venvs} venvs${extra.length ? ` and ${extra.join(' and ')}` : ''} ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return prepare(fleet, opts.wheels, readInstalled(template), roots, shipRoots);
   } catch (err) {
     await fleet.stop();
     throw err;
   }
 }
 
-function prepare(fleet: Fleet, wheels: WheelSet, base: ReadonlyMap<string, string>, allRoots: FleetTarget[]): BenchFleet {
+function prepare(fleet: Fleet, wheels: WheelSet, base: ReadonlyMap<string, string>, allRoots: FleetTarget[], allShipRoots: FleetTarget[]): BenchFleet {
   const local = new LocalConnection();
   const all: FleetTarget[] = fleet.hosts.map((host) => ({ host, venvs: [...host.venvs] }));
-  const roots = new Set(allRoots.flatMap((t) => t.venvs));
+  const roots = new Set([...allRoots, ...allShipRoots].flatMap((t) => t.venvs));
   const snapshots = new Map<string, Map<VenvState, TreeSnapshot>>();
   const cacheOf = (host: FleetHost) => cacheDirOf(host);
   const stageOf = (host: FleetHost) => join(host.root, 'baseline-stage');
@@ -118,6 +131,7 @@ function prepare(fleet: Fleet, wheels: WheelSet, base: ReadonlyMap<string, strin
     fleet,
     all,
     allRoots,
+    allShipRoots,
     slice: (hosts, venvs) => all.slice(0, hosts).map((t) => ({ host: t.host, venvs: t.venvs.slice(0, venvs) })),
     cacheOf,
     stageOf,

@@ -44,6 +44,8 @@ export interface VdeployRun {
   ms: number;
   /** Peak resident set size of the vdeploy process, KiB. */
   rssKiB: number;
+  /** CPU time (user + system) of the vdeploy process, ms: what the controller spends, SSH handshakes included. */
+  cpuMs: number;
   stdout: string;
   lines: TimedLine[];
 }
@@ -71,10 +73,11 @@ export async function detectRssMethod(): Promise<RssMethod> {
 
 /** Run the built CLI in `cwd` (exit code must be 0) and measure it. */
 export function timeVdeploy(cwd: string, args: readonly string[], rss: RssMethod): Promise<VdeployRun> {
+  // GNU time: "%M %U %S" (peak RSS KiB, user and system CPU seconds); the hook writes the same.
   const scratch = mkdtempSync(join(tmpdir(), 'vdeploy-bench-rss-'));
   const rssFile = join(scratch, 'rss');
   const node = [process.execPath, ...(rss === 'node-hook' ? ['--import', HOOK] : []), VDEPLOY_CLI, ...args];
-  const argv = rss === 'gnu-time' ? ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...node] : node;
+  const argv = rss === 'gnu-time' ? ['/usr/bin/time', '-f', '%M %U %S', '-o', rssFile, ...node] : node;
   // As a user would run it, minus an SSH agent: only the fleet's key (the deployfile names it).
   const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: USER_TMPDIR, NO_COLOR: '1', FORCE_COLOR: undefined, SSH_AUTH_SOCK: undefined, VDEPLOY_SSH_PASSPHRASE: undefined };
   if (rss === 'node-hook') env.VDEPLOY_BENCH_RSS_FILE = rssFile;
@@ -104,13 +107,13 @@ export function timeVdeploy(cwd: string, args: readonly string[], rss: RssMethod
         reject(new Error(`vdeploy ${args.join(' ')} exited with ${code ?? signal} in ${cwd}:\n${tail}`));
         return;
       }
-      // GNU time writes "Command exited with non-zero status" lines before %M when it fails; the number is last.
-      const rssKiB = Number(rssText.trim().split('\n').pop());
-      if (!Number.isFinite(rssKiB) || rssKiB <= 0) {
-        reject(new Error(`could not read vdeploy's peak RSS (${rss}): ${JSON.stringify(rssText)}`));
+      // GNU time writes "Command exited with non-zero status" lines before its own when it fails; ours is last.
+      const [rssKiB, user, system] = (rssText.trim().split('\n').pop() ?? '').split(' ').map(Number) as [number, number, number];
+      if (!Number.isFinite(rssKiB) || rssKiB <= 0 || !Number.isFinite(user + system)) {
+        reject(new Error(`could not read vdeploy's peak RSS and CPU time (${rss}): ${JSON.stringify(rssText)}`));
         return;
       }
-      resolve({ ms, rssKiB, stdout, lines });
+      resolve({ ms, rssKiB, cpuMs: Math.round((user + system) * 1000), stdout, lines });
     });
   });
 }

@@ -24,6 +24,8 @@ export interface RowResult {
   runs: Record<Contender, number[]>;
   /** vdeploy's peak RSS per run, KiB. */
   rssKiB: number[];
+  /** vdeploy's CPU time (user + system) per run, ms; absent in rows measured before it was recorded. */
+  cpuMs?: number[];
   /** Where vdeploy's time went, per run. */
   profiles: RunProfile[];
   /** 1-minute load average before and after each run (the machine is shared). */
@@ -52,14 +54,18 @@ export class WrongResultError extends Error {}
 
 const START: Record<Scenario, VenvState> = { fresh: 'empty', noop: 'app-1.1', upgrade: 'app-1.0' };
 
-export async function measureRow(ctx: RowContext, scenario: Scenario, group: RowResult['group'], runs: number): Promise<RowResult> {
+/**
+ * `baseline` false: the baseline is not run (its runs stay empty, reported as "–"). It works one venv
+ * after another, so past 32 hosts it only grows linearly: 128 × 2 venvs would take 7 minutes a run.
+ */
+export async function measureRow(ctx: RowContext, scenario: Scenario, group: RowResult['group'], runs: number, baseline = true): Promise<RowResult> {
   const hosts = ctx.targets.length;
   const venvs = ctx.targets[0]?.venvs.length ?? 0;
   const label = `${scenario} ${hosts}×${venvs}`;
   const row: RowResult = {
     scenario, group, hosts, venvs,
     runs: { vdeploy: [], baseline: [], floor: [] },
-    rssKiB: [], profiles: [], load: [], resetMs: 0,
+    rssKiB: [], cpuMs: [], profiles: [], load: [], resetMs: 0,
     measuredAt: new Date().toISOString(),
     session: ctx.session,
   };
@@ -76,6 +82,7 @@ export async function measureRow(ctx: RowContext, scenario: Scenario, group: Row
       const r = await timeVdeploy(ctx.project.dir, ['deploy', '--yes'], ctx.rss);
       const profile = profileRun(r.lines, r.ms);
       row.rssKiB.push(r.rssKiB);
+      row.cpuMs!.push(r.cpuMs);
       row.profiles.push(profile);
       if (scenario === 'noop' && (profile.push > 0 || Object.keys(profile.steps).length > 0)) {
         ctx.log(`  warning: vdeploy did work on a no-op: ${JSON.stringify(profile)}`);
@@ -89,7 +96,7 @@ export async function measureRow(ctx: RowContext, scenario: Scenario, group: Row
   // A no-op changes nothing (checked after every run), so one reset serves all its runs.
   if (scenario === 'noop') await reset();
   for (let i = 0; i < runs; i++) {
-    const order = CONTENDERS.map((_, k) => CONTENDERS[(k + i) % CONTENDERS.length]!);
+    const order = CONTENDERS.map((_, k) => CONTENDERS[(k + i) % CONTENDERS.length]!).filter((c) => baseline || c !== 'baseline');
     const took: string[] = [];
     for (const contender of order) {
       if (scenario !== 'noop') await reset();
@@ -103,7 +110,7 @@ export async function measureRow(ctx: RowContext, scenario: Scenario, group: Row
       row.runs[contender].push(ms);
       took.push(`${contender} ${seconds(ms)}`);
     }
-    ctx.log(`  ${label} run ${i + 1}/${runs}: ${took.join(', ')}; vdeploy peak RSS ${(row.rssKiB.at(-1)! / 1024).toFixed(0)} MiB; load ${loadavg()[0]!.toFixed(2)}`);
+    ctx.log(`  ${label} run ${i + 1}/${runs}: ${took.join(', ')}; vdeploy peak RSS ${(row.rssKiB.at(-1)! / 1024).toFixed(0)} MiB, CPU ${seconds(row.cpuMs!.at(-1)!)}; load ${loadavg()[0]!.toFixed(2)}`);
   }
   return row;
 }

@@ -19,22 +19,25 @@ const SHM = '/dev/shm';
 
 /**
  * `requested` (--tmpdir) if given; else /dev/shm when it is a writable, exec-allowed tmpfs with
- * `neededBytes` free; else the system's temporary directory.
+ * `neededBytes` and `neededInodes` free; else the system's temporary directory. Inodes too: a tmpfs
+ * has a fixed number (half the RAM's pages by default, 3.1 million here), and the 128 × 2 scale
+ * fleet with its saved states takes 2.4 million of them; a second run beside it ran out (ENOSPC)
+ * with 24 GiB of space free.
  */
-export function chooseScratchRoot(requested: string | undefined, neededBytes: number): ScratchRoot {
+export function chooseScratchRoot(requested: string | undefined, neededBytes: number, neededInodes = 0): ScratchRoot {
   if (requested) return { dir: requested, description: `${isTmpfs(requested) ? 'tmpfs' : 'disk'} (${requested}, --tmpdir)` };
-  if (usableShm(neededBytes)) return { dir: SHM, description: `tmpfs (${SHM})` };
+  if (usableShm(neededBytes, neededInodes)) return { dir: SHM, description: `tmpfs (${SHM})` };
   return { dir: tmpdir(), description: `${isTmpfs(tmpdir()) ? 'tmpfs' : 'disk'} (${tmpdir()})` };
 }
 
-function usableShm(neededBytes: number): boolean {
+function usableShm(neededBytes: number, neededInodes: number): boolean {
   try {
     if (!statSync(SHM).isDirectory()) return false;
     accessSync(SHM, constants.W_OK);
     const mount = mountOf(SHM);
     if (mount?.type !== 'tmpfs' || mount.options.includes('noexec')) return false;
     const fs = statfsSync(SHM);
-    return fs.bavail * fs.bsize >= neededBytes;
+    return fs.bavail * fs.bsize >= neededBytes && fs.ffree >= neededInodes;
   } catch {
     return false;
   }

@@ -8,7 +8,7 @@ import { checkLayoutTargets, checkTargets, renderLayoutTable, renderMarkdown, re
 import type { RowResult } from '../scenarios.js';
 
 function row(scenario: RowResult['scenario'], group: RowResult['group'], hosts: number, venvs: number, t: { vdeploy: number[]; baseline: number[]; floor: number[] }, rssKiB = [100 * 1024]): RowResult {
-  return { scenario, group, hosts, venvs, runs: t, rssKiB, profiles: [profileRun([], t.vdeploy[0]!)], load: [1, 2], resetMs: 0, measuredAt: '2026-01-01T00:00:00Z', session: '2026-01-01T00:00:00Z' };
+  return { scenario, group, hosts, venvs, runs: t, rssKiB, cpuMs: t.vdeploy.map((ms) => ms / 2), profiles: [profileRun([], t.vdeploy[0]!)], load: [1, 2], resetMs: 0, measuredAt: '2026-01-01T00:00:00Z', session: '2026-01-01T00:00:00Z' };
 }
 
 describe('bench profile', () => {
@@ -87,8 +87,8 @@ describe('bench report', () => {
 
   it('prints medians and ratios in a Markdown table', () => {
     const table = renderTable(rows);
-    expect(table[0]).to.match(/^\| scenario \| H×V \| vdeploy \| baseline \| floor \| vdeploy\/baseline \| vdeploy\/floor \| vdeploy peak RSS \|/);
-    expect(table[2]).to.equal('| fresh | 4×4 | 30.0 s | 91.0 s | 27.0 s | 0.33 (3.0× faster) | 1.11 | 100 MiB | 1.5 |');
+    expect(table[0]).to.match(/^\| scenario \| H×V \| vdeploy \| baseline \| floor \| vdeploy\/baseline \| vdeploy\/floor \| vdeploy peak RSS \| vdeploy CPU \|/);
+    expect(table[2]).to.equal('| fresh | 4×4 | 30.0 s | 91.0 s | 27.0 s | 0.33 (3.0× faster) | 1.11 | 100 MiB | 15.0 s | 1.5 |');
     expect(table[6]).to.match(/^\| scale: noop \| 32×2 \| .* \| 210 MiB \|/);
   });
 
@@ -102,6 +102,20 @@ describe('bench report', () => {
     expect(byText('scale: no-op at 32 hosts').met).to.equal(true);
     expect(byText('scale: vdeploy peak RSS').met).to.equal(false); // 210 MiB > 200 MB
     expect(checkTargets(rows.slice(0, 1)).find((t) => t.text.startsWith('scale: no-op'))!.met).to.equal(undefined);
+  });
+
+  it('shows a scale row without baseline runs as "–", and checks the 128-host targets', () => {
+    const big = [
+      row('noop', 'scale', 128, 2, { vdeploy: [2500], baseline: [], floor: [9000] }, [240 * 1024]),
+      row('upgrade', 'scale', 128, 2, { vdeploy: [90_000], baseline: [], floor: [80_000] }, [260 * 1024]),
+    ];
+    expect(renderTable(big)[2]).to.equal('| scale: noop | 128×2 | 2.50 s | – | 9.00 s | – | 0.28 | 240 MiB | 1.25 s | 1.5 |');
+    const targets = checkTargets(big);
+    expect(targets.find((t) => t.text === 'scale: no-op at 128 hosts ≤ 3 s')).to.include({ met: true });
+    expect(targets.find((t) => t.text === 'scale: vdeploy peak RSS ≤ 250 MB at 128 hosts')).to.include({ met: false }); // 260 MiB
+    const upgrade = targets.find((t) => t.text.startsWith('scale: upgrade at 128 hosts'))!;
+    expect(upgrade.met).to.equal(undefined);
+    expect(upgrade.actual).to.equal('90.0 s vs 80.0 s: 1.13 ×');
   });
 
   it('renders the whole results page', () => {
@@ -170,13 +184,19 @@ describe('bench layout rows (in-place vs releases)', () => {
 
 describe('bench options', () => {
   it('defaults to the full benchmark written to bench/', () => {
-    expect(parseBenchOptions([], '/repo/bench')).to.deep.include({ hosts: 4, venvs: 4, runs: 3, scale: true, scaleHosts: [1, 4, 16, 32], scaleVenvs: 2, scaleRuns: 1, out: '/repo/bench' });
+    expect(parseBenchOptions([], '/repo/bench')).to.deep.include({ hosts: 4, venvs: 4, runs: 3, scale: true, scaleHosts: [1, 4, 16, 32, 64, 128], scaleVenvs: 2, scaleRuns: 1, scaleBaselineMax: 32, shipHosts: 4, out: '/repo/bench' });
   });
 
-  it('--smoke is 1 × 1, one run, no scale, no files', () => {
+  it('--smoke is 1 × 1, one run, no scale, no ship rows, no files', () => {
     expect(parseBenchOptions(['--smoke'], '/repo/bench')).to.deep.include({
-      hosts: 1, venvs: 1, runs: 1, scale: false, scenarios: ['fresh', 'noop', 'upgrade'], layouts: ['layout-upgrade', 'layout-rollback'], out: undefined,
+      hosts: 1, venvs: 1, runs: 1, scale: false, scenarios: ['fresh', 'noop', 'upgrade'], layouts: ['layout-upgrade', 'layout-rollback'], ship: [], out: undefined,
     });
+    // A ship row in a smoke run: 2 hosts × 1 venv, so that one host receives over SSH.
+    expect(parseBenchOptions(['--smoke', '--scenarios', 'ship-upgrade'], '/repo/bench')).to.deep.include({ ship: ['ship-upgrade'], shipHosts: 2, venvs: 1 });
+  });
+
+  it('"ship" names the three build once, ship rows', () => {
+    expect(parseBenchOptions(['--scenarios', 'ship'], '/b')).to.deep.include({ scenarios: [], layouts: [], ship: ['ship-fresh', 'ship-upgrade', 'ship-noop'], scale: false });
   });
 
   it('"layouts" names the three in-place vs releases rows', () => {

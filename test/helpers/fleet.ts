@@ -21,7 +21,13 @@ import { quoteCommand } from '../../src/remote/shell-quote.js';
 import { ensureTestUsers, type TestUser } from './test-users.js';
 
 const SSHD = '/usr/sbin/sshd';
-const START_TIMEOUT_MS = 10_000;
+/** Generous: under load (a 2-core machine shared by other work) 128 sshds starting take a while. */
+const START_TIMEOUT_MS = 30_000;
+/**
+ * sshds started at once. All 128 at once (a keygen, an sshd and a port poller each) starved one
+ * another past any timeout on a loaded 2-core machine; eight at a time start 128 in ~10 s.
+ */
+const START_CONCURRENCY = 8;
 const STOP_TIMEOUT_MS = 5_000;
 /** Venv creation is CPU- and IO-heavy; more than two at once only makes each slower. */
 const VENV_CONCURRENCY = 2;
@@ -49,6 +55,14 @@ export interface StartFleetOptions {
    * there) see and this process does not. Fill and free it through `exec`.
    */
   srvMegabytes?: number;
+  /**
+   * Sessions skip the login user's ~/.bashrc. The hosts share this machine's HOME, and root's .bashrc
+   * here runs `pyenv init` (0.6 CPU-seconds, and a rehash lock that serializes concurrent sessions):
+   * harmless for a test, but at 128 simulated hosts it is a minute of CPU on the cores vdeploy runs
+   * on, which a real fleet's own servers would pay. bash reads ~/.bashrc for an sshd command only when
+   * SHLVL < 2 (SSH_SOURCE_BASHRC), so the sshds set SHLVL=1 (`SetEnv`). Default false.
+   */
+  lightShell?: boolean;
 }
 
 export interface FleetHost {
@@ -137,7 +151,8 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
     }
 
     // allSettled: every sshd must have started (or failed) before a failure makes stop() kill them.
-    const started = await Promise.allSettled(Array.from({ length: opts.hosts }, (_, i) => startHost(state, i + 1, opts.srvMegabytes)));
+    const starting = new Semaphore(START_CONCURRENCY);
+    const started = await Promise.allSettled(Array.from({ length: opts.hosts }, (_, i) => starting.run(() => startHost(state, i + 1, opts.srvMegabytes, opts.lightShell))));
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
     const hosts = started.map((s) => (s as PromiseFulfilledResult<FleetHost>).value);
@@ -215,7 +230,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
   }
 }
 
-async function startHost(state: { dir: string; sshds: RunningSshd[] }, n: number, srvMegabytes?: number): Promise<FleetHost> {
+async function startHost(state: { dir: string; sshds: RunningSshd[] }, n: number, srvMegabytes?: number, lightShell?: boolean): Promise<FleetHost> {
   const name = `host${n}`;
   const address = `127.0.0.${n + 1}`;
   const root = path.join(state.dir, name);
@@ -248,6 +263,7 @@ async function startHost(state: { dir: string; sshds: RunningSshd[] }, n: number
         'MaxSessions 10',
         'LogLevel VERBOSE',
         'Subsystem sftp internal-sftp',
+        ...(lightShell ? ['SetEnv SHLVL=1'] : []),
         '',
       ].join('\n'),
     );
