@@ -19,6 +19,8 @@ interface Row {
 
 export interface LiveView {
   onEvent(e: DeployEvent): void;
+  /** End a row the events will not end (a venv with nothing to do, or that failed to plan). */
+  settleRow(key: string, text: string, ok: boolean): void;
   /** Settle every row still open and wait for the renderer to finish drawing. */
   close(): Promise<void>;
 }
@@ -108,6 +110,13 @@ export async function createLiveView(keys: readonly string[], by: 'host' | 'venv
         else if (e.kind === 'host:failed') settle(e.host, `${e.stage} failed: ${e.message}`, false);
         return;
       }
+      // One view for planning and applying (deploy --yes): a host's connect and probe show on its venvs' rows.
+      if (e.kind === 'host:connect' || e.kind === 'host:connected' || e.kind === 'host:probed' || e.kind === 'host:failed') {
+        const ofHost = [...rows.keys()].filter((key) => key.includes(`@${e.host}:`));
+        if (e.kind === 'host:failed') for (const key of ofHost) settle(key, `${e.stage} failed: ${e.message}`, false);
+        else for (const key of ofHost) set(key, e.kind === 'host:connect' ? 'connecting…' : e.kind === 'host:connected' ? 'probing…' : 'planned');
+        return;
+      }
       if (e.kind === 'interrupt') {
         // Shown under the first open row at once (stderr is held back by listr2 until the view ends).
         const first = [...rows.values()].find((r) => r.task);
@@ -130,6 +139,9 @@ export async function createLiveView(keys: readonly string[], by: 'host' | 'venv
         const text = e.kind === 'push:start' ? `pushing ${e.wheels.length} wheel(s)…` : `pushed ${formatBytes(e.bytes)}, waiting…`;
         for (const key of rows.keys()) if (key.includes(`@${e.host}:`)) set(key, text);
       }
+    },
+    settleRow(key, text, ok) {
+      settle(key, text, ok);
     },
     async close() {
       for (const [key, row] of rows) {

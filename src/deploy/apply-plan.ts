@@ -38,6 +38,15 @@ export interface ApplyPlanOptions {
   onEvent?: EventSink;
   /** Aborting stops starting new work; steps already running finish and are recorded. */
   signal?: AbortSignal;
+  /**
+   * Shared by the applies of one deploy run in parts (deploy-pipelined.ts): a failure in any part
+   * stops --fail-fast in all of them. Default: this call's own.
+   */
+  failure?: { failed: boolean };
+  /** Hosts applied at once across those parts (default: a Semaphore of `concurrency`). */
+  limit?: Semaphore;
+  /** Trim the local artifact cache at the end (default true; a part that ships nothing leaves it to the part that does). */
+  pruneCache?: boolean;
 }
 
 type OkPlan = Extract<VenvPlan, { status: 'ok' }>;
@@ -48,8 +57,8 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
   const hostByName = new Map(config.hosts.map((h) => [h.name, h]));
   const reports = new Map<string, VenvReport>();
   const hostReports: HostReport[] = [];
-  let failed = false;
-  const stopStarting = () => Boolean(options.signal?.aborted || (options.failFast && failed));
+  const failure = options.failure ?? { failed: false };
+  const stopStarting = () => Boolean(options.signal?.aborted || (options.failFast && failure.failed));
 
   const base = (v: VenvPlan, outcome: VenvOutcome): VenvReport => ({
     id: v.id, host: v.host, user: v.user, path: v.path, outcome,
@@ -63,7 +72,7 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
     else if (!options.confirmed.has(v.id)) reports.set(v.id, base(v, 'declined'));
     else toApply.push(v);
   }
-  if (plan.venvs.some((v) => v.status === 'error')) failed = true;
+  if (plan.venvs.some((v) => v.status === 'error')) failure.failed = true;
 
   const settings = {
     migrate: options.migrate ?? 'auto',
@@ -71,7 +80,7 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
     autoRollback: options.autoRollback ?? true,
     repoDir: config.wheels,
   } as const;
-  const limit = new Semaphore(options.concurrency ?? config.ssh.concurrency);
+  const limit = options.limit ?? new Semaphore(options.concurrency ?? config.ssh.concurrency);
   const shipping = new Shipping(plan, toApply, emit, options.signal);
   const hostsToApply = plan.hosts.filter((h) => toApply.some((v) => v.host === h.name));
   const hostCtx = {
@@ -82,7 +91,7 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
     stopStarting,
     skipReason: () => (options.signal?.aborted ? 'not started: the deploy was interrupted' : 'not started: an earlier venv failed (--fail-fast)'),
     onFailure: () => {
-      failed = true;
+      failure.failed = true;
     },
     base,
   };
@@ -90,14 +99,14 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
     hostsToApply.map(async (hostPlan) => {
       const host = hostByName.get(hostPlan.name)!;
       const venvs = toApply.filter((v) => v.host === host.name);
-      const done = await shipHost({ host, hostPlan, venvs, limit, shipping, ctx: hostCtx, connect: () => options.connector.connect(host), onConnectFailed: () => (failed = true) });
+      const done = await shipHost({ host, hostPlan, venvs, limit, shipping, ctx: hostCtx, connect: () => options.connector.connect(host), onConnectFailed: () => (failure.failed = true) });
       hostReports.push(done.host);
       for (const r of done.reports) reports.set(r.id, r);
     }),
   );
   await shipping.drain();
   // The cache is an optimization: pruning it never fails a deploy.
-  await pruneArtifacts({ megabytes: config.ship?.cacheMegabytes ?? DEFAULT_CACHE_MEGABYTES }).catch(() => undefined);
+  if (options.pruneCache !== false) await pruneArtifacts({ megabytes: config.ship?.cacheMegabytes ?? DEFAULT_CACHE_MEGABYTES }).catch(() => undefined);
 
   const venvReports = plan.venvs.map((v) => reports.get(v.id)!);
   await recordInReleaseLog(config.wheels, venvReports, plan);

@@ -43,6 +43,12 @@ export interface PlanDeployOptions {
   signal?: AbortSignal;
   /** Build once, ship to the rest of each group (ship-plan.ts); absent: disabled, every venv builds with pip. */
   ship?: ShipOptions;
+  /**
+   * Called as soon as one host's venvs are planned (host null: it could not be connected to or probed),
+   * before the other hosts are: `vdeploy deploy --yes` starts applying there at once (deploy-pipelined.ts).
+   * The venvs' plans carry no `ship` yet: groups need every host's facts.
+   */
+  onHostPlanned?: (host: HostPlan | null, venvs: readonly VenvPlan[]) => void;
 }
 
 export async function planDeploy(config: ResolvedConfig, options: PlanDeployOptions): Promise<Plan> {
@@ -86,12 +92,9 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
           const stage = err instanceof ConnectError ? 'connect' : 'probe';
           const message = err instanceof Error ? err.message : String(err);
           emit({ kind: 'host:failed', host: host.name, stage, message });
-          return {
-            host: null,
-            venvs: hostVenvs.map<VenvPlan>((v) => ({ ...target(v), status: 'error', stage, message, ...hintOf(err) })),
-            histories: [],
-            ship: [],
-          };
+          const failed = hostVenvs.map<VenvPlan>((v) => ({ ...target(v), status: 'error', stage, message, ...hintOf(err) }));
+          options.onHostPlanned?.(null, failed);
+          return { host: null, venvs: failed, histories: [], ship: [] };
         }
         const hostPlan: HostPlan = { name: host.name, cacheDir: facts.cacheDir, cachedWheels: facts.cachedWheels, ...(host.reload ? { reload: host.reload } : {}) };
         const plans = await Promise.all(
@@ -102,6 +105,7 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
           return { id: v.id, host: host.name, path: v.path, history: parseHistory(historyLines(f)) };
         });
         const ship = shipping ? hostVenvs.flatMap((v, i) => shipFacts(v, facts.venvs[i]!, histories[i]!.history)) : [];
+        options.onHostPlanned?.(hostPlan, plans);
         return { host: hostPlan, venvs: plans, histories, ship };
       }),
     ),

@@ -14,6 +14,7 @@ import { ConfigError } from '../../errors.js';
 import { createHostConnector } from '../../remote/connect-host.js';
 import { selectVenvs } from '../../selectors/select-venvs.js';
 import { confirmVenvs } from '../confirm.js';
+import { deployAtOnce } from './deploy-at-once.js';
 import { hostConnectorOptions, sshOptions, type SshArgs } from '../ssh-options.js';
 import { loadConfig, type GlobalArgs } from '../context.js';
 import { onInterrupt } from '../interrupt.js';
@@ -177,21 +178,27 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
   // listr2 on a terminal; plain lines for logs, pipes and --json.
   const live = output.isTTY && process.stderr.isTTY && !args.json;
   try {
+    const planOpts = {
+      mode: args.mode,
+      selectors: args.selectors,
+      roles: args.role,
+      prune: args.prune,
+      migrate: args.migrate,
+      connector,
+      ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
+      ship: shipRequest(config.ship, args),
+    };
+    if (args.yes && !args.dryRun && args.mode.kind === 'deploy') {
+      // Nothing to confirm: each host applies as soon as its own plan is ready (no barrier between hosts).
+      const apply = { connector, migrate: args.migrate, lockWaitSeconds: args.lockWait, failFast: args.failFast, autoRollback: args.autoRollback, ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}) };
+      await deployAtOnce(config, { selectors: args.selectors, role: args.role, json: args.json, live, plan: planOpts, apply, secondInterrupt: SECOND_INTERRUPT }, output, setExit);
+      return;
+    }
     const hostNames = [...new Set(selectVenvs(config, { selectors: args.selectors, roles: args.role }).map((v) => v.host.name))];
     const planView = live ? await createLiveView(hostNames, 'host', output.colour?.out ?? false) : undefined;
     let plan;
     try {
-      plan = await planDeploy(config, {
-        mode: args.mode,
-        selectors: args.selectors,
-        roles: args.role,
-        prune: args.prune,
-        migrate: args.migrate,
-        connector,
-        ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
-        onEvent: planView ? (e) => planView.onEvent(e) : plainEvent,
-        ship: shipRequest(config.ship, args),
-      });
+      plan = await planDeploy(config, { ...planOpts, onEvent: planView ? (e) => planView.onEvent(e) : plainEvent });
     } finally {
       await planView?.close();
     }
