@@ -87,8 +87,11 @@ describe('withRepoLock', () => {
   it('takes over the lock of a process killed while holding it (after the 10 s stale time)', async function () {
     this.timeout(40_000);
     const lockModule = pathToFileURL(join(REPO_ROOT, 'src', 'wheels', 'repo-lock.ts')).href;
+    // The holder must stay alive until killed: proper-lockfile's refresh timer is unref'd, so a bare
+    // never-settling promise lets node exit by itself ("unsettled top-level await"), and its exit
+    // handler removes the lock — under load, before the SIGKILL lands (a CI flake).
     const code = `const { withRepoLock } = await import(${JSON.stringify(lockModule)});
-await withRepoLock(process.argv[1], async () => { console.log('locked'); await new Promise(() => {}); });`;
+await withRepoLock(process.argv[1], async () => { console.log('locked'); await new Promise(() => setInterval(() => {}, 60_000)); });`;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, repo], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
