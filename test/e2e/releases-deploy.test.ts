@@ -18,6 +18,7 @@ import { startFleet, type Fleet, type FleetHost } from '../helpers/fleet.js';
 import { CLI_BIN } from '../helpers/paths.js';
 import { pipList, sharedWheels, sqliteTables } from '../helpers/venv-inspect.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
+import { waitFor } from '../helpers/pause-pip.js';
 
 const local = new LocalConnection();
 const ID = /^\d{8}T\d{6}Z-\d{4}$/;
@@ -102,14 +103,6 @@ function json(r: CliResult): JsonRun {
 /** A reload that touches `marker`, then runs until `gate` exists (at most 2 minutes): a step the test ends. */
 function gatedReload(marker: string, gate: string): string {
   return `touch ${JSON.stringify(marker)}; i=0; while [ ! -e ${JSON.stringify(gate)} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done`;
-}
-
-async function waitFor(what: () => Promise<boolean> | boolean, ms = 120_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await what())) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** The body the URL answers once it answers `want` (polled: a restarted gunicorn takes a moment), else the last one. */

@@ -19,29 +19,9 @@ import { makeTempDir, runVdeployInPty, startVdeploy, type CliResult } from '../h
 import { makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
 import { startFleet, type Fleet, type FleetHost } from '../helpers/fleet.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
+import { waitFor, pauser } from '../helpers/pause-pip.js';
 
 const local = new LocalConnection();
-
-async function waitFor(what: () => Promise<boolean> | boolean, ms = 120_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await what())) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** The .pth line: while `pause` exists, the install step's pip writes its PID to `pause`.reached and waits (at most 5 minutes). */
-function pauser(pause: string): string {
-  const code = [
-    `p = '${pause}'`,
-    "if os.environ.get('PIP_CONFIG_FILE') == os.devnull and os.path.exists(p):",
-    "    open(p + '.reached.tmp', 'w').write(str(os.getpid())); os.rename(p + '.reached.tmp', p + '.reached')",
-    '    for _ in range(6000):',
-    '        if not os.path.exists(p): break',
-    '        time.sleep(0.05)',
-  ].join('\\n');
-  return `import os, time; exec("${code}")\n`;
-}
 
 /** The app: `relapp` VERSION, its .pth pauser, and optionally a blob of `blobBytes` random bytes. */
 async function relapp(dir: string, version: string, pause: string, blobBytes = 0): Promise<string> {

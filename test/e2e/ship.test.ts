@@ -18,6 +18,9 @@ import { startFleet, type Fleet, type FleetHost } from '../helpers/fleet.js';
 import { CLI_BIN } from '../helpers/paths.js';
 import { pipList } from '../helpers/venv-inspect.js';
 import { LocalConnection } from '../../src/remote/local-connection.js';
+import { waitFor, pauser } from '../helpers/pause-pip.js';
+import type { ShipGroup, ShipPlan } from '../../src/deploy/plan.js';
+import type { ShippedReport } from '../../src/deploy/report.js';
 
 const local = new LocalConnection();
 const PYENV = '/root/.pyenv/versions';
@@ -36,26 +39,10 @@ interface HistoryLine {
   received?: { kind: string };
   steps: Step[];
 }
-type ShipPlan = { role: 'builder'; group: string; members: number } | { role: 'receiver'; group: string; from: string; kind: 'full' | 'delta'; base?: string };
-interface ShipGroup {
-  key: string;
-  fingerprint: string;
-  builder: string;
-  members: string[];
-  desired: string[];
-}
-interface Shipped {
-  role: 'builder' | 'receiver';
-  group: string;
-  kind?: 'full' | 'delta';
-  from?: string;
-  bytes?: number;
-  fellBack?: string;
-}
 interface JsonRun {
   plan: { venvs: Array<{ id: string; host: string; path: string; ship?: ShipPlan }>; groups?: ShipGroup[] };
   report: {
-    venvs: Array<{ id: string; host: string; path: string; outcome: string; shipped?: Shipped; release?: { id: string | null; received?: { kind: string; relocated: boolean } } }>;
+    venvs: Array<{ id: string; host: string; path: string; outcome: string; shipped?: ShippedReport; release?: { id: string | null; received?: { kind: string; relocated: boolean } } }>;
     bytesSent: { wheels: number; artifacts: number };
   };
 }
@@ -143,31 +130,6 @@ function cliReadingFifo(deployfile: string): boolean {
     }
   }
   return false;
-}
-
-async function waitFor(what: () => Promise<boolean> | boolean, ms = 120_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await what())) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/**
- * The .pth line relapp carries: while `pause` exists, the install step's pip (the one run with
- * PIP_CONFIG_FILE=/dev/null) writes its PID to `pause`.reached and waits (at most 5 minutes). With
- * shipping only a group's builder runs pip: the build is held while its receivers wait.
- */
-function pauser(pause: string): string {
-  const code = [
-    `p = '${pause}'`,
-    "if os.environ.get('PIP_CONFIG_FILE') == os.devnull and os.path.exists(p):",
-    "    t = p + '.reached.' + str(os.getpid()); open(t, 'w').write(str(os.getpid())); os.rename(t, p + '.reached')",
-    '    for _ in range(6000):',
-    '        if not os.path.exists(p): break',
-    '        time.sleep(0.05)',
-  ].join('\\n');
-  return `import os, time; exec("${code}")\n`;
 }
 
 describe('build once, ship everywhere (real sshd fleet of 5 hosts)', function () {

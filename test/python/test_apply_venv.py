@@ -546,6 +546,16 @@ def run_main(req, extra_input=b''):
     return proc.returncode, out.decode(), err.decode()
 
 
+def run_checked(test, req):
+    """run_main with both sides of the contract checked and exit 0 asserted; the answer, parsed."""
+    support.check_contract('apply_venv.request', req)
+    code, out, err = run_main(req)
+    test.assertEqual(code, 0, err)
+    answer = json.loads(out)
+    support.check_contract('apply_venv.answer', answer)
+    return answer
+
+
 class Main(TempDir):
     """main() in a child process, on a real venv this Python makes (with its own bundled pip)."""
 

@@ -15,7 +15,7 @@ import time
 import unittest
 
 import support
-from test_apply_venv import build_wheel, request, run_main, write
+from test_apply_venv import build_wheel, request, run_checked, write
 from vdeploy_remote import apply_venv, artifact, releases, venv_facts
 from vdeploy_remote.artifact import Mismatch
 
@@ -350,12 +350,7 @@ class Shipping(Temp):
             req['install'] = {'requirements': ''.join('%s==%s --hash=sha256:%s\n' % (w['name'], w['version'], w['sha256']) for w in wheels),
                               'cacheDir': self.cache, 'wheels': [{'filename': w['filename'], 'sha256': w['sha256']} for w in wheels]}
         req.update(over)
-        support.check_contract('apply_venv.request', req)
-        code, out, err = run_main(req)
-        self.assertEqual(code, 0, err)
-        answer = json.loads(out)
-        support.check_contract('apply_venv.answer', answer)
-        return answer
+        return run_checked(self, req)
 
     def pack_spec(self, wheels, delta):
         return {'cacheDir': self.host_cache, 'group': 'g' * 16, 'fingerprint': 'fp', 'desired': [w['filename'] for w in wheels], 'delta': delta}

@@ -3,7 +3,6 @@ release_steps end to end: main() in a child process, as host_apply starts it, on
 releases are real venvs made by this Python — a fresh release, an upgrade (hardlink clone +
 relocate + install from a local wheel directory with pinned hashes), migrate only, a rollback by
 switch, and the failures before and after the switch."""
-import json
 import os
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ import unittest
 from unittest import mock
 
 import support
-from test_apply_venv import build_wheel, request, run_main, write
+from test_apply_venv import build_wheel, request, run_checked, write
 from vdeploy_remote import host_apply, protocol, release_steps, releases, venv_facts
 
 ID1, ID2, ID3 = '20261203T100000Z-0001', '20261203T100100Z-0002', '20261203T100200Z-0003'
@@ -349,12 +348,7 @@ class Main(Temp):
             req.update(install={'requirements': 'tiny==%s --hash=sha256:%s\n' % (version, sha), 'cacheDir': self.cache,
                                 'wheels': [{'filename': name, 'sha256': sha}]}, expect={'tiny': version})
         req.update(over)
-        support.check_contract('apply_venv.request', req)
-        code, out, err = run_main(req)
-        self.assertEqual(code, 0, err)
-        answer = json.loads(out)
-        support.check_contract('apply_venv.answer', answer)
-        return answer
+        return run_checked(self, req)
 
     def tiny_through_current(self):
         p = subprocess.Popen([os.path.join(self.app, 'current', 'bin', 'python'), '-c', 'import tiny; print(tiny.__version__)'],
