@@ -40,6 +40,8 @@ export interface DeployProjectOptions {
   loginUser?: string;
   /** Each fleet host's wheelCache; default cacheDirOf(host). */
   wheelCache?: (host: FleetHost) => string;
+  /** More fields of each fleet host's entry (JSON-able): `files`, `stateDir`, `sudo`… */
+  hostFields?: (host: FleetHost) => Record<string, unknown>;
 }
 
 export interface DeployProject {
@@ -68,6 +70,7 @@ export async function makeDeployProject(fleet: Fleet, options: DeployProjectOpti
     user: options.loginUser ?? fleet.user,
     wheelCache: (options.wheelCache ?? cacheDirOf)(h),
     ...(options.hostReload?.[h.name] ? { reload: options.hostReload[h.name] } : {}),
+    ...options.hostFields?.(h),
   }));
   hosts.push(...(options.extraHosts ?? []));
   const venvs = options.venvs.map((v) => ({

@@ -140,26 +140,106 @@ export async function startSupervisedGunicorn(options: SupervisedGunicornOptions
   };
 }
 
-/** supervisord reads an INI file with %(name)s interpolation and shlex-splits `command`. */
-function supervisordConfig(o: { dir: string; program: string; gunicornArgv: string[]; env: Record<string, string> }): string {
+export interface PrivateSupervisordOptions {
+  /** Directory for supervisord.conf, its socket, pidfile and logs (created). */
+  dir: string;
+  /** Globs of program configs to include (`[include] files=`), e.g. `<root>/etc/supervisor/conf.d/*.conf`. */
+  include: string[];
+}
+
+export interface PrivateSupervisord {
+  configPath: string;
+  pid: number;
+  /** argv of supervisorctl for this supervisord. */
+  ctlArgv: string[];
+  supervisorctl(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /** PID of `program`'s process (0 when it is not running). */
+  pidOf(program: string): Promise<number>;
+  /** Stops supervisord (which stops its programs), then any of their processes still alive. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A private supervisord with no program of its own: its programs come from the config files its
+ * `[include]` globs find — the configs a deploy puts in a mock /etc (config files, issue 17), loaded
+ * by that deploy's handlers (`supervisorctl reread`, `update`). Only this supervisord and the
+ * programs it started (their PIDs asked from it, checked to be its children) are ever signalled.
+ */
+export async function startPrivateSupervisord(options: PrivateSupervisordOptions): Promise<PrivateSupervisord> {
+  const supervisord = which('supervisord');
+  const supervisorctlBin = which('supervisorctl');
+  const { dir } = options;
+  await mkdir(dir, { recursive: true });
+  const configPath = join(dir, 'supervisord.conf');
   const esc = (s: string) => s.replace(/%/g, '%%');
-  const env = Object.entries(o.env).map(([k, v]) => `${k}="${esc(v.replace(/["\\]/g, '\\$&'))}"`).join(',');
+  await writeFile(configPath, [...supervisordBase(dir), '[include]', `files = ${options.include.map(esc).join(' ')}`, ''].join('\n'));
+  const child = spawn(supervisord, ['--nodaemon', '--configuration', configPath], { stdio: 'ignore' });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${supervisord}`);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ctlArgv = [supervisorctlBin, '--configuration', configPath];
+  const supervisorctl = (args: string[]) => run([...ctlArgv, ...args]);
+  const pidOf = async (program: string) => Number((await supervisorctl(['pid', program])).stdout.trim()) || 0;
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    // `pid all` prints one PID per program (0 when stopped): ask before supervisord goes.
+    const out = (await supervisorctl(['pid', 'all']).catch(() => ({ stdout: '' }))).stdout;
+    const programs = [...out.matchAll(/(\d+)\s*$/gm)].map((m) => Number(m[1])).filter((p) => p > 0 && parentOf(p) === pid);
+    await terminate(child, exited);
+    for (const p of programs) await killAndWait(p);
+  };
+  try {
+    // supervisord answers once its socket is up; `pid` (of supervisord itself) needs nothing else.
+    await waitUntil(async () => (await supervisorctl(['pid'])).stdout.trim() === String(pid), 'supervisord to answer', child);
+  } catch (error) {
+    await stop();
+    const log = await readFile(join(dir, 'supervisord.log'), 'utf8').catch(() => '');
+    throw new Error(`${(error as Error).message}\n--- supervisord.log ---\n${log.slice(-3000)}`);
+  }
+  return { configPath, pid, ctlArgv, supervisorctl, pidOf, stop };
+}
+
+/** The parent PID of `pid` (0 when gone), from /proc. */
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: parse after its last ')'.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/** The sections every private supervisord has: its socket, logs and pidfile under `dir`. */
+function supervisordBase(dir: string): string[] {
+  const esc = (s: string) => s.replace(/%/g, '%%');
   return [
     '[unix_http_server]',
-    `file=${esc(join(o.dir, 'supervisor.sock'))}`,
+    `file=${esc(join(dir, 'supervisor.sock'))}`,
     '',
     '[supervisord]',
-    `logfile=${esc(join(o.dir, 'supervisord.log'))}`,
-    `pidfile=${esc(join(o.dir, 'supervisord.pid'))}`,
-    `childlogdir=${esc(o.dir)}`,
+    `logfile=${esc(join(dir, 'supervisord.log'))}`,
+    `pidfile=${esc(join(dir, 'supervisord.pid'))}`,
+    `childlogdir=${esc(dir)}`,
     'nodaemon=true',
     '',
     '[rpcinterface:supervisor]',
     'supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface',
     '',
     '[supervisorctl]',
-    `serverurl=unix://${esc(join(o.dir, 'supervisor.sock'))}`,
+    `serverurl=unix://${esc(join(dir, 'supervisor.sock'))}`,
     '',
+  ];
+}
+
+/** supervisord reads an INI file with %(name)s interpolation and shlex-splits `command`. */
+function supervisordConfig(o: { dir: string; program: string; gunicornArgv: string[]; env: Record<string, string> }): string {
+  const esc = (s: string) => s.replace(/%/g, '%%');
+  const env = Object.entries(o.env).map(([k, v]) => `${k}="${esc(v.replace(/["\\]/g, '\\$&'))}"`).join(',');
+  return [
+    ...supervisordBase(o.dir),
     `[program:${o.program}]`,
     `command=${esc(quoteCommand(o.gunicornArgv))}`,
     // gunicorn puts its working directory on sys.path: keep it outside the releases.
