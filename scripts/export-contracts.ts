@@ -16,7 +16,7 @@ import * as z from 'zod';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The modules that export `contracts`, relative to the repository. */
-export const CONTRACT_MODULES = ['src/facts/probe-contract.ts', 'src/deploy/apply-contract.ts', 'src/relocate/relocate-contract.ts'];
+export const CONTRACT_MODULES = ['src/facts/probe-contract.ts', 'src/deploy/apply-contract.ts', 'src/relocate/relocate-contract.ts', 'src/files/files-contract.ts'];
 export const FIXTURES_DIR = join(root, 'test', 'fixtures', 'contracts');
 export const SCHEMAS_FILE = join(FIXTURES_DIR, 'schemas.json');
 

@@ -5,12 +5,32 @@
  */
 import { homedir, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import type { ParsedConfig } from './schema.js';
+import type { FileEntryConfig, ParsedConfig, TopFileEntryConfig } from './schema.js';
 
 type ParsedHost = ParsedConfig['hosts'][number];
 type ParsedVenv = ParsedConfig['venvs'][number];
 
-export interface ResolvedHost extends ParsedHost {
+/** A `files` entry with its local source made absolute, and where it was declared. */
+export interface ResolvedFileEntry extends FileEntryConfig {
+  /** Absolute local path (a file or a directory tree). */
+  src: string;
+  /** Where it was declared, for messages: `files[2]` or `hosts[0].files[1]`. */
+  entry: string;
+}
+
+/** A top-level entry: its `hosts` / `roles` filters say which hosts get it (neither: every host). */
+export interface ResolvedTopFileEntry extends ResolvedFileEntry {
+  hosts?: TopFileEntryConfig['hosts'];
+  roles?: TopFileEntryConfig['roles'];
+}
+
+export interface ResolvedHost extends Omit<ParsedHost, 'files'> {
+  /** This host's own `files` entries (hosts[].files); the top-level ones are in ResolvedConfig.files. */
+  files: ResolvedFileEntry[];
+  /** File operations and handlers through `sudo -n` (when the login user is not root). */
+  sudo: boolean;
+  /** Where the host keeps the record of managed files and pending handlers (absent: the default). */
+  stateDir?: string;
   address: string;
   port: number;
   /** SSH login user. */
@@ -60,6 +80,10 @@ export interface ResolvedConfig {
   venvs: ResolvedVenv[];
   /** Shipping (docs/shipping.md): enabled, builder host, local artifact cache limit in MiB. */
   ship: ParsedConfig['ship'];
+  /** Top-level `files` entries (docs/files.md), sources absolute. */
+  files: ResolvedTopFileEntry[];
+  /** Top-level template variables. */
+  vars: Record<string, unknown>;
 }
 
 /** Expands a leading `~` the way a shell would, for local paths. */
@@ -85,8 +109,9 @@ export function resolveConfig(
   raw?: unknown,
 ): ResolvedConfig {
   const localUser = userInfo().username;
-  const hosts = parsed.hosts.map<ResolvedHost>((h) => ({
+  const hosts = parsed.hosts.map<ResolvedHost>((h, i) => ({
     ...h,
+    files: h.files.map((f, j) => ({ ...f, src: localPath(f.src, dir), entry: `hosts[${i}].files[${j}]` })),
     address: h.address ?? h.name,
     port: h.port ?? 22,
     user: h.user ?? localUser,
@@ -138,6 +163,8 @@ export function resolveConfig(
     hosts,
     venvs,
     ship: parsed.ship,
+    files: parsed.files.map((f, i) => ({ ...f, src: localPath(f.src, dir), entry: `files[${i}]` })),
+    vars: parsed.vars,
   };
 }
 

@@ -19,6 +19,7 @@ import type { HostReport, VenvReport } from './report.js';
 import { runHostApply } from './run-host-apply.js';
 import type { ShipInputs } from './apply-venv.js';
 import { corruptUploadError, planUploads, uploadWheels, type Upload } from './upload-wheels.js';
+import { filesReport, notApplied, type FilesWork } from './files-work.js';
 
 type OkPlan = Extract<VenvPlan, { status: 'ok' }>;
 
@@ -58,12 +59,18 @@ export interface ApplyHostShip {
   onPushed?: (uploads: readonly Upload[]) => void;
 }
 
+/**
+ * `files`: the host's confirmed config files, applied by the script after its venvs and before the
+ * reload (never by a run that leaves the reload to a later one); until the script answers for them
+ * they go with each run on the host.
+ */
 export async function applyHost(
   conn: Connection,
   host: ResolvedHost,
   hostPlan: HostPlan,
   venvs: readonly OkPlan[],
   ctx: ApplyHostContext,
+  files?: FilesWork,
 ): Promise<{ reports: VenvReport[]; host: HostReport; deployed: number }> {
   const { emit, settings } = ctx;
   const hostReport: HostReport = { name: host.name, pushed: [] };
@@ -78,7 +85,16 @@ export async function applyHost(
   let pending = [...venvs];
   let deployed = ctx.ship?.deployedBefore ?? 0;
   let reloadDone = false;
-  while (pending.length > 0 || (reload && deployed > 0 && !reloadDone)) {
+  // The files go with the run that does the reload: never with one that defers it.
+  const filesWork = ctx.ship?.deferReload ? undefined : files;
+  let filesDone = filesWork === undefined;
+  const filesNotRun = (message: string) => {
+    if (filesDone) return;
+    filesDone = true;
+    hostReport.files = notApplied(filesWork!, message);
+  };
+  while (pending.length > 0 || (reload && deployed > 0 && !reloadDone) || !filesDone) {
+    if (!filesDone && ctx.stopStarting()) filesNotRun(`${host.name}: files ${ctx.skipReason()}`);
     if (pending.length > 0 && ctx.stopStarting()) {
       for (const v of pending) reports.set(v.id, { ...ctx.base(v, 'skipped'), message: ctx.skipReason() });
       pending = [];
@@ -90,12 +106,20 @@ export async function applyHost(
       return { sudo: sudoFor(venv, host), input: applyInputFor(venv, hostPlan, v, settings, ctx.ship?.inputs(v)) };
     });
     const started = new Map<number, number>();
+    const sendFiles = !filesDone;
+    let filesStarted: number | undefined;
+    const startFiles = () => {
+      if (!sendFiles || filesStarted !== undefined) return;
+      filesStarted = performance.now();
+      emit({ kind: 'files:start', host: host.name });
+    };
+    let answeredHere = 0;
     // Set by the line handler: the venv the script stopped after, because it did not deploy.
     const stop: { halted?: { plan: OkPlan; report: VenvReport } } = {};
     let pushError: unknown;
     const run = runHostApply(
       conn,
-      { uploads: uploads.map(({ tmp, final, sha256 }) => ({ tmp, final, sha256 })), waitForUploads: uploads.length > 0, venvs: inputs, reload: reload ?? null, reloadAnyway: deployed > 0 },
+      { uploads: uploads.map(({ tmp, final, sha256 }) => ({ tmp, final, sha256 })), waitForUploads: uploads.length > 0, venvs: inputs, reload: reload ?? null, reloadAnyway: deployed > 0, files: sendFiles ? filesWork!.input : null },
       {
         onProgress: (p) => {
           if ('reload' in p) return emit({ kind: 'reload:start', host: host.name });
@@ -116,9 +140,17 @@ export async function applyHost(
               ctx.ship?.onPushed?.(wheelUploads);
               if (wheelUploads.length > 0) emit({ kind: 'push:end', host: host.name, wheels: hostReport.pushed, bytes: line.push.bytes, ms: Math.round(performance.now() - pushStarted) });
             }
+          } else if ('files' in line) {
+            startFiles();
+            filesDone = true;
+            const report = filesReport(host.name, filesWork!, line);
+            hostReport.files = report;
+            emit({ kind: 'files:end', host: host.name, ok: report.ok, written: report.written.length + report.meta.length + report.removed.length, handlers: report.handlers.length, ms: Math.round(performance.now() - (filesStarted ?? performance.now())) });
+            if (!report.ok) ctx.onFailure();
           } else if ('venv' in line) {
             const v = batch[line.venv];
             if (!v) return;
+            answeredHere++;
             const report = venvReport(ctx, v, venvOutcome(ctx.venvById.get(v.id)!, host, line), started.get(line.venv));
             reports.set(v.id, report);
             for (const s of report.steps) emit({ kind: 'step:end', venv: v.id, step: s.name, ok: s.ok, ms: s.ms });
@@ -127,6 +159,8 @@ export async function applyHost(
               report.outcome = successOutcome(v);
               deployed++;
               emit({ kind: 'venv:end', venv: v.id, outcome: report.outcome, ms: report.ms });
+              // The script goes on to the files once every venv of the run deployed.
+              if (answeredHere === batch.length) startFiles();
             } else {
               // Its venv:end waits for the restore, if there is one.
               stop.halted = { plan: v, report };
@@ -146,6 +180,7 @@ export async function applyHost(
     const onAbort = () => run.stop();
     ctx.signal?.addEventListener('abort', onAbort, { once: true });
     if (ctx.signal?.aborted) run.stop();
+    if (batch.length === 0 && uploads.length === 0) startFiles();
     if (uploads.length > 0) {
       const artifacts = ctx.ship?.uploads.length ? ctx.ship.send(conn) : Promise.resolve();
       Promise.all([uploadWheels(conn, hostPlan.cacheDir, uploads.slice(0, wheelUploads.length), { cacheExists: hostPlan.cachedWheels.length > 0 }), artifacts]).then(
@@ -165,6 +200,7 @@ export async function applyHost(
       const message = `${host.name}: ${err instanceof Error ? err.message : String(err)}`;
       if (!pushError) {
         for (const v of batch) if (!reports.has(v.id)) reports.set(v.id, { ...ctx.base(v, 'failed'), failedStep: 'apply', message, ...hintOf(err) });
+        filesNotRun(`${message} (the files' apply, if it started, left what it wrote; its handlers not run are pending)`);
         ctx.onFailure();
         return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport, deployed };
       }
@@ -176,6 +212,7 @@ export async function applyHost(
       const message = `${host.name}: ${pushError instanceof Error ? pushError.message : String(pushError)}`;
       emit({ kind: 'host:failed', host: host.name, stage: 'push', message });
       for (const v of venvs) reports.set(v.id, { ...ctx.base(v, 'failed'), failedStep: 'push', message, ...hintOf(pushError) });
+      filesNotRun(`${host.name}: files not applied: the push failed`);
       ctx.onFailure();
       return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport, deployed };
     }
@@ -193,8 +230,11 @@ export async function applyHost(
       pending = [];
       // The script ran the reload itself if anything deployed; don't run it twice.
       reloadDone = true;
+      filesNotRun(`${host.name}: files ${ctx.skipReason()}`);
     } else {
       reloadDone = true;
+      // Asked for and not answered for: the script's contract says this cannot happen.
+      if (sendFiles) filesNotRun(`${host.name}: the apply script did not answer for the files`);
     }
   }
   return { reports: venvs.map((v) => reports.get(v.id)!), host: hostReport, deployed };

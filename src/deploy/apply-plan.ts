@@ -13,6 +13,7 @@ import { appendReleaseLog, formatErrorLine, formatInstallLine } from '../wheels/
 import { withRepoLock } from '../wheels/repo-lock.js';
 import { DEFAULT_CACHE_MEGABYTES, pruneArtifacts } from './artifact-cache.js';
 import { shipHost } from './ship-host.js';
+import { confirmedFiles, filesWorkFor } from './files-work.js';
 import { Shipping } from './ship-apply.js';
 import type { MigrateMode } from './apply-venv.js';
 import { SUCCESS_OUTCOMES, type EventSink, type VenvOutcome } from './events.js';
@@ -24,7 +25,10 @@ export type { HostReport, Report, StepReport, VenvReport } from './report.js';
 
 export interface ApplyPlanOptions {
   connector: HostConnector;
-  /** Ids of the venvs the user said yes to; venvs with changes not in it are 'declined'. */
+  /**
+   * Ids of the venvs the user said yes to; venvs with changes not in it are 'declined'. A host's config
+   * files are applied when `files:<host>` (filesId) is in it.
+   */
   confirmed: ReadonlySet<string>;
   /** never (--no-migrate) overrides the plan's migrate; auto and always are decided when planning (planDeploy's `migrate`). */
   migrate?: MigrateMode;
@@ -66,13 +70,18 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
     ...(v.status === 'error' ? { failedStep: v.stage, message: v.message, ...(v.hint ? { hint: v.hint } : {}) } : {}),
   });
   const toApply: OkPlan[] = [];
+  // A host whose files could not be planned (facts unreadable, a directory where a file goes) fails,
+  // and nothing is applied there: its venvs' new code would run with the old config.
+  const filesFailed = new Map(plan.hosts.flatMap((h) => (h.files?.error ? [[h.name, h.files.error] as const] : [])));
+  for (const [name, error] of filesFailed) hostReports.push({ name, pushed: [], files: { ok: false, written: [], meta: [], removed: [], unchanged: 0, handlers: [], pending: [], message: error.message, ...(error.hint ? { hint: error.hint } : {}) } });
   for (const v of plan.venvs) {
     if (v.status === 'error') reports.set(v.id, base(v, 'failed'));
+    else if (filesFailed.has(v.host) && needsApply(v)) reports.set(v.id, { ...base(v, 'skipped'), message: `${v.id}: not started: the files of ${v.host} could not be planned` });
     else if (!needsApply(v)) reports.set(v.id, base(v, 'unchanged'));
     else if (!options.confirmed.has(v.id)) reports.set(v.id, base(v, 'declined'));
     else toApply.push(v);
   }
-  if (plan.venvs.some((v) => v.status === 'error')) failure.failed = true;
+  if (plan.venvs.some((v) => v.status === 'error') || filesFailed.size > 0) failure.failed = true;
 
   const settings = {
     migrate: options.migrate ?? 'auto',
@@ -82,7 +91,7 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
   } as const;
   const limit = options.limit ?? new Semaphore(options.concurrency ?? config.ssh.concurrency);
   const shipping = new Shipping(plan, toApply, emit, options.signal);
-  const hostsToApply = plan.hosts.filter((h) => toApply.some((v) => v.host === h.name));
+  const hostsToApply = plan.hosts.filter((h) => toApply.some((v) => v.host === h.name) || confirmedFiles(h, options.confirmed));
   const hostCtx = {
     settings,
     venvById,
@@ -99,7 +108,8 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
     hostsToApply.map(async (hostPlan) => {
       const host = hostByName.get(hostPlan.name)!;
       const venvs = toApply.filter((v) => v.host === host.name);
-      const done = await shipHost({ host, hostPlan, venvs, limit, shipping, ctx: hostCtx, connect: () => options.connector.connect(host), onConnectFailed: () => (failure.failed = true) });
+      const files = confirmedFiles(hostPlan, options.confirmed) ? filesWorkFor(hostPlan.files) : undefined;
+      const done = await shipHost({ host, hostPlan, venvs, limit, shipping, ctx: hostCtx, connect: () => options.connector.connect(host), onConnectFailed: () => (failure.failed = true), ...(files ? { files } : {}) });
       hostReports.push(done.host);
       for (const r of done.reports) reports.set(r.id, r);
     }),
@@ -113,7 +123,7 @@ export async function applyPlan(config: ResolvedConfig, plan: Plan, options: App
   return {
     venvs: venvReports,
     hosts: hostReports.sort((a, b) => (a.name < b.name ? -1 : 1)),
-    ok: venvReports.every((r) => SUCCESS_OUTCOMES.has(r.outcome)) && hostReports.every((h) => h.reload?.ok !== false),
+    ok: venvReports.every((r) => SUCCESS_OUTCOMES.has(r.outcome)) && hostReports.every((h) => h.reload?.ok !== false && h.files?.ok !== false),
     interrupted: options.signal?.aborted ?? false,
     bytesSent: { ...shipping.bytesSent },
   };

@@ -17,6 +17,8 @@ import { needsApply, type HostPlan, type Plan, type VenvPlan } from './plan.js';
 import { planDeploy, type PlanDeployOptions } from './plan-deploy.js';
 import type { Report } from './report.js';
 import { isShipCandidate } from './ship-plan.js';
+import { filesNeedApply } from '../files/types.js';
+import { filesId } from './files-work.js';
 
 export interface PipelinedOptions {
   plan: Omit<PlanDeployOptions, 'onHostPlanned'>;
@@ -33,7 +35,7 @@ export async function deployPipelined(config: ResolvedConfig, options: Pipelined
   const early: Array<Promise<Report>> = [];
   const startedHosts = new Set<string>();
   const applyPart = (part: Plan, pruneCache: boolean) =>
-    applyPlan(config, part, { ...options.apply, confirmed: new Set(part.venvs.filter(needsApply).map((v) => v.id)), failure, limit, pruneCache });
+    applyPlan(config, part, { ...options.apply, confirmed: everything(part), failure, limit, pruneCache });
 
   const onHostPlanned = (host: HostPlan | null, venvs: readonly VenvPlan[]) => {
     if (venvs.some((v) => v.status === 'error')) failure.failed = true;
@@ -63,6 +65,11 @@ export async function deployPipelined(config: ResolvedConfig, options: Pipelined
   if (rejected) throw rejected.reason;
   const reports = parts.map((p) => (p as PromiseFulfilledResult<Report>).value);
   return { plan, report: mergeReports(plan, reports, options.apply.signal?.aborted ?? false) };
+}
+
+/** What --yes confirms: every venv with changes, and every host's file work. */
+export function everything(plan: Plan): Set<string> {
+  return new Set([...plan.venvs.filter(needsApply).map((v) => v.id), ...plan.hosts.filter((h) => filesNeedApply(h.files)).map((h) => filesId(h.name))]);
 }
 
 /** One report of the parts' reports: venvs in plan order, hosts by name, bytes summed. */

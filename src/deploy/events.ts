@@ -15,6 +15,9 @@ export type DeployEvent =
   | { kind: 'step:start'; venv: string; step: string }
   | { kind: 'step:end'; venv: string; step: string; ok: boolean; ms: number }
   | { kind: 'venv:end'; venv: string; outcome: VenvOutcome; ms: number }
+  /** Config files: the host's apply writes its files and runs their handlers (docs/files.md). */
+  | { kind: 'files:start'; host: string }
+  | { kind: 'files:end'; host: string; ok: boolean; written: number; handlers: number; ms: number }
   | { kind: 'reload:start'; host: string }
   | { kind: 'reload:end'; host: string; ok: boolean; ms: number }
   | { kind: 'interrupt'; message: string }

@@ -8,6 +8,7 @@ import type { ResolvedConfig, ResolvedHost, ResolvedVenv } from '../config/resol
 import { ConfigError, ConnectError, hintOf, VdeployError } from '../errors.js';
 import { DEFAULT_WHEEL_CACHE, probeHost } from '../facts/probe-host.js';
 import type { HostFacts, InterpreterFacts, VenvFacts } from '../facts/types.js';
+import type { FilesPlan } from '../files/types.js';
 import { chooseRollbackTarget, historyLines, liveArtifact, migrationsToUnapply, parseHistory, rolledBackVersions } from '../history/history-entry.js';
 import { parseRequirement } from '../requirements/pep508.js';
 import type { HostConnector } from '../remote/connect-host.js';
@@ -17,7 +18,10 @@ import { resolveVenv } from '../resolve/resolve-venv.js';
 import { createWheelDependencyReader, type WheelDependencyReader } from '../resolve/wheel-dependencies.js';
 import { WheelMetadataCache } from '../resolve/wheel-metadata-cache.js';
 import { nearestName } from '../selectors/nearest-name.js';
-import { selectVenvs } from '../selectors/select-venvs.js';
+import { selectTargets } from '../selectors/select-hosts.js';
+import { desiredFilesForHosts, hostHasFiles } from '../files/desired-files.js';
+import type { HostFiles } from '../files/types.js';
+import { failedFilesPlan, planFilesOn, wantsFacts } from './files-work.js';
 import { releasedWheels, type ReleasedWheel } from '../wheels/repository.js';
 import type { EventSink } from './events.js';
 import { healthcheckProblem } from './healthcheck-input.js';
@@ -34,6 +38,8 @@ export interface PlanDeployOptions {
   roles?: readonly string[];
   /** Plan removal of installed packages nothing requires. */
   prune?: boolean;
+  /** Config files: remove the files vdeploy wrote that the repository no longer has (--prune-files). */
+  pruneFiles?: boolean;
   /** Which Django venvs migrate after the install (default auto: those with changes). */
   migrate?: MigrateMode;
   connector: HostConnector;
@@ -53,8 +59,11 @@ export interface PlanDeployOptions {
 
 export async function planDeploy(config: ResolvedConfig, options: PlanDeployOptions): Promise<Plan> {
   const emit: EventSink = options.onEvent ?? (() => {});
-  const venvs = selectVenvs(config, { selectors: options.selectors ?? [], roles: options.roles ?? [] });
   const mode: PlanMode = options.mode ?? { kind: 'deploy' };
+  // Files have no history to go back to: a rollback plans venvs only.
+  const hasFiles = (h: ResolvedHost) => mode.kind === 'deploy' && hostHasFiles(config, h);
+  const targets = selectTargets(config, { selectors: options.selectors ?? [], roles: options.roles ?? [], hasFiles });
+  const venvs = targets.venvs;
   checkBuilder(config, options.ship);
   // Rollbacks never ship: they switch, or rebuild from the release log.
   const shipping = options.ship?.enabled === true && mode.kind === 'deploy';
@@ -66,17 +75,25 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
   if (mode.kind === 'deploy') {
     for (const file of new Set(venvs.map((v) => v.requirements))) requirements.set(file, await readRequirementsFile(file));
   }
+  // Config files are rendered here too: a template error stops everything before any connection.
+  const desired = mode.kind === 'deploy' ? await desiredFilesForHosts(config, targets.hosts) : new Map<string, HostFiles>();
+  const pruneFiles = mode.kind === 'deploy' && (options.pruneFiles ?? false);
+  // Facts are read on every planned host once the deployfile uses files anywhere (or --prune-files):
+  // a host whose entries were all removed still has a record, whose files are then orphans.
+  const filesInUse = pruneFiles || config.hosts.some(hasFiles);
   const released = await releasedWheels(config.wheels);
   const wheels = createWheelDependencyReader(config.wheels, { cache: new WheelMetadataCache() });
 
-  const byHost = new Map<ResolvedHost, ResolvedVenv[]>();
-  for (const v of venvs) byHost.set(v.host, [...(byHost.get(v.host) ?? []), v]);
+  const byHost = new Map<ResolvedHost, ResolvedVenv[]>(targets.hosts.map((h) => [h, []]));
+  for (const v of venvs) byHost.get(v.host)!.push(v);
 
   const limit = new Semaphore(options.concurrency ?? config.ssh.concurrency);
   const perHost = await Promise.all(
     [...byHost].map(([host, hostVenvs]) =>
       limit.run(async () => {
         let facts: HostFacts;
+        const hostFiles: HostFiles | undefined = desired.get(host.name);
+        let files: FilesPlan | undefined;
         try {
           options.signal?.throwIfAborted();
           emit({ kind: 'host:connect', host: host.name });
@@ -85,7 +102,11 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
           emit({ kind: 'host:connected', host: host.name, ms: Math.round(performance.now() - started) });
           const probeStarted = performance.now();
           const cacheDir = host.wheelCache ?? config.ssh.wheelCache ?? DEFAULT_WHEEL_CACHE;
+          // The files' facts are read beside the probe, on the same connection: no extra wait.
+          const filesPlanned = wantsFacts(hostFiles, filesInUse) ? planFilesOn(conn, hostFiles, { prune: pruneFiles, ...(options.signal ? { signal: options.signal } : {}) }) : undefined;
+          filesPlanned?.catch(() => {});
           facts = await probeHost(conn, { cacheDir, venvs: hostVenvs.map((v) => ({ path: v.path, python: v.python, ...(v.releases ? { releases: true } : {}) })) }, options.signal ? { signal: options.signal } : {});
+          files = await filesPlanned;
           emit({ kind: 'host:probed', host: host.name, ms: Math.round(performance.now() - probeStarted) });
         } catch (err) {
           if (options.signal?.aborted) throw err;
@@ -94,9 +115,14 @@ export async function planDeploy(config: ResolvedConfig, options: PlanDeployOpti
           emit({ kind: 'host:failed', host: host.name, stage, message });
           const failed = hostVenvs.map<VenvPlan>((v) => ({ ...target(v), status: 'error', stage, message, ...hintOf(err) }));
           options.onHostPlanned?.(null, failed);
-          return { host: null, venvs: failed, histories: [], ship: [] };
+          // A host selected for its files may have no venv to carry the failure: its files plan does.
+          const unplanned: HostPlan | null =
+            hostFiles && hostFiles.files.length > 0
+              ? { name: host.name, cacheDir: '', cachedWheels: [], files: failedFilesPlan(hostFiles, pruneFiles, `${host.name}: ${stage} failed: ${message}`, hintOf(err).hint) }
+              : null;
+          return { host: unplanned, venvs: failed, histories: [], ship: [] };
         }
-        const hostPlan: HostPlan = { name: host.name, cacheDir: facts.cacheDir, cachedWheels: facts.cachedWheels, ...(host.reload ? { reload: host.reload } : {}) };
+        const hostPlan: HostPlan = { name: host.name, cacheDir: facts.cacheDir, cachedWheels: facts.cachedWheels, ...(host.reload ? { reload: host.reload } : {}), ...(files ? { files } : {}) };
         const plans = await Promise.all(
           hostVenvs.map((v, i) => planVenv(v, facts.venvs[i]!, { mode, requirements: requirements.get(v.requirements) ?? [], released, wheels, prune, migrate: options.migrate ?? 'auto' })),
         );

@@ -5,6 +5,7 @@
  */
 import { compare } from '@renovatebot/pep440';
 import type { InstalledPackage } from '../facts/types.js';
+import type { FilesPlan } from '../files/types.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
 import type { RecoveredInstall } from './reconcile-log.js';
 
@@ -154,6 +155,12 @@ export interface HostPlan {
   /** Wheel filenames the cache already holds. */
   cachedWheels: string[];
   reload?: string;
+  /**
+   * Config files (docs/files.md): what a deploy would write, change, remove and run there. Absent when
+   * the deployfile has no files for the host. A host that could not be connected to still has one
+   * (with its `error`; cacheDir is then empty) when it has files, since it may have no venv to fail.
+   */
+  files?: FilesPlan;
 }
 
 export interface Plan {

@@ -47,6 +47,31 @@ export interface HostReport {
   /** Wheels uploaded to the host's cache. */
   pushed: string[];
   reload?: { ok: boolean; ms: number; message?: string };
+  /** Config files (docs/files.md): what the apply did there; absent when the host had no file work or it was declined. */
+  files?: FilesReport;
+}
+
+/** What a host's files apply did (files.py's result), or why it did not run. */
+export interface FilesReport {
+  ok: boolean;
+  /** Paths written (created or changed), their owner/mode changed only, and removed (--prune-files). */
+  written: string[];
+  meta: string[];
+  removed: string[];
+  /** Desired files that needed nothing. */
+  unchanged: number;
+  /** The handlers run, in order. */
+  handlers: Array<{ command: string; ok: boolean; exitCode: number | null; ms: number; tail: string }>;
+  /** Handlers still to run: the next deploy runs them even if no file changes. */
+  pending: string[];
+  /** Where the apply failed: the file and stage (validate, write, chown…) or the handler. */
+  failed?: { path?: string; stage: string; message: string; output?: string };
+  /** Why it failed or did not run, in one line naming the host. */
+  message?: string;
+  hint?: string;
+  /** Stopped by Ctrl-C before a handler (then those left are pending). */
+  stopped?: boolean;
+  ms?: number;
 }
 
 export interface Report {

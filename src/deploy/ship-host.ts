@@ -14,6 +14,7 @@ import { applyHost, type ApplyHostContext, type ApplyHostShip } from './apply-ho
 import type { HostPlan, VenvPlan } from './plan.js';
 import type { HostReport, VenvReport } from './report.js';
 import type { Shipping } from './ship-apply.js';
+import { notApplied, type FilesWork } from './files-work.js';
 
 type OkPlan = Extract<VenvPlan, { status: 'ok' }>;
 
@@ -26,6 +27,8 @@ export interface ShipHostArgs {
   ctx: ApplyHostContext;
   connect: () => Promise<Connection>;
   onConnectFailed: () => void;
+  /** The host's confirmed config files: applied by its last run (the one that reloads). */
+  files?: FilesWork;
 }
 
 export async function shipHost(a: ShipHostArgs): Promise<{ reports: VenvReport[]; host: HostReport }> {
@@ -40,10 +43,16 @@ export async function shipHost(a: ShipHostArgs): Promise<{ reports: VenvReport[]
   let conn: Connection | undefined;
   let connectFailed = false;
 
+  // Until a run answered for them: each run that reloads takes them.
+  let files = a.files;
   const merge = (done: { reports: VenvReport[]; host: HostReport; deployed: number }) => {
     for (const r of done.reports) reports.set(r.id, r);
     hostReport.pushed.push(...done.host.pushed);
     if (done.host.reload) hostReport.reload = done.host.reload;
+    if (done.host.files) {
+      hostReport.files = done.host.files;
+      files = undefined;
+    }
     deployed = done.deployed;
   };
   const skip = (venvs: readonly OkPlan[]) => {
@@ -60,6 +69,7 @@ export async function shipHost(a: ShipHostArgs): Promise<{ reports: VenvReport[]
       const message = `${host.name}: ${err instanceof Error ? err.message : String(err)}`;
       ctx.emit({ kind: 'host:failed', host: host.name, stage: 'connect', message });
       for (const v of a.venvs) reports.set(v.id, { ...ctx.base(v, 'failed'), failedStep: 'connect', message, ...hintOf(err) });
+      if (files) hostReport.files = notApplied(files, `${message} (files not applied)`);
       void venvs;
       return undefined;
     }
@@ -73,12 +83,24 @@ export async function shipHost(a: ShipHostArgs): Promise<{ reports: VenvReport[]
     ...over,
   });
 
+  if (a.venvs.length === 0) {
+    // Only config files to apply here: one run, no shipping to wait for.
+    await a.limit.run(async () => {
+      if (ctx.stopStarting()) {
+        if (files) hostReport.files = notApplied(files, `${host.name}: files ${ctx.skipReason()}`);
+        return;
+      }
+      const c = await open([]);
+      if (c) merge(await applyHost(c, host, hostPlan, [], ctx, files));
+    });
+    return { reports: [], host: hostReport };
+  }
   if (first.length > 0) {
     await a.limit.run(async () => {
       if (ctx.stopStarting()) return skip(first);
       const c = await open(first);
       if (!c) return;
-      merge(await applyHost(c, host, hostPlan, first, { ...ctx, ship: ship({ pushFor: first, deferReload: later.length > 0, onAnswer: (v, r) => shipping.onAnswer(v, r, c) }) }));
+      merge(await applyHost(c, host, hostPlan, first, { ...ctx, ship: ship({ pushFor: first, deferReload: later.length > 0, onAnswer: (v, r) => shipping.onAnswer(v, r, c) }) }, files));
     });
     shipping.settleHost(host.name, `its builder on ${host.name} did not answer`);
   }
@@ -87,7 +109,8 @@ export async function shipHost(a: ShipHostArgs): Promise<{ reports: VenvReport[]
     await a.limit.run(async () => {
       if (ctx.stopStarting()) {
         // The reload an earlier run on this host left to this one still runs.
-        if (deployed > 0 && conn && host.reload) merge(await applyHost(conn, host, hostPlan, [], { ...ctx, ship: ship({ pushFor: [] }) }));
+        if (deployed > 0 && conn && host.reload) merge(await applyHost(conn, host, hostPlan, [], { ...ctx, ship: ship({ pushFor: [] }) }, files));
+        if (files) hostReport.files = notApplied(files, `${host.name}: files ${ctx.skipReason()}`);
         return skip(later);
       }
       const c = await open(later);
@@ -111,7 +134,7 @@ export async function shipHost(a: ShipHostArgs): Promise<{ reports: VenvReport[]
               return again;
             },
           }),
-        }),
+        }, files),
       );
       for (const [id, shipped] of recv.shipped) {
         const r = reports.get(id);

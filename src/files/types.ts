@@ -109,3 +109,40 @@ export function filesNeedApply(plan: FilesPlan | undefined): boolean {
   if (plan === undefined || plan.error !== undefined) return false;
   return plan.files.some((f) => f.action !== 'unchanged') || plan.pending.length > 0 || (plan.prune && plan.orphans.length > 0);
 }
+
+/** One file apply writes: staged in a temp file beside `path`, checked, validated, then renamed. */
+export interface ApplyWrite {
+  path: string;
+  /** base64 of the bytes to write. */
+  content: string;
+  sha256: string;
+  /** Permission bits (st_mode & 0o7777), e.g. 420 for 0644. */
+  mode: number;
+  owner?: string;
+  group?: string;
+  /** `{path}` replaced by the shell-quoted temp path. */
+  validate?: string;
+}
+
+/** An owner/group/mode change of a file whose content is already right. */
+export interface ApplyMeta {
+  path: string;
+  mode: number;
+  owner?: string;
+  group?: string;
+}
+
+/** The `apply` request of vdeploy_remote/files.py (FILES-DESIGN.md, "Apply"). */
+export interface ApplyFilesRequest {
+  op: 'apply';
+  stateDir: string | null;
+  host: string;
+  write: ApplyWrite[];
+  meta: ApplyMeta[];
+  /** Orphans removed (--prune-files), regular files only. */
+  remove: string[];
+  /** In order; `systemctl daemon-reload` first when a unit under systemd/system/ changed. */
+  handlers: string[];
+  /** The record after this apply: the desired set with their sha256, plus orphans that were kept. */
+  managed: Record<string, string>;
+}

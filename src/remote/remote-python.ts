@@ -13,7 +13,7 @@ import { sudoArgv } from './sudo.js';
 export const PROTOCOL = 1;
 
 /** The entry modules, each with a main(). */
-export type PythonMain = 'probe' | 'host_apply' | 'apply_venv' | 'relocate';
+export type PythonMain = 'probe' | 'host_apply' | 'apply_venv' | 'relocate' | 'files';
 
 /** The package's modules by name, read once (python-files.ts). */
 let modules: Map<string, string> | undefined;
@@ -36,6 +36,7 @@ export const PACKAGE_MODULES = [
   'release_steps',
   'host_apply',
   'relocate',
+  'files',
 ] as const;
 
 const IMPORT = /^[ \t]*(?:from vdeploy_remote import ([\w, ]+)|from vdeploy_remote\.(\w+) import|import vdeploy_remote\.(\w+))/gm;

@@ -24,7 +24,32 @@ export function matchesSelector(venv: ResolvedVenv, selector: Selector): boolean
 export function selectVenvs(config: ResolvedConfig, options: SelectVenvsOptions = {}): ResolvedVenv[] {
   const selectors = (options.selectors ?? []).map(parseSelector);
   const roles = options.roles ?? [];
+  checkRoles(config, roles);
+  for (const selector of selectors) {
+    if (!config.venvs.some((v) => matchesSelector(v, selector))) {
+      throw new ConfigError(`selector "${selector.text}" matches no venv`, { hint: suggestTargets(config, selector) });
+    }
+  }
 
+  const selected = matchVenvs(config, selectors, roles);
+  if (selected.length === 0) {
+    const why = config.venvs.length === 0 ? 'the deployfile declares no venvs' : 'the selectors and --role match no venv together';
+    throw new ConfigError(why, { hint: describeTargets(config) });
+  }
+  return selected;
+}
+
+/** The venvs the selectors (any of them; none: all) and roles (any of them; none: all) match, in deployfile order. */
+export function matchVenvs(config: ResolvedConfig, selectors: readonly Selector[], roles: readonly string[]): ResolvedVenv[] {
+  return config.venvs.filter(
+    (venv) =>
+      (selectors.length === 0 || selectors.some((s) => matchesSelector(venv, s))) &&
+      (roles.length === 0 || roles.some((r) => venv.host.roles.includes(r))),
+  );
+}
+
+/** A role no host has is an error naming the roles that exist (a typo must never select nothing). */
+export function checkRoles(config: ResolvedConfig, roles: readonly string[]): void {
   for (const role of roles) {
     if (!config.hosts.some((h) => h.roles.includes(role))) {
       const known = [...new Set(config.hosts.flatMap((h) => h.roles))];
@@ -34,29 +59,13 @@ export function selectVenvs(config: ResolvedConfig, options: SelectVenvsOptions 
       });
     }
   }
-  for (const selector of selectors) {
-    if (!config.venvs.some((v) => matchesSelector(v, selector))) {
-      throw new ConfigError(`selector "${selector.text}" matches no venv`, { hint: suggestTargets(config, selector) });
-    }
-  }
-
-  const selected = config.venvs.filter(
-    (venv) =>
-      (selectors.length === 0 || selectors.some((s) => matchesSelector(venv, s))) &&
-      (roles.length === 0 || roles.some((r) => venv.host.roles.includes(r))),
-  );
-  if (selected.length === 0) {
-    const why = config.venvs.length === 0 ? 'the deployfile declares no venvs' : 'the selectors and --role match no venv together';
-    throw new ConfigError(why, { hint: describeTargets(config) });
-  }
-  return selected;
 }
 
 /**
  * The hint for a selector that matches nothing: the nearest name of the same shape (a typo of a host
  * name, of `user@host`, of a path…), else a short summary; never every venv id on one line.
  */
-function suggestTargets(config: ResolvedConfig, selector: Selector): string {
+export function suggestTargets(config: ResolvedConfig, selector: Selector): string {
   const sameShape = (v: ResolvedVenv) =>
     formatSelector({
       ...(selector.user !== undefined ? { user: v.user } : {}),

@@ -372,7 +372,7 @@ describe('resolveSshTarget: deployfile, ssh_config and the command line together
 
   it('treats a host built in code (no `explicit`) as written in full', () => {
     const [config] = hostOf({});
-    const host: ResolvedHost = { name: 'web1', address: '127.0.0.9', port: 2222, user: 'root', roles: [] };
+    const host: ResolvedHost = { name: 'web1', address: '127.0.0.9', port: 2222, user: 'root', roles: [], files: [], sudo: false };
     expect(resolveSshTarget(config, host, options)).to.include({ address: '127.0.0.9', port: 2222, user: 'root' });
   });
 });
