@@ -1,8 +1,10 @@
 /**
  * An example deployfile: two hosts, three virtualenvs (two app roots in the releases layout, one
- * venv upgraded in place), one of them a Django site.
- * Copy it to `deployfile.ts` next to your `wheels/` directory and edit the hosts.
- * Every field is described in docs/deployfile.md.
+ * venv upgraded in place), one of them a Django site, and the config files that run them (a
+ * supervisord program for gunicorn on the web host, a systemd unit for the worker).
+ * Copy it to `deployfile.ts` next to your `wheels/` directory, copy vdeploy's `examples/etc/` to
+ * `etc/` beside it, and edit the hosts.
+ * Every field is described in docs/deployfile.md; config files in docs/files.md.
  */
 import { defineConfig } from 'vdeploy';
 
@@ -29,16 +31,53 @@ export default defineConfig({
       port: 22,
       user: 'deploy', // the SSH login user
       roles: ['web'],
-      reload: 'sudo systemctl reload nginx', // once per host, after all its venvs are done
+      reload: 'sudo systemctl reload nginx', // once per host, after all its venvs and files are done
       // The `app` venv below installs from this cache as `app`, so `app` must be able to read it
       // (the default, ~deploy/.cache/vdeploy/wheels, is not when deploy's home is private).
       wheelCache: '/var/cache/vdeploy/wheels',
+      // The files are root's: written, and their handlers run, through `sudo -n` (the host needs
+      // `deploy ALL=(root) NOPASSWD: ALL`; see docs/files.md).
+      sudo: true,
     },
     {
       name: 'worker1',
       address: '10.0.0.12',
       user: 'deploy',
       roles: ['worker'],
+      sudo: true,
+    },
+  ],
+
+  // Template variables every file under `files` sees (with each entry's own `vars` over them).
+  vars: { settings: 'mysite.settings' },
+
+  // Config files, a "mock /etc" kept in the repository (docs/files.md): rendered locally (*.j2 files
+  // are Nunjucks templates, the suffix dropped on the host), compared by sha256 with what the host
+  // has (the plan shows a diff), uploaded to a temp file, checked, renamed into place — after the
+  // host's venvs are installed and migrated, before its `reload`. Each entry's `onChange` runs once
+  // per host when one of its files changed; one that failed or was interrupted runs on the next deploy.
+  files: [
+    {
+      // etc/supervisor/conf.d/mysite.conf.j2 -> /etc/supervisor/conf.d/mysite.conf on the web hosts:
+      // gunicorn for the Django site, run from /srv/app/current (the template reads `venvs`).
+      src: './etc/supervisor/',
+      dest: '/etc/supervisor/',
+      roles: ['web'],
+      owner: 'root',
+      group: 'root',
+      mode: '0644',
+      vars: { bind: '127.0.0.1:8000', workers: 4 },
+      // Load a new or changed program config (update restarts a program whose config changed).
+      onChange: ['supervisorctl reread', 'supervisorctl update'],
+    },
+    {
+      // The systemd alternative, for the worker: a unit under systemd/system/ that changes makes
+      // vdeploy run `systemctl daemon-reload` before these handlers.
+      src: './etc/systemd/',
+      dest: '/etc/systemd/',
+      roles: ['worker'],
+      vars: { concurrency: 2 },
+      onChange: ['systemctl enable mysite-worker.service', 'systemctl restart mysite-worker.service'],
     },
   ],
 
@@ -61,8 +100,10 @@ export default defineConfig({
       django: { settings: 'mysite.settings', cwd: '/srv/app', env: { DJANGO_DEBUG: '0' } },
       // After the switch the server must load the new release: `kill -HUP` keeps gunicorn on the old
       // one (its master resolved the old path), a restart does not (docs/deployfile.md, "Reloading
-      // after a release switch"; `app` needs a sudoers rule for this command).
-      reload: 'sudo systemctl restart mysite',
+      // after a release switch"; `app` needs a sudoers rule for this command). gunicorn runs under
+      // supervisord, from the program config in `files` above. That config is written after the
+      // venvs: on a new host, where the program does not exist yet, see docs/files.md ("A new host").
+      reload: 'sudo supervisorctl restart mysite',
       // Passes only once the NEW code answers: /health/ returns "mysite <version>".
       healthcheck: { url: 'http://127.0.0.1:8000/health/', expectBody: 'mysite {version:mysite}', retries: 30, interval: 1 },
     },
