@@ -14,6 +14,8 @@ type Answer = 'yes' | 'no' | 'all' | 'quit';
 export interface ConfirmOptions {
   /** "Deploy to" or "Roll back". */
   verb?: string;
+  /** The question for one id, without its counter and keys (default: `${verb} ${id}`): a host's files ask `Apply files to host1`. */
+  question?: (id: string) => string;
   /** The venv's planned changes in full, for `d`. */
   detail?: (id: string) => string[];
   input?: NodeJS.ReadStream;
@@ -43,7 +45,8 @@ export async function confirmVenvs(ids: readonly string[], options: ConfirmOptio
   const accepted = new Set<string>();
   try {
     for (const [i, id] of ids.entries()) {
-      const answer = await ask(keys, out, `(${i + 1}/${ids.length}) ${verb} ${id} [y,n,a,q,d,?]? `, () => options.detail?.(id) ?? []);
+      const what = options.question?.(id) ?? `${verb} ${id}`;
+      const answer = await ask(keys, out, `(${i + 1}/${ids.length}) ${what} [y,n,a,q,d,?]? `, () => options.detail?.(id) ?? []);
       if (answer === 'yes') accepted.add(id);
       if (answer === 'all') {
         for (const rest of ids.slice(i)) accepted.add(rest);

@@ -111,8 +111,11 @@ export async function createLiveView(keys: readonly string[], by: 'host' | 'venv
         return;
       }
       // One view for planning and applying (deploy --yes): a host's connect and probe show on its venvs' rows.
+      // A host's config files have a row of their own, `files:host1` (filesId).
+      if (e.kind === 'files:start') return set(`files:${e.host}`, 'applying files…');
+      if (e.kind === 'files:end') return settle(`files:${e.host}`, e.ok ? `${e.written} written, ${e.handlers} handler(s) run` : 'files failed', e.ok);
       if (e.kind === 'host:connect' || e.kind === 'host:connected' || e.kind === 'host:probed' || e.kind === 'host:failed') {
-        const ofHost = [...rows.keys()].filter((key) => key.includes(`@${e.host}:`));
+        const ofHost = [...rows.keys()].filter((key) => key.includes(`@${e.host}:`) || key === `files:${e.host}`);
         if (e.kind === 'host:failed') for (const key of ofHost) settle(key, `${e.stage} failed: ${e.message}`, false);
         else for (const key of ofHost) set(key, e.kind === 'host:connect' ? 'connecting…' : e.kind === 'host:connected' ? 'probing…' : 'planned');
         return;

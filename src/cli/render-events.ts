@@ -19,6 +19,10 @@ export function formatEvent(e: DeployEvent): string | undefined {
       return `${e.venv}: ${e.step} ${e.ok ? 'ok' : chalk.red('failed')} (${formatDuration(e.ms)})`;
     case 'venv:end':
       return `${e.venv}: ${e.outcome} (${formatDuration(e.ms)})`;
+    case 'files:start':
+      return `${e.host}: applying files`;
+    case 'files:end':
+      return `${e.host}: files ${e.ok ? 'ok' : chalk.red('failed')}, ${e.written} written, ${e.handlers} handler${e.handlers === 1 ? '' : 's'} run (${formatDuration(e.ms)})`;
     case 'reload:end':
       return `${e.host}: reload ${e.ok ? 'ok' : chalk.red('failed')} (${formatDuration(e.ms)})`;
     case 'interrupt':

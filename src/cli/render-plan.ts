@@ -8,6 +8,7 @@ import { SHORT_BASE, SHORT_KEY } from '../deploy/ship-plan.js';
 import { formatTable, plural } from './output.js';
 import { formatBytes } from './render-events.js';
 import { renderShipSummary } from './render-ship.js';
+import { renderFilesSummary, renderPlanFiles } from './render-files-report.js';
 
 // Functions, not strings: chalk's level is set when the CLI starts (colour.ts), after this module loads.
 const MARK: Record<PackageChange['kind'], () => string> = {
@@ -35,6 +36,7 @@ export function renderPlan(plan: Plan): string[] {
     lines.push(...renderVenv(plan, v));
   }
   for (const g of plan.groups ?? []) lines.push(groupLine(plan, g));
+  lines.push(...renderPlanFiles(plan));
   return lines;
 }
 
@@ -191,7 +193,8 @@ export function renderSummary(report: Report): string[] {
     r.outcome === 'unchanged' || r.outcome === 'migrated' ? '-' : r.created ? `created, ${r.changes.length}` : String(r.changes.length),
     r.ms > 0 ? formatDuration(r.ms) : '-',
   ]);
-  const lines = formatTable([header, ...rows]);
+  // A deploy of config files only has no venv to list.
+  const lines = report.venvs.length > 0 ? formatTable([header, ...rows]) : [];
   for (const r of report.venvs) {
     if (r.message && r.outcome !== 'unchanged') {
       lines.push(`${chalk.red('✗')} ${r.message}`);
@@ -210,6 +213,7 @@ export function renderSummary(report: Report): string[] {
   for (const h of report.hosts) {
     if (h.reload && !h.reload.ok) lines.push(`${chalk.red('✗')} ${h.reload.message}`);
   }
+  lines.push(...renderFilesSummary(report));
   lines.push(...renderShipSummary(report));
   return lines;
 }

@@ -8,14 +8,14 @@ import { hintOf } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
 import { planHostFiles, applyFilesRequest } from '../files/plan-files.js';
 import { readFileFacts } from '../files/read-file-facts.js';
-import { filesNeedApply, type FilesPlan, type HostFiles } from '../files/types.js';
+import { filesNeedApply, type ApplyFilesRequest, type FilesPlan, type HostFileFacts, type HostFiles } from '../files/types.js';
 import type { HostPlan } from './plan.js';
 import type { FilesReport } from './report.js';
 
 interface Kept {
   desired: HostFiles;
-  /** The host's record of managed files when planned: the apply's new record starts from it. */
-  managed: Record<string, string>;
+  /** What the host had when planned (its record of managed files: the apply's new record starts from it). */
+  facts: HostFileFacts;
 }
 
 const kept = new WeakMap<FilesPlan, Kept>();
@@ -47,8 +47,7 @@ export async function planFilesOn(conn: Connection, desired: HostFiles, opts: { 
     facts = await readFileFacts(
       conn,
       {
-        op: 'facts',
-        stateDir: desired.stateDir ?? null,
+        ...(desired.stateDir !== undefined ? { stateDir: desired.stateDir } : {}),
         host: desired.host,
         // Secret files: compared by sha256 only, their content never leaves the host.
         files: desired.files.map((f) => ({ path: f.dest, sha256: f.sha256, content: !f.secret })),
@@ -60,7 +59,7 @@ export async function planFilesOn(conn: Connection, desired: HostFiles, opts: { 
     return failedFilesPlan(desired, opts.prune, `${desired.host}: cannot read its files: ${err instanceof Error ? err.message : String(err)}`, hintOf(err).hint);
   }
   const plan = planHostFiles(desired, facts, { prune: opts.prune });
-  kept.set(plan, { desired, managed: facts.managed });
+  kept.set(plan, { desired, facts });
   return plan;
 }
 
@@ -82,7 +81,7 @@ export function failedFilesPlan(desired: HostFiles, prune: boolean, message: str
 /** A host's confirmed file work: its plan, and what host_apply gets for it (its request's `files`). */
 export interface FilesWork {
   plan: FilesPlan;
-  input: { sudo: boolean; request: ReturnType<typeof applyFilesRequest> };
+  input: { sudo: boolean; request: ApplyFilesRequest };
 }
 
 /** The host's file work (undefined: nothing to do there, or a plan not made by this run's planDeploy). */
@@ -90,7 +89,7 @@ export function filesWorkFor(plan: FilesPlan | undefined): FilesWork | undefined
   if (plan === undefined || !filesNeedApply(plan)) return undefined;
   const k = kept.get(plan);
   if (!k) return undefined;
-  return { plan, input: { sudo: plan.sudo, request: applyFilesRequest(plan, k.desired, k.managed) } };
+  return { plan, input: { sudo: plan.sudo, request: applyFilesRequest(plan, k.desired, k.facts) } };
 }
 
 /** The `{"files": …}` line of host_apply, as this module reads it (its contract: apply-contract.ts). */

@@ -5,7 +5,7 @@
  */
 import { compare } from '@renovatebot/pep440';
 import type { InstalledPackage } from '../facts/types.js';
-import type { FilesPlan } from '../files/types.js';
+import { filesNeedApply, type FilesPlan } from '../files/types.js';
 import type { ResolvedPackage } from '../resolve/resolve-venv.js';
 import type { RecoveredInstall } from './reconcile-log.js';
 
@@ -175,6 +175,16 @@ export interface Plan {
   recovered: RecoveredInstall[];
   /** Shipping groups (releases layout; absent when shipping is off or no venv ships). */
   groups?: ShipGroup[];
+}
+
+/** A venv that could not be planned, or a host whose config files could not be: the run fails (exit 1). */
+export function planHasErrors(plan: Plan): boolean {
+  return plan.venvs.some((v) => v.status === 'error') || plan.hosts.some((h) => h.files?.error !== undefined);
+}
+
+/** Whether a deploy of this plan has anything to do: a venv to apply, or a host's config files. */
+export function hasWork(plan: Plan): boolean {
+  return plan.venvs.some(needsApply) || plan.hosts.some((h) => filesNeedApply(h.files));
 }
 
 /** Whether applying this venv's plan would change anything (creating it counts). */

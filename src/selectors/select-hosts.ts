@@ -22,6 +22,15 @@ export interface Targets {
   hosts: ResolvedHost[];
 }
 
+/**
+ * Whether the deployfile gives a host config files: entries of its own, or a top-level entry whose
+ * `hosts` names it or whose `roles` it has (an entry with neither goes to every host).
+ */
+export function hostHasFiles(config: ResolvedConfig, host: ResolvedHost): boolean {
+  if (host.files.length > 0) return true;
+  return config.files.some((e) => (e.hosts === undefined && e.roles === undefined) || (e.hosts?.includes(host.name) ?? false) || (e.roles?.some((r) => host.roles.includes(r)) ?? false));
+}
+
 /** A host-only selector (no path) that names this host; its user, if any, is the login user. */
 export function matchesHost(host: ResolvedHost, selector: Selector): boolean {
   if (selector.path !== undefined || selector.host === undefined) return false;

@@ -9,9 +9,11 @@ import { deployPipelined } from '../../deploy/deploy-pipelined.js';
 import type { DeployEvent } from '../../deploy/events.js';
 import type { PlanDeployOptions } from '../../deploy/plan-deploy.js';
 import type { ApplyPlanOptions } from '../../deploy/apply-plan.js';
-import { needsApply, type Plan } from '../../deploy/plan.js';
+import { hasWork, needsApply, planHasErrors, type Plan } from '../../deploy/plan.js';
 import type { ResolvedConfig } from '../../config/resolve-config.js';
-import { selectVenvs } from '../../selectors/select-venvs.js';
+import { hostHasFiles, selectTargets } from '../../selectors/select-hosts.js';
+import { filesNeedApply } from '../../files/types.js';
+import { filesId } from '../../deploy/files-work.js';
 import { onInterrupt } from '../interrupt.js';
 import { createLiveView } from '../live-view.js';
 import type { Output } from '../output.js';
@@ -32,8 +34,10 @@ export interface AtOnceRequest {
 }
 
 export async function deployAtOnce(config: ResolvedConfig, req: AtOnceRequest, output: Output, setExit: (code: number) => void): Promise<void> {
-  const venvIds = selectVenvs(config, { selectors: req.selectors, roles: req.role }).map((v) => v.id);
-  const view = req.live ? await createLiveView(venvIds, 'venv', output.colour?.out ?? false) : undefined;
+  const targets = selectTargets(config, { selectors: req.selectors, roles: req.role, hasFiles: (h) => hostHasFiles(config, h) });
+  // A row per venv, and one per host with config files (`files:host1`).
+  const rowIds = [...targets.venvs.map((v) => v.id), ...targets.hosts.filter((h) => hostHasFiles(config, h)).map((h) => filesId(h.name))];
+  const view = req.live ? await createLiveView(rowIds, 'venv', output.colour?.out ?? false) : undefined;
   const showEvent = view
     ? (e: DeployEvent) => view.onEvent(e)
     : (e: DeployEvent) => {
@@ -44,14 +48,18 @@ export async function deployAtOnce(config: ResolvedConfig, req: AtOnceRequest, o
   const planText: string[] = [];
   const onPlanned = (plan: Plan) => {
     if (!req.json) {
-      const withChanges = plan.venvs.some(needsApply);
-      const failed = plan.venvs.some((v) => v.status === 'error');
+      const withChanges = hasWork(plan);
+      const failed = planHasErrors(plan);
       planText.push(...renderRecovered(plan.recovered), ...renderPlan(plan));
       if (!withChanges && !failed) planText.push('Nothing to deploy.');
     }
     for (const v of plan.venvs) {
       if (v.status === 'error') view?.settleRow(v.id, `${v.stage} failed: ${v.message}`, false);
       else if (!needsApply(v)) view?.settleRow(v.id, 'unchanged', true);
+    }
+    for (const h of plan.hosts) {
+      if (h.files?.error) view?.settleRow(filesId(h.name), `files failed: ${h.files.error.message}`, false);
+      else if (!filesNeedApply(h.files)) view?.settleRow(filesId(h.name), 'files unchanged', true);
     }
     if (!view) flush();
   };
@@ -82,9 +90,9 @@ export async function deployAtOnce(config: ResolvedConfig, req: AtOnceRequest, o
   }
   flush();
   const { plan, report } = done;
-  const planFailed = plan.venvs.some((v) => v.status === 'error');
+  const planFailed = planHasErrors(plan);
   if (req.json) output.json({ plan, report });
-  else if (plan.venvs.some(needsApply) || planFailed) for (const line of renderSummary(report)) output.out(line);
+  else if (hasWork(plan) || planFailed) for (const line of renderSummary(report)) output.out(line);
   if (report.interrupted) setExit(EXIT.interrupted);
   else if (!report.ok) setExit(EXIT.targetFailed);
 }

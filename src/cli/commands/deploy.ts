@@ -5,14 +5,17 @@
 import type { Argv, CommandModule } from 'yargs';
 import { applyPlan, type MigrateMode } from '../../deploy/apply-plan.js';
 import type { DeployEvent } from '../../deploy/events.js';
-import { needsApply } from '../../deploy/plan.js';
+import { needsApply, planHasErrors } from '../../deploy/plan.js';
 import { planDeploy, type PlanMode } from '../../deploy/plan-deploy.js';
 import type { ShipOptions } from '../../deploy/ship-plan.js';
 import { cachedGroup } from '../../deploy/artifact-cache.js';
 import type { ResolvedConfig } from '../../config/resolve-config.js';
 import { ConfigError } from '../../errors.js';
 import { createHostConnector } from '../../remote/connect-host.js';
-import { selectVenvs } from '../../selectors/select-venvs.js';
+import { hostHasFiles, selectHosts } from '../../selectors/select-hosts.js';
+import { filesNeedApply } from '../../files/types.js';
+import { filesId } from '../../deploy/files-work.js';
+import { renderHostFiles } from '../render-files-report.js';
 import { confirmVenvs } from '../confirm.js';
 import { deployAtOnce } from './deploy-at-once.js';
 import { hostConnectorOptions, sshOptions, type SshArgs } from '../ssh-options.js';
@@ -44,7 +47,7 @@ interface ShipArgs {
   builder?: string;
 }
 
-interface DeployArgs extends PlanArgs, ShipArgs {
+interface DeployArgs extends PlanArgs, ShipArgs, FilesArgs {
   yes: boolean;
   'dry-run': boolean;
   migrate: string | boolean;
@@ -59,7 +62,7 @@ interface RollbackArgs extends DeployArgs {
 }
 
 /** What one run of plan/deploy/rollback was asked to do, flags read and checked. */
-interface DeployRequest extends PlanArgs, ShipArgs {
+interface DeployRequest extends PlanArgs, ShipArgs, FilesArgs {
   mode: PlanMode;
   yes: boolean;
   dryRun: boolean;
@@ -83,17 +86,26 @@ function planOptions<T>(y: Argv<T>) {
     .option('concurrency', { type: 'number', describe: 'Hosts worked on at once (default: the deployfile\'s ssh.concurrency, else 16)' });
 }
 
+/** Config files, on plan and deploy only: rollbacks leave files alone. */
+interface FilesArgs {
+  'prune-files'?: boolean;
+}
+
+function filesOptions<T>(y: Argv<T>) {
+  return y.option('prune-files', { type: 'boolean', default: false, describe: 'Remove the config files vdeploy wrote that the repository no longer has (listed in the plan first)' });
+}
+
 function shipOptions<T>(y: Argv<T>) {
   return y
     .option('ship', { type: 'boolean', describe: 'Build each group of identical releases venvs once and ship it to the others (default: the deployfile\'s ship.enabled, else on); --no-ship: every venv builds with pip' })
     .option('builder', { type: 'string', requiresArg: true, describe: 'Build each group on its venv on this host (default: the deployfile\'s ship.builder, else the group\'s first venv)' });
 }
 
-export function planCommand(output: Output, setExit: (code: number) => void): CommandModule<GlobalArgs, PlanArgs & ShipArgs> {
+export function planCommand(output: Output, setExit: (code: number) => void): CommandModule<GlobalArgs, PlanArgs & ShipArgs & FilesArgs> {
   return {
     command: 'plan [selectors..]',
-    describe: 'Show what a deploy would change on each selected venv (changes nothing anywhere)',
-    builder: (y) => shipOptions(planOptions(y)),
+    describe: 'Show what a deploy would change on each selected venv and host (changes nothing anywhere)',
+    builder: (y) => filesOptions(shipOptions(planOptions(y))),
     handler: async (args) => {
       await runDeploy({ ...args, mode: { kind: 'deploy' }, yes: false, dryRun: true, migrate: 'auto', lockWait: 0, failFast: false, autoRollback: true }, output, setExit);
     },
@@ -131,7 +143,7 @@ export function deployCommand(output: Output, setExit: (code: number) => void): 
   return {
     command: 'deploy [selectors..]',
     describe: 'Plan, confirm per venv, then push wheels, install offline, migrate, reload and record',
-    builder: (y) => shipOptions(applyOptions(y)),
+    builder: (y) => filesOptions(shipOptions(applyOptions(y))),
     handler: async (args) => {
       await runDeploy(readApplyArgs(args, { kind: 'deploy' }), output, setExit);
     },
@@ -183,6 +195,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
       selectors: args.selectors,
       roles: args.role,
       prune: args.prune,
+      pruneFiles: args['prune-files'] ?? false,
       migrate: args.migrate,
       connector,
       ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
@@ -194,7 +207,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
       await deployAtOnce(config, { selectors: args.selectors, role: args.role, json: args.json, live, plan: planOpts, apply, secondInterrupt: SECOND_INTERRUPT }, output, setExit);
       return;
     }
-    const hostNames = [...new Set(selectVenvs(config, { selectors: args.selectors, roles: args.role }).map((v) => v.host.name))];
+    const hostNames = selectHosts(config, { selectors: args.selectors, roles: args.role, hasFiles: (h) => args.mode.kind === 'deploy' && hostHasFiles(config, h) }).map((h) => h.name);
     const planView = live ? await createLiveView(hostNames, 'host', output.colour?.out ?? false) : undefined;
     let plan;
     try {
@@ -202,7 +215,7 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
     } finally {
       await planView?.close();
     }
-    const planFailed = plan.venvs.some((v) => v.status === 'error');
+    const planFailed = planHasErrors(plan);
     if (!args.json) for (const line of [...renderRecovered(plan.recovered), ...renderPlan(plan)]) output.out(line);
     if (args.dryRun) {
       if (args.json) output.json({ plan });
@@ -210,20 +223,30 @@ async function runDeploy(args: DeployRequest, output: Output, setExit: (code: nu
       return;
     }
 
-    const withChanges = plan.venvs.filter(needsApply);
+    // Venvs with changes, then hosts with file work (applied after their venvs, before the reload).
+    const withChanges = [...plan.venvs.filter(needsApply).map((v) => v.id), ...plan.hosts.filter((h) => filesNeedApply(h.files)).map((h) => filesId(h.name))];
     let confirmed = new Set<string>();
     if (withChanges.length > 0) {
-      if (args.yes) confirmed = new Set(withChanges.map((v) => v.id));
+      if (args.yes) confirmed = new Set(withChanges);
       else if (!process.stdin.isTTY) {
         throw new ConfigError('deploy needs a confirmation and standard input is not a terminal; nothing was changed', {
           hint: 'pass --yes to deploy every venv shown in the plan without asking',
         });
       } else {
         const shown = plan;
-        confirmed = await confirmVenvs(
-          withChanges.map((v) => v.id),
-          { verb: args.mode.kind === 'rollback' ? 'Roll back' : 'Deploy to', detail: (id) => renderVenv(shown, shown.venvs.find((v) => v.id === id)!) },
-        );
+        const verb = args.mode.kind === 'rollback' ? 'Roll back' : 'Deploy to';
+        const filesHost = (id: string) => shown.hosts.find((h) => filesId(h.name) === id)?.name;
+        confirmed = await confirmVenvs(withChanges, {
+          verb,
+          question: (id) => {
+            const host = filesHost(id);
+            return host !== undefined ? `Apply files to ${host}` : `${verb} ${id}`;
+          },
+          detail: (id) => {
+            const host = filesHost(id);
+            return host !== undefined ? renderHostFiles(shown, host) : renderVenv(shown, shown.venvs.find((v) => v.id === id)!);
+          },
+        });
       }
     } else if (!args.json && !planFailed) {
       // With a venv that failed to plan, the summary below says what happened, not "nothing".
