@@ -129,7 +129,7 @@ export function renderFilesStatus(hosts: FleetStatus['hosts']): string[] {
   const lines: string[] = [];
   for (const h of hosts) {
     const f = h.files;
-    if (f.error !== undefined) lines.push(`${chalk.red(`files of ${h.host}:`)} ${f.error}`);
+    if (f.error !== undefined) lines.push(`${chalk.red('files not read:')} ${f.error}`);
     if (f.drift.length > 0) lines.push(`${chalk.yellow(`files drift on ${h.host}:`)} ${f.drift.map(driftText).join(', ')}`);
     if (f.pending.length > 0) lines.push(`${chalk.yellow(`handlers pending on ${h.host}:`)} ${f.pending.join(', ')} (the next deploy runs them)`);
     if (f.orphans.length > 0) lines.push(chalk.dim(`files on ${h.host} no longer in the repository: ${f.orphans.join(', ')} (kept; deploy --prune-files removes them)`));
