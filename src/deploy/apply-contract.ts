@@ -5,6 +5,7 @@
  * test/fixtures/contracts/apply_venv.*.json and host_apply.*.json.
  */
 import * as z from 'zod';
+import { applyFilesInput, filesResult } from '../files/files-contract.js';
 import { protocolVersion } from '../remote/contracts.js';
 
 const versions = z.record(z.string(), z.string());
@@ -197,6 +198,11 @@ export const hostApplyRequest = z.object({
   reload: z.string().nullable(),
   /** An earlier batch on this host deployed a venv: reload even if this one deploys none. */
   reloadAnyway: z.boolean(),
+  /**
+   * Config files (issue 17): applied by vdeploy_remote/files.py in a child after the venvs (when none
+   * halted and no stop came) and before the reload; `sudo`: as root through `sudo -n`.
+   */
+  files: z.object({ sudo: z.boolean(), request: applyFilesInput }).nullable().optional(),
 });
 
 /** The lines host_apply prints on stdout, by the key that says which kind a line is. */
@@ -214,6 +220,14 @@ export const hostApplyLineKinds = {
     ms: z.number().int(),
     stderrTail: z.string().optional(),
   }),
+  /** After the config files: files.py's answer (null: no readable one; exitCode and stderrTail say why). A failed one skips the reload. */
+  files: z.object({
+    v: protocolVersion,
+    files: filesResult.nullable(),
+    exitCode: z.number().int().nullable(),
+    stderrTail: z.string().optional(),
+    ms: z.number().int(),
+  }),
   reload: z.object({ v: protocolVersion, reload: z.object({ ok: z.boolean(), exitCode: z.number().int().nullable(), ms: z.number().int(), tail: z.string() }) }),
   done: z.object({
     v: protocolVersion,
@@ -221,13 +235,14 @@ export const hostApplyLineKinds = {
   }),
 };
 
-export const hostApplyLine = z.union([hostApplyLineKinds.push, hostApplyLineKinds.venv, hostApplyLineKinds.reload, hostApplyLineKinds.done]);
+export const hostApplyLine = z.union([hostApplyLineKinds.push, hostApplyLineKinds.venv, hostApplyLineKinds.files, hostApplyLineKinds.reload, hostApplyLineKinds.done]);
 
 /** The progress lines on stderr (after `@vdeploy `). */
 export const hostApplyProgress = z.union([
   z.object({ venv: z.number().int().min(0), phase: z.literal('venv-start') }),
   z.object({ venv: z.number().int().min(0), step: z.string(), phase: z.enum(['start', 'end']) }),
   z.object({ reload: z.literal('start') }),
+  z.object({ files: z.literal('start') }),
 ]);
 
 export const contracts = {

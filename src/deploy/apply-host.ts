@@ -123,6 +123,7 @@ export async function applyHost(
       {
         onProgress: (p) => {
           if ('reload' in p) return emit({ kind: 'reload:start', host: host.name });
+          if ('files' in p) return; // config files (issue 17): their events come from the {files} line
           const v = batch[p.venv];
           if (!v) return;
           if (p.phase === 'venv-start') {

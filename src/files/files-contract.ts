@@ -76,7 +76,8 @@ export const filesFactsAnswer = z.object({
   /** The user the script ran as. */
   user: z.string(),
 });
-export const filesErrorAnswer = z.object({ v: protocolVersion, error: z.string() });
+/** The request or the record is unusable (exit 3): one line, and what to do about it when there is something. */
+export const filesErrorAnswer = z.object({ v: protocolVersion, error: z.string(), hint: z.string().optional() });
 export const filesFacts = z.union([filesFactsAnswer, filesErrorAnswer]);
 
 export const filesStage = z.enum(['request', 'record', 'mkdir', 'write', 'checksum', 'chown', 'chmod', 'validate', 'rename', 'meta', 'remove', 'handler']);
@@ -91,9 +92,13 @@ export const handlerRun = z.object({
   tail: z.string(),
 });
 
-/** The apply answer (exit 0 when ok, 1 when a file or handler failed, 3 for an unusable request or record). */
+/**
+ * The apply answer: exit 0 when ok, 1 otherwise (a file, the record or a handler failed, or it stopped
+ * before a handler); an unusable request gets the error answer instead (exit 3).
+ */
 export const filesResult = z.object({
   v: protocolVersion,
+  /** Everything done: files in place and every handler run (false when stopped before a handler). */
   ok: z.boolean(),
   written: z.array(z.string()),
   meta: z.array(z.string()),

@@ -54,9 +54,7 @@ export async function readFileFacts(conn: Connection, request: FileFactsRequest,
   if (!last.startsWith('{')) throw scriptDied(result, request.host, opts, conn.target);
   const answer = readAnswer(contracts['files.facts'], result.stdout, from);
   if ('error' in answer) {
-    throw new VdeployError(`cannot read the files of ${request.host}: ${answer.error}`, {
-      hint: 'fix or remove that file on the host (vdeploy then treats every file as unmanaged and no handler as pending)',
-    });
+    throw new VdeployError(`cannot read the files of ${request.host}: ${answer.error}`, answer.hint ? { hint: answer.hint } : {});
   }
   const asked = request.files.map((f) => f.path);
   if (answer.files.length !== asked.length || answer.files.some((f, i) => f.path !== asked[i])) {

@@ -80,6 +80,10 @@ export interface FileChange {
   meta?: { mode?: [string, string]; owner?: [string, string]; group?: [string, string] };
   /** The desired content's sha256 (apply checks the content it sends against it). */
   sha256: string;
+  /** What the file gets: its mode as an octal string like '0644', and owner/group when the entry sets them. */
+  mode?: string;
+  owner?: string;
+  group?: string;
   /** blocked: why vdeploy will not write it (a directory or symlink is there). */
   message?: string;
 }

@@ -7,6 +7,7 @@ import type { ResolvedConfig } from '../config/resolve-config.js';
 import { compareVersions, PROTECTED_PACKAGES, type LastApply, type Plan } from '../deploy/plan.js';
 import { planDeploy, type PlanDeployOptions } from '../deploy/plan-deploy.js';
 import { releasedWheels } from '../wheels/repository.js';
+import type { FileChange } from '../files/types.js';
 
 export interface VenvStatus {
   id: string;
@@ -32,9 +33,31 @@ export interface MatrixRow {
   differs: boolean;
 }
 
+/** A file on a host that differs from the repository, and how. */
+export interface FileDrift {
+  dest: string;
+  what: Array<'content' | 'mode' | 'owner' | 'group' | 'missing'>;
+  /** For mode/owner/group: [on the host, in the repository] (modes like '0644'). */
+  meta?: FileChange['meta'];
+}
+
+/** A host's config files (docs/files.md): what differs, handlers left pending, files the repository no longer has. */
+export interface HostStatus {
+  host: string;
+  files: {
+    drift: FileDrift[];
+    pending: string[];
+    orphans: string[];
+    /** Its files could not be read (unreachable, sudo refused, a directory where a file goes). */
+    error?: string;
+  };
+}
+
 export interface FleetStatus {
   venvs: VenvStatus[];
   matrix: MatrixRow[];
+  /** Hosts with config files, in deployfile order (empty when the deployfile has none). */
+  hosts: HostStatus[];
   /** Applies the hosts finished that no run recorded, written to release_log while reading them (see reconcile-log.ts). */
   recovered: Plan['recovered'];
 }
@@ -42,7 +65,23 @@ export interface FleetStatus {
 export async function fleetStatus(config: ResolvedConfig, options: Omit<PlanDeployOptions, 'mode' | 'prune'>): Promise<FleetStatus> {
   const plan = await planDeploy(config, { ...options, mode: { kind: 'deploy' } });
   const newest = newestReleased(await releasedWheels(config.wheels));
-  return { venvs: plan.venvs.map(venvStatus), matrix: buildMatrix(plan, newest), recovered: plan.recovered };
+  return { venvs: plan.venvs.map(venvStatus), matrix: buildMatrix(plan, newest), hosts: hostStatuses(plan), recovered: plan.recovered };
+}
+
+/** Each planned host's files as status sees them: drift is what a deploy now would change there. */
+export function hostStatuses(plan: Plan): HostStatus[] {
+  return plan.hosts.flatMap((h) => {
+    const f = h.files;
+    if (!f) return [];
+    const drift = f.files.flatMap((c): FileDrift[] => {
+      if (c.action === 'unchanged' || c.action === 'blocked') return [];
+      if (c.action === 'create') return [{ dest: c.dest, what: ['missing'] }];
+      const what: FileDrift['what'] = c.action === 'update' ? ['content'] : [];
+      for (const k of ['mode', 'owner', 'group'] as const) if (c.meta?.[k]) what.push(k);
+      return [{ dest: c.dest, what, ...(c.meta && Object.keys(c.meta).length > 0 ? { meta: c.meta } : {}) }];
+    });
+    return [{ host: h.name, files: { drift, pending: f.pending, orphans: f.orphans, ...(f.error ? { error: f.error.message } : {}) } }];
+  });
 }
 
 function venvStatus(v: Plan['venvs'][number]): VenvStatus {

@@ -106,6 +106,7 @@ describe('releases: history and status', () => {
         { id: 'u@h:/srv/venv', host: 'h', path: '/srv/venv', state: 'in-sync', differing: 0 },
       ],
       matrix: [],
+      hosts: [],
       recovered: [],
     };
     const lines = plain(renderStatus(status, false, 120));

@@ -39,7 +39,7 @@ export function statusCommand(output: Output, setExit: (code: number) => void): 
         const status = await fleetStatus(config, { selectors: args.selectors, roles: args.role, connector });
         if (args.json) output.json(status);
         else for (const line of [...renderRecovered(status.recovered), ...renderStatus(status, args.all, process.stdout.columns || 80)]) output.out(line);
-        if (status.venvs.some((v) => v.state === 'unreachable' || v.state === 'error')) setExit(EXIT.targetFailed);
+        if (status.venvs.some((v) => v.state === 'unreachable' || v.state === 'error') || status.hosts.some((h) => h.files.error !== undefined)) setExit(EXIT.targetFailed);
       } finally {
         await connector.closeAll();
       }
@@ -119,6 +119,34 @@ const STATE: Record<VenvStatus['state'], (v: VenvStatus) => string> = {
 };
 
 export function renderStatus(status: FleetStatus, all: boolean, columns: number): string[] {
+  // A deployfile of config files only: no venv table, no matrix.
+  if (status.venvs.length === 0) return renderFilesStatus(status.hosts);
+  return [...renderVenvStatus(status, all, columns), ...renderFilesStatus(status.hosts)];
+}
+
+/** After the matrix: `files drift on host1: /etc/a (content), /etc/b (mode 0600 -> 0644)`, pending handlers, orphans. */
+export function renderFilesStatus(hosts: FleetStatus['hosts']): string[] {
+  const lines: string[] = [];
+  for (const h of hosts) {
+    const f = h.files;
+    if (f.error !== undefined) lines.push(`${chalk.red('files not read:')} ${f.error}`);
+    if (f.drift.length > 0) lines.push(`${chalk.yellow(`files drift on ${h.host}:`)} ${f.drift.map(driftText).join(', ')}`);
+    if (f.pending.length > 0) lines.push(`${chalk.yellow(`handlers pending on ${h.host}:`)} ${f.pending.join(', ')} (the next deploy runs them)`);
+    if (f.orphans.length > 0) lines.push(chalk.dim(`files on ${h.host} no longer in the repository: ${f.orphans.join(', ')} (kept; deploy --prune-files removes them)`));
+    if (f.error === undefined && f.drift.length === 0 && f.pending.length === 0) lines.push(chalk.dim(`files on ${h.host}: in sync`));
+  }
+  return lines.length > 0 ? ['', ...lines] : [];
+}
+
+function driftText(d: FleetStatus['hosts'][number]['files']['drift'][number]): string {
+  const parts = d.what.map((w) => {
+    const pair = w === 'mode' || w === 'owner' || w === 'group' ? d.meta?.[w] : undefined;
+    return pair ? `${w} ${pair[0]} -> ${pair[1]}` : w;
+  });
+  return `${d.dest} (${parts.join(', ')})`;
+}
+
+function renderVenvStatus(status: FleetStatus, all: boolean, columns: number): string[] {
   const lastOf = (v: VenvStatus) =>
     v.last ? `${shortTime(v.last.time)} ${v.last.localUser} ${v.last.action === 'deploy' ? '' : `${v.last.action} `}${v.last.outcome}` : 'never deployed';
   const stateWidth = Math.max(...status.venvs.map((v) => stripVTControlCharacters(STATE[v.state](v)).length), 5);

@@ -12,10 +12,13 @@ lines while it runs:
 End of stdin means "stop" too: a client that went away must not have venvs started on its behalf.
 Everything is read with os.read on fd 0, never through sys.stdin, whose buffer would swallow the
 control lines. stdout: one JSON object per line ('host_apply.line') — {"push": …}, {"venv": i, …}
-after each venv, {"reload": …}, and last {"done": …}. stderr: `@vdeploy {"venv": i, "step", "phase"}`
-progress lines ('host_apply.progress').
+after each venv, {"files": …} after the config files, {"reload": …}, and last {"done": …}. stderr:
+`@vdeploy {"venv": i, "step", "phase"}` progress lines ('host_apply.progress').
 It stops after the first venv that did not deploy ("halted"), so the client can restore that venv
 before anything else happens on the host, as it would have done one venv at a time.
+Config files (issue 17: the request's "files") are applied after every venv deployed and before the
+reload, so the reload sees the new config; files.py does it in a child (under `sudo -n` for root's
+files), and a files apply that failed or stopped skips the reload.
 """
 import hashlib
 import json
@@ -27,10 +30,12 @@ import sys
 import threading
 import time
 
-from vdeploy_remote import apply_venv, protocol
+from vdeploy_remote import apply_venv, files, protocol
 
-# The entry module each venv's child runs (imported above so the payload carries it).
+# The entry modules of the children: each venv's apply, and the config files' (imported above so the
+# payload carries them).
 CHILD = apply_venv.__name__.rpartition('.')[2]
+FILES_CHILD = files.__name__.rpartition('.')[2]
 
 
 class Control(object):
@@ -99,14 +104,14 @@ def discard(uploads):
             pass
 
 
-def last_json_object(data):
-    """The child's answer: its last non-empty stdout line as a JSON object with an outcome, else None."""
+def last_json_object(data, key='outcome'):
+    """The child's answer: its last non-empty stdout line as a JSON object with `key`, else None."""
     lines = [line for line in data.decode('utf-8', 'replace').splitlines() if line.strip()]
     try:
         output = json.loads(lines[-1]) if lines else None
     except ValueError:
         return None
-    return output if isinstance(output, dict) and 'outcome' in output else None
+    return output if isinstance(output, dict) and key in output else None
 
 
 def forward_progress(index, stream):
@@ -153,40 +158,71 @@ def forward_stop(child, control, ended):
             return
 
 
-def apply_one(index, venv, control=None):
-    """Runs apply_venv for one venv in a child; its line for stdout."""
-    drop_damaged_wheels(venv)
-    argv, prefix = protocol.child_command(CHILD, prefix=venv.get('sudo') or ())
-    request = dict(venv['input'], v=protocol.PROTOCOL)
-    started = time.time()
-    try:
-        child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as e:
-        return {'venv': index, 'output': None, 'exitCode': 127, 'stderrTail': str(e), 'ms': 0}
+def run_child(argv, stdin, read_stderr, control=None):
+    """Runs a child script fed `stdin`; (exit code, stdout, what read_stderr returned). With `control`, a
+    stop reaches it as SIGTERM (forward_stop). OSError when it cannot start."""
+    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = []
 
     def feed():
         try:
-            child.stdin.write(prefix + json.dumps(request).encode('utf-8') + b'\n')
+            child.stdin.write(stdin)
             child.stdin.close()
         except OSError:
             pass  # it ended early (sudo refused?): its exit code and stderr say why
 
     ended = threading.Event()
     threads = [threading.Thread(target=lambda: out.append(child.stdout.read())), threading.Thread(target=feed)]
-    if control is not None and venv['input'].get('releases'):
+    if control is not None:
         threads.append(threading.Thread(target=forward_stop, args=(child, control, ended)))
     for t in threads:
         t.start()
-    other = forward_progress(index, child.stderr)
+    other = read_stderr(child.stderr)
     code = child.wait()
     ended.set()
     for t in threads:
         t.join()
-    output = last_json_object(out[0] if out else b'')
+    return code, out[0] if out else b'', other
+
+
+def apply_one(index, venv, control=None):
+    """Runs apply_venv for one venv in a child; its line for stdout."""
+    drop_damaged_wheels(venv)
+    argv, prefix = protocol.child_command(CHILD, prefix=venv.get('sudo') or ())
+    request = dict(venv['input'], v=protocol.PROTOCOL)
+    started = time.time()
+    forward = control if venv['input'].get('releases') else None
+    try:
+        code, out, other = run_child(argv, prefix + json.dumps(request).encode('utf-8') + b'\n',
+                                     lambda stream: forward_progress(index, stream), forward)
+    except OSError as e:
+        return {'venv': index, 'output': None, 'exitCode': 127, 'stderrTail': str(e), 'ms': 0}
+    output = last_json_object(out)
     result = {'venv': index, 'output': output, 'exitCode': code, 'ms': int((time.time() - started) * 1000)}
     if output is None:
         result['stderrTail'] = protocol.tail(other, 5)
+    return result
+
+
+def apply_files(spec, control=None):
+    """Runs files.py's apply in a child (as root through `sudo -n` when spec says sudo); its line for
+    stdout. Always a child, so a stop reaches it as SIGTERM: it finishes its renames and starts no
+    further handler (the rest stay pending on the host)."""
+    protocol.progress({'files': 'start'})
+    argv, prefix = protocol.child_command(FILES_CHILD, prefix=('sudo', '-n') if spec.get('sudo') else ())
+    request = dict(spec['request'], v=protocol.PROTOCOL)
+    started = time.time()
+    try:
+        code, out, other = run_child(argv, prefix + json.dumps(request).encode('utf-8') + b'\n',
+                                     lambda stream: stream.read().decode('utf-8', 'replace'), control)
+    except OSError as e:
+        return {'files': None, 'exitCode': 127, 'stderrTail': str(e), 'ms': 0}
+    output = last_json_object(out, 'ok')
+    result = {'files': output, 'exitCode': code, 'ms': int((time.time() - started) * 1000)}
+    if output is None or not output.get('ok'):
+        tail = protocol.tail(other, 5)
+        if tail:
+            result['stderrTail'] = tail
     return result
 
 
@@ -221,9 +257,10 @@ def host_reload(command):
                                 'tail': protocol.tail(text, 5)}})
 
 
-def run(request, control, apply=None):
+def run(request, control, apply=None, files_apply=None):
     """The whole host apply after the request; the "done" line's value."""
     apply = apply or (lambda index, venv: apply_one(index, venv, control))
+    files_apply = files_apply or (lambda spec: apply_files(spec, control))
     if not push(request, control):
         return {'started': 0, 'stoppedBy': 'push'}
     deployed, started, stopped_by = 0, 0, None
@@ -240,8 +277,18 @@ def run(request, control, apply=None):
         else:
             stopped_by = 'halted'
             break
+    files_ok = True
+    if request.get('files') and stopped_by is None:
+        if control.stopping():
+            stopped_by = 'stop'
+        else:
+            line = files_apply(request['files'])
+            protocol.answer(line)
+            files_ok = line['files'] is not None and bool(line['files'].get('ok'))
     command = request.get('reload')
-    if command and stopped_by != 'halted' and (deployed or request.get('reloadAnyway')):
+    # A reload after files that failed (or stopped before their handlers) would start the services on a
+    # config vdeploy could not finish: it waits for the run that finishes them.
+    if command and stopped_by != 'halted' and files_ok and (deployed or request.get('reloadAnyway')):
         host_reload(command)
     return {'started': started, 'stoppedBy': stopped_by}
 
