@@ -113,7 +113,6 @@ export async function applyHost(
       filesStarted = performance.now();
       emit({ kind: 'files:start', host: host.name });
     };
-    let answeredHere = 0;
     // Set by the line handler: the venv the script stopped after, because it did not deploy.
     const stop: { halted?: { plan: OkPlan; report: VenvReport } } = {};
     let pushError: unknown;
@@ -123,6 +122,7 @@ export async function applyHost(
       {
         onProgress: (p) => {
           if ('reload' in p) return emit({ kind: 'reload:start', host: host.name });
+          if ('files' in p) return startFiles();
           if ('files' in p) return; // config files (issue 17): their events come from the {files} line
           const v = batch[p.venv];
           if (!v) return;
@@ -151,7 +151,6 @@ export async function applyHost(
           } else if ('venv' in line) {
             const v = batch[line.venv];
             if (!v) return;
-            answeredHere++;
             const report = venvReport(ctx, v, venvOutcome(ctx.venvById.get(v.id)!, host, line), started.get(line.venv));
             reports.set(v.id, report);
             for (const s of report.steps) emit({ kind: 'step:end', venv: v.id, step: s.name, ok: s.ok, ms: s.ms });
@@ -160,8 +159,6 @@ export async function applyHost(
               report.outcome = successOutcome(v);
               deployed++;
               emit({ kind: 'venv:end', venv: v.id, outcome: report.outcome, ms: report.ms });
-              // The script goes on to the files once every venv of the run deployed.
-              if (answeredHere === batch.length) startFiles();
             } else {
               // Its venv:end waits for the restore, if there is one.
               stop.halted = { plan: v, report };
@@ -181,7 +178,6 @@ export async function applyHost(
     const onAbort = () => run.stop();
     ctx.signal?.addEventListener('abort', onAbort, { once: true });
     if (ctx.signal?.aborted) run.stop();
-    if (batch.length === 0 && uploads.length === 0) startFiles();
     if (uploads.length > 0) {
       const artifacts = ctx.ship?.uploads.length ? ctx.ship.send(conn) : Promise.resolve();
       Promise.all([uploadWheels(conn, hostPlan.cacheDir, uploads.slice(0, wheelUploads.length), { cacheExists: hostPlan.cachedWheels.length > 0 }), artifacts]).then(

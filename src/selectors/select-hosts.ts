@@ -6,6 +6,7 @@
  * venvs is valid. A selector or role that matches nothing is still an error naming what exists.
  */
 import { ConfigError } from '../errors.js';
+import { entriesFor } from '../files/desired-files.js';
 import type { ResolvedConfig, ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
 import { checkRoles, describeTargets, matchesSelector, matchVenvs, suggestTargets, type SelectVenvsOptions } from './select-venvs.js';
 import { parseSelector, type Selector } from './selector.js';
@@ -27,8 +28,7 @@ export interface Targets {
  * `hosts` names it or whose `roles` it has (an entry with neither goes to every host).
  */
 export function hostHasFiles(config: ResolvedConfig, host: ResolvedHost): boolean {
-  if (host.files.length > 0) return true;
-  return config.files.some((e) => (e.hosts === undefined && e.roles === undefined) || (e.hosts?.includes(host.name) ?? false) || (e.roles?.some((r) => host.roles.includes(r)) ?? false));
+  return entriesFor(config, host).length > 0;
 }
 
 /** A host-only selector (no path) that names this host; its user, if any, is the login user. */
