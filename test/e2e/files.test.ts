@@ -282,7 +282,7 @@ describe('config files: a mock /etc deployed with a diff and handlers (real sshd
       expect(await identity(conf), 'not written again').to.equal(id);
       expect((await lines(log)).slice(logBefore.length), 'no handler ran').to.deep.equal(['reread', 'update']);
       expect(again.stdout + again.stderr).not.to.match(/handlers ran/);
-      expect(await workers()).to.deep.equal({ master, workers: 3 });
+      expect(await waitForWorkers(3), 'gunicorn was not restarted').to.equal(master);
       const plain = await project.run(['plan']);
       expect(plain.stdout).not.to.match(new RegExp(`[~+] ${conf}`));
     });
