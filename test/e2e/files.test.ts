@@ -490,13 +490,25 @@ describe('config files: a mock /etc deployed with a diff and handlers (real sshd
     expect(existsSync(b), 'kept without --prune-files').to.equal(true);
 
     const prunePlan = await c.run(['plan', '--prune-files']);
-    expect(prunePlan.stdout).to.include(b);
+    expect(prunePlan.stdout).to.include(`- ${b} (not in the repository; removed: --prune-files)`);
     expect(existsSync(b)).to.equal(true);
     const pruned = await c.run(['deploy', '--yes', '--prune-files']);
     expect(pruned.exitCode, pruned.stderr + pruned.stdout).to.equal(0);
     expect(existsSync(b), 'removed with --prune-files').to.equal(false);
     expect(existsSync(a)).to.equal(true);
     expect((await c.run(['plan'])).stdout).not.to.include(b);
+  });
+
+  it('a directory where a file should be: the host fails naming it, nothing of its files written', async () => {
+    const c = await filesCase('blocked', ({ etc, log }) => [{ src: './etc/', dest: `${etc}/`, onChange: [`echo ran >> ${log}`] }], { 'etc/a.conf': 'a\n', 'etc/b.conf': 'b\n' });
+    await mkdir(join(c.etc, 'b.conf'), { recursive: true });
+    const r = await c.run(['deploy', '--yes']);
+    const out = r.stdout + r.stderr;
+    expect(r.exitCode, out).to.equal(1);
+    expect(out, out).to.include(`files on ${c.host.name}: error: ${join(c.etc, 'b.conf')} on the host is not a regular file (a directory, symlink or device): vdeploy does not write through or over it`);
+    expect(out, out).to.include('hint: remove or move what is there on the host, or change the dest in the deployfile');
+    expect(existsSync(join(c.etc, 'a.conf')), 'nothing written').to.equal(false);
+    expect(await lines(c.log)).to.deep.equal([]);
   });
 
   it('status shows drift after hand edits on the host (content, mode, missing), in text and --json; exit 0', async () => {
