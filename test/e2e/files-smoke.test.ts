@@ -6,8 +6,11 @@
 import { expect } from 'chai';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTempDir, runVdeploy } from '../helpers/cli.js';
+import { stripVTControlCharacters } from 'node:util';
+import { makeTempDir, runVdeploy, runVdeployInPty } from '../helpers/cli.js';
 import { startFleet, type Fleet, type FleetHost } from '../helpers/fleet.js';
+
+const PROMPT = '[y,n,a,q,d,?]? ';
 
 describe('config files, wired end to end (smoke)', function () {
   this.timeout(300_000);
@@ -97,5 +100,22 @@ describe('config files, wired end to end (smoke)', function () {
     expect(r.exitCode, r.stderr).to.equal(0);
     const status = JSON.parse(r.stdout) as { hosts: Array<{ host: string; files: { drift: Array<{ dest: string; what: string[] }> } }> };
     expect(status.hosts).to.deep.equal([{ host: host.name, files: { drift: [{ dest: `${etc}/workers.conf`, what: ['content'] }], pending: [], orphans: [] } }]);
+  });
+
+  it('deploy asks about the files per host (d shows their plan); without a terminal and --yes it refuses', async () => {
+    const refused = await run(['deploy']);
+    expect(refused.exitCode).to.equal(2);
+    expect(refused.stderr).to.include('deploy needs a confirmation and standard input is not a terminal; nothing was changed');
+    expect(await readFile(join(etc, 'workers.conf'), 'utf8')).to.equal('workers = 1\n');
+
+    const r = await runVdeployInPty(['deploy', '--deployfile', join(dir, 'deployfile.ts')], { prompt: PROMPT, answers: ['d', 'y'], env: { SSH_AUTH_SOCK: undefined } });
+    const output = stripVTControlCharacters(r.output);
+    expect(r.exitCode, output).to.equal(0);
+    const lines = output.split(/\r?\n/);
+    expect(lines).to.include.members([`(1/1) Apply files to ${host.name} ${PROMPT}d`, `(1/1) Apply files to ${host.name} ${PROMPT}y`]);
+    // `d` shows the host's file plan: the diff against what the host has now.
+    expect(lines).to.include.members(['    -workers = 1', '    +workers = 3']);
+    expect(await readFile(join(etc, 'workers.conf'), 'utf8')).to.equal(`host = ${host.name}\nworkers = 3\n`);
+    await stat(marker);
   });
 });
