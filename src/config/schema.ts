@@ -96,7 +96,9 @@ function checkPlaceholders(text: string, ctx: z.RefinementCtx): void {
 }
 
 /** A file mode as people write it: '0644', '644', '0755'. */
-const fileMode = z.string().regex(/^[0-7]{3,4}$/, { message: "must be an octal mode string like '0644' (3 or 4 digits 0-7)" });
+const fileMode = z
+  .string({ error: (issue) => (issue.code === 'invalid_type' ? "must be a quoted octal string like '0644' (a number 0644 would not mean what it says)" : undefined) })
+  .regex(/^[0-7]{3,4}$/, { message: "must be an octal mode string like '0644' (3 or 4 digits 0-7)" });
 
 /** An owner or group name (or a numeric id): it goes into chown, so no spaces, colons or control characters. */
 const accountName = (what: string) =>
@@ -119,7 +121,9 @@ const fileDest = z
 const RESERVED_VARS = ['host', 'venvs'];
 
 /** Template variables: plain data (the deployfile's default export is data already). */
-const templateVars = z.record(z.string(), z.unknown()).superRefine((vars, ctx) => {
+const templateVars = z
+  .record(z.string(), z.unknown(), { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object of template variables ({ name: value })' : undefined) })
+  .superRefine((vars, ctx) => {
   for (const name of RESERVED_VARS) {
     if (Object.hasOwn(vars, name)) ctx.addIssue({ code: 'custom', path: [name], message: `is reserved: templates get the ${name === 'host' ? 'host ({ name, address, roles })' : 'venvs on the host'} as \`${name}\`; rename the variable` });
   }
