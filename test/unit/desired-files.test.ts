@@ -194,6 +194,11 @@ describe('desiredFiles (issue 17)', () => {
       const c = config(dir, { files: [{ src: 'etc', dest: '/etc/' }] }, [{ name: 'h', files: [{ src: 'motd', dest: '/etc/motd' }] }]);
       const err = await failure(desiredFiles(c, host(c, 'h')));
       expect(err.message).to.equal('files[0] (etc/motd) and hosts[0].files[0] (motd) both write /etc/motd on h');
+      const twice = await project({ 'etc/a.conf': 'a', 'etc/a.conf.j2': 'b' });
+      const c2 = config(twice, { files: [{ src: 'etc', dest: '/etc/' }] });
+      const err2 = await failure(desiredFiles(c2, host(c2, 'db1')));
+      expect(err2.message).to.equal('files[0] (etc/a.conf) and files[0] (etc/a.conf.j2) both write /etc/a.conf on db1');
+      expect(err2.hint).to.match(/loses its \.j2/);
     });
 
     it('a template that is not UTF-8 text', async () => {

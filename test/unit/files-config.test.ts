@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { defineConfig } from '../../src/config/define-config.js';
 import { parseConfig } from '../../src/config/load-deployfile.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -75,6 +76,15 @@ describe('deployfile files, vars, sudo and stateDir (issue 17)', () => {
 
   it('says so when no host has any role', () => {
     expectError({ files: [{ src: 'a', dest: '/etc/', roles: ['web'] }] }, /files\[0\]\.roles\[0\]: no host has role "web" \(no host has roles\)/, [{ name: 'h' }]);
+  });
+
+  it('defineConfig accepts the files fields (typed)', () => {
+    const user = defineConfig({
+      hosts: [{ name: 'web1', roles: ['web'], sudo: true, stateDir: '/var/lib/vd', files: [{ src: 'motd', dest: '/etc/motd', mode: '0600', secret: true }] }],
+      vars: { workers: 4 },
+      files: [{ src: './etc/', dest: '/etc/', roles: ['web'], template: true, vars: { port: 80 }, validate: 'check {path}', onChange: ['supervisorctl update'] }],
+    });
+    expect(parseConfig(user, '/p/deployfile.ts').files[0]!.vars).to.deep.equal({ port: 80 });
   });
 
   it('a deployfile with files and no venvs is valid', () => {
