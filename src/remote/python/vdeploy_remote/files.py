@@ -100,7 +100,8 @@ def read_record(state_dir, host):
     try:
         with open(path, 'rb') as f:
             data = f.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        # No record yet (a path through a file has none either: writing one will say what is wrong).
         return {'v': protocol.PROTOCOL, 'host': host, 'managed': {}, 'pending': []}
     except OSError as e:
         raise FilesError('the record %s cannot be read: %s' % (path, e.strerror or e), hint)
