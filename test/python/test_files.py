@@ -397,7 +397,9 @@ class Main(TempDir):
     def test_bad_requests_exit_3(self):
         for req, why in (({'v': 1, 'op': 'nap'}, "unknown op 'nap'"), ({'v': 1, 'op': 'apply', 'host': 'h'}, 'lacks write'),
                          ({'v': 1, 'op': 'facts', 'host': 'h', 'files': [{'path': 'rel', 'sha256': '', 'content': False}]}, 'not absolute'),
-                         ({'v': 2, 'op': 'facts'}, 'protocol 2')):
+                         ({'v': 2, 'op': 'facts'}, 'protocol 2'),
+                         (dict(self.request(write=[{'path': '/x'}]), v=1), '"write" must list objects with path, content, sha256, mode'),
+                         (dict(self.request(remove=['x']), v=1), "'x' is not absolute")):
             code, out, err = run_main(req)
             self.assertEqual(code, 3, err)
             answer = json.loads(out)

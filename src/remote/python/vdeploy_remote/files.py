@@ -487,13 +487,15 @@ def check(request):
     state_dir = request.get('stateDir')
     if state_dir is not None and not os.path.isabs(state_dir):
         raise FilesError('stateDir %r is not an absolute path' % state_dir)
-    try:
-        if op == 'facts':
-            paths = [f.get('path') for f in request['files']]
-        else:
-            paths = [f.get('path') for f in request['write'] + request['meta']] + list(request['remove'])
-    except (AttributeError, TypeError):
-        raise FilesError('the %s request is malformed (its file lists are not lists of objects)' % op)
+    fields = {'files': ('path', 'sha256'), 'write': ('path', 'content', 'sha256', 'mode'), 'meta': ('path', 'mode')}
+    paths = list(request.get('remove') or []) if op == 'apply' else []
+    for key in need[op]:
+        if key not in fields:
+            continue
+        items = request[key]
+        if not isinstance(items, list) or not all(isinstance(f, dict) and all(k in f for k in fields[key]) for f in items):
+            raise FilesError('the %s request is malformed: "%s" must list objects with %s' % (op, key, ', '.join(fields[key])))
+        paths += [f['path'] for f in items]
     for path in paths:
         if not isinstance(path, str) or not os.path.isabs(path):
             raise FilesError('the file path %r is not absolute' % (path,))
