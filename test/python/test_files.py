@@ -18,7 +18,7 @@ import unittest
 from unittest import mock
 
 import support
-from vdeploy_remote import files, protocol
+from vdeploy_remote import files, files_record, protocol
 
 ROOT = os.geteuid() == 0
 
@@ -134,17 +134,17 @@ class Facts(TempDir):
         for text, why in (('{"v": 1, "managed"', 'not valid JSON'), ('[]', 'not a vdeploy record'),
                           ('{"v": 1, "managed": {}, "pending": "x"}', '"pending" is not a list')):
             write(path, text)
-            with self.assertRaises(files.FilesError) as caught:
+            with self.assertRaises(files_record.FilesError) as caught:
                 self.facts([])
             self.assertIn(path, str(caught.exception))
             self.assertIn(why, str(caught.exception))
             self.assertIn('fix or remove', caught.exception.hint)
 
     def test_the_default_state_dir(self):
-        self.assertEqual(files.default_state_dir() == '/var/lib/vdeploy', ROOT)
+        self.assertEqual(files_record.default_state_dir() == '/var/lib/vdeploy', ROOT)
         nobody = pwd.getpwnam('nobody')
         with mock.patch.object(os, 'geteuid', lambda: nobody.pw_uid):
-            self.assertEqual(files.default_state_dir(), os.path.join(nobody.pw_dir, '.local', 'state', 'vdeploy'))
+            self.assertEqual(files_record.default_state_dir(), os.path.join(nobody.pw_dir, '.local', 'state', 'vdeploy'))
 
     def test_names_fall_back_to_numbers(self):
         self.assertEqual(files.user_name(4242424), '4242424')
