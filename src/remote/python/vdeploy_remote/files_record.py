@@ -18,14 +18,12 @@ class FilesError(Exception):
         self.hint = hint
 
 
-
 def default_state_dir():
     """/var/lib/vdeploy for root, else ~/.local/state/vdeploy of the effective user (not $HOME: under
     sudo it may still be the login user's)."""
     if os.geteuid() == 0:
         return '/var/lib/vdeploy'
     return os.path.join(pwd.getpwuid(os.geteuid()).pw_dir, '.local', 'state', 'vdeploy')
-
 
 
 def record_path(state_dir):

@@ -28,7 +28,6 @@ class Failure(Exception):
             self.failed['output'] = output
 
 
-
 def ids_for(owner, group, path, stage):
     """(uid, gid) to chown to, -1 for one not given; Failure when a name is unknown here."""
     uid = gid = -1
