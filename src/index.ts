@@ -3,8 +3,11 @@
  * CLI is a thin shell over.
  */
 export { defineConfig } from './config/define-config.js';
-export type { UserConfig, ParsedConfig, UserHost, UserVenv, DjangoConfig, ShipConfig, StrictHostKeyChecking } from './config/schema.js';
-export type { ResolvedConfig, ResolvedHost, ResolvedVenv, ResolvedSsh } from './config/resolve-config.js';
+export type { UserConfig, ParsedConfig, UserHost, UserVenv, UserFileEntry, UserTopFileEntry, FileEntryConfig, DjangoConfig, ShipConfig, StrictHostKeyChecking } from './config/schema.js';
+export type { ResolvedConfig, ResolvedHost, ResolvedVenv, ResolvedSsh, ResolvedFileEntry, ResolvedTopFileEntry } from './config/resolve-config.js';
+export { desiredFiles, desiredFilesForHosts } from './files/desired-files.js';
+export { planHostFiles, applyFilesRequest } from './files/plan-files.js';
+export { filesNeedApply, type DesiredFile, type HostFiles, type FileFact, type HostFileFacts, type FileChange, type FilesPlan, type ApplyFilesRequest } from './files/types.js';
 export { loadDeployfile, parseConfig, findDeployfile } from './config/load-deployfile.js';
 export { parseSelector, type Selector } from './selectors/selector.js';
 export { selectVenvs, matchesSelector } from './selectors/select-venvs.js';

@@ -94,7 +94,10 @@ export async function applyHost(
     hostReport.files = notApplied(filesWork!, message);
   };
   while (pending.length > 0 || (reload && deployed > 0 && !reloadDone) || !filesDone) {
-    if (!filesDone && ctx.stopStarting()) filesNotRun(`${host.name}: files ${ctx.skipReason()}`);
+    if (!filesDone && ctx.stopStarting()) {
+      filesNotRun(`${host.name}: files ${ctx.skipReason()}`);
+      continue;
+    }
     if (pending.length > 0 && ctx.stopStarting()) {
       for (const v of pending) reports.set(v.id, { ...ctx.base(v, 'skipped'), message: ctx.skipReason() });
       pending = [];
@@ -220,7 +223,11 @@ export async function applyHost(
       const { plan, report } = stop.halted;
       await restoreIfNeeded(conn, ctx.venvById.get(plan.id)!, host, hostPlan, plan, settings, report, emit);
       report.ms = Math.round(performance.now() - (started.get(batch.indexOf(plan)) ?? performance.now()));
-      if (!ctx.ship?.retried?.(plan, report)) emit({ kind: 'venv:end', venv: plan.id, outcome: report.outcome, ms: report.ms });
+      if (!ctx.ship?.retried?.(plan, report)) {
+        emit({ kind: 'venv:end', venv: plan.id, outcome: report.outcome, ms: report.ms });
+        // New config for code that did not deploy could break what runs: the files wait for a run where every venv deploys.
+        filesNotRun(`${host.name}: files not applied: ${plan.id} failed`);
+      }
     } else if (outcome!.done?.stoppedBy === 'stop' || pending.length > 0) {
       // Told to stop (or an answer went missing): the rest never started.
       for (const v of pending) reports.set(v.id, { ...ctx.base(v, 'skipped'), message: ctx.skipReason() });

@@ -33,7 +33,10 @@ export async function desiredFiles(config: ResolvedConfig, host: ResolvedHost, c
       const first = byDest.get(file.dest);
       if (first !== undefined) {
         throw new ConfigError(`${first.entry} (${first.source}) and ${file.entry} (${file.source}) both write ${file.dest} on ${host.name}`, {
-          hint: 'a path on a host can come from one entry only: change one dest, or narrow the hosts/roles of one entry',
+          hint:
+            first.entry === file.entry
+              ? 'a template loses its .j2 in dest: keep only one of the two files'
+              : 'a path on a host can come from one entry only: change one dest, or narrow the hosts/roles of one entry',
         });
       }
       byDest.set(file.dest, file);

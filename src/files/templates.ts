@@ -82,7 +82,7 @@ class TreeLoader implements nunjucks.ILoader {
   getSource(name: string): nunjucks.LoaderSource {
     const path = isAbsolute(name) ? name : resolve(this.root, name);
     const refusal = this.refusal(path);
-    if (refusal !== undefined) throw new Error(`cannot include "${name}": ${refusal}`);
+    if (refusal !== undefined) throw new Error(`cannot include ${this.show(path)}: ${refusal}`);
     const text = templateText(path, readFileSync(path));
     this.texts.set(path, text);
     return { src: text, path, noCache: true };
@@ -91,12 +91,11 @@ class TreeLoader implements nunjucks.ILoader {
   /** Why `path` may not be included: outside root, missing, not a regular file, or reached through a symlink below root (one could lead anywhere). */
   private refusal(path: string): string | undefined {
     const rel = relative(this.root, path);
-    const only = `only regular files under ${this.show(this.root)} can be included`;
-    if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return only;
+    if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return `only regular files under ${this.show(this.root)} can be included`;
     try {
-      if (!lstatSync(path).isFile() || realpathSync(path) !== join(this.realRoot, rel)) return `${this.show(path)} is not a regular file (${only})`;
+      if (!lstatSync(path).isFile() || realpathSync(path) !== join(this.realRoot, rel)) return 'not a regular file, or reached through a symlink';
     } catch {
-      return `${this.show(path)} does not exist`;
+      return 'no such file';
     }
     return undefined;
   }

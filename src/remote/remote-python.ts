@@ -36,6 +36,8 @@ export const PACKAGE_MODULES = [
   'release_steps',
   'host_apply',
   'relocate',
+  'files_record',
+  'files_stage',
   'files',
 ] as const;
 

@@ -1,6 +1,7 @@
 """vdeploy_remote.host_apply: the control-line reader, upload finalization, the venv loop with a stand-in
 apply, and main() end to end in a child process started as vdeploy starts it: two venvs (each applied
 by apply_venv in its own child), "uploaded" and "stop" on stdin, the host reload."""
+import base64
 import hashlib
 import json
 import os
@@ -165,6 +166,54 @@ class Loop(TempDir):
 
         self.assertEqual(host_apply.run({'venvs': [{}, {}]}, self.control, apply), {'started': 1, 'stoppedBy': 'stop'})
 
+    def fake_files(self, ok, calls=None):
+        def files_apply(spec):
+            (calls if calls is not None else []).append(spec)
+            result = None if ok is None else {'ok': ok}
+            return {'files': result, 'exitCode': 0 if ok else 1, 'ms': 1}
+        return files_apply
+
+    def test_files_after_the_venvs_and_before_the_reload(self):
+        marker = os.path.join(self.root, 'reloaded')
+        calls = []
+        spec = {'sudo': False, 'request': {'op': 'apply'}}
+        request = {'venvs': [{}, {}], 'reload': 'touch %s' % marker, 'files': spec}
+        done = host_apply.run(request, self.control, self.fake_apply(['deployed', 'deployed']), self.fake_files(True, calls))
+        self.assertEqual(done, {'started': 2, 'stoppedBy': None})
+        self.assertEqual(calls, [spec])
+        self.assertEqual([[k for k in ('venv', 'files', 'reload') if k in line] for line in self.lines],
+                         [['venv'], ['venv'], ['files'], ['reload']])
+        self.assertTrue(os.path.exists(marker))
+
+    def test_files_alone_on_a_host(self):
+        calls = []
+        done = host_apply.run({'venvs': [], 'reload': None, 'files': {'sudo': True, 'request': {}}}, self.control,
+                              self.fake_apply([]), self.fake_files(True, calls))
+        self.assertEqual((done, len(calls), list(self.lines[0])), ({'started': 0, 'stoppedBy': None}, 1, ['files', 'exitCode', 'ms']))
+
+    def test_files_that_failed_or_gave_no_answer_skip_the_reload(self):
+        marker = os.path.join(self.root, 'reloaded')
+        for ok in (False, None):
+            del self.lines[:]
+            request = {'venvs': [{}], 'reload': 'touch %s' % marker, 'reloadAnyway': True, 'files': {'sudo': False, 'request': {}}}
+            done = host_apply.run(request, self.control, self.fake_apply(['deployed']), self.fake_files(ok))
+            self.assertEqual(done, {'started': 1, 'stoppedBy': None})
+            self.assertEqual([list(line)[0] for line in self.lines], ['venv', 'files'])
+            self.assertFalse(os.path.exists(marker))
+
+    def test_no_files_after_a_halted_venv_or_a_stop(self):
+        calls = []
+        request = {'venvs': [{}], 'reload': None, 'files': {'sudo': False, 'request': {}}}
+        done = host_apply.run(request, self.control, self.fake_apply(['failed']), self.fake_files(True, calls))
+        self.assertEqual((done['stoppedBy'], calls), ('halted', []))
+
+        def apply(index, venv):
+            os.write(self.w, b'stop\n')
+            return {'venv': index, 'output': {'outcome': 'deployed'}, 'exitCode': 0, 'ms': 1}
+
+        done = host_apply.run(request, self.control, apply, self.fake_files(True, calls))
+        self.assertEqual((done, calls), ({'started': 1, 'stoppedBy': 'stop'}, []))
+
     def test_a_failed_upload_applies_nothing(self):
         tmp = os.path.join(self.root, '.x.tmp')
         write(tmp, b'half')
@@ -263,6 +312,63 @@ class Main(TempDir):
         self.assertEqual(lines[0]['output'], None)
         self.assertEqual((lines[0]['exitCode'], lines[0]['stderrTail']), (1, 'sudo: a password is required'))
         self.assertEqual(lines[-1]['done'], {'started': 1, 'stoppedBy': 'halted'})
+
+    def poll(self, condition, what, seconds=60):
+        deadline = time.time() + seconds
+        while not condition():
+            if time.time() > deadline:
+                self.fail('waited %ds for %s' % (seconds, what))
+            time.sleep(0.05)
+
+    def files_request(self, handlers, path):
+        return {'sudo': False, 'request': {
+            'op': 'apply', 'stateDir': os.path.join(self.root, 'state'), 'host': 'h', 'meta': [], 'remove': [],
+            'write': [{'path': path, 'content': base64.b64encode(b'new').decode(), 'sha256': sha256(b'new'), 'mode': 0o644}],
+            'handlers': handlers, 'managed': {path: sha256(b'new')}}}
+
+    def test_files_in_a_child_after_the_venv_and_before_the_reload(self):
+        log = os.path.join(self.root, 'log')
+        conf = os.path.join(self.root, 'etc', 'app.conf')
+        request = {'uploads': [], 'waitForUploads': False, 'reloadAnyway': False,
+                   'venvs': [{'sudo': [], 'input': apply_input(self.venv('a'))}],
+                   'files': self.files_request(['cat %s >> %s' % (conf, log)], conf),
+                   'reload': 'echo reload >> %s' % log}
+        support.check_contract('host_apply.request', dict(request, v=1))
+        lines, progress = self.finish(self.start(request))
+        self.assertEqual([[k for k in ('venv', 'files', 'reload', 'done') if k in line] for line in lines],
+                         [['venv'], ['files'], ['reload'], ['done']])
+        result = lines[1]['files']
+        self.assertEqual((result['ok'], result['written'], lines[1]['exitCode']), (True, [conf], 0))
+        self.assertNotIn('stderrTail', lines[1])
+        with open(log) as f:
+            self.assertEqual(f.read(), 'newreload\n')  # the handler saw the new file, then the reload ran
+        self.assertEqual(progress[-2:], [{'files': 'start'}, {'reload': 'start'}])
+
+    def test_a_stop_reaches_the_files_child_which_runs_no_further_handler(self):
+        started, go = os.path.join(self.root, 'first-started'), os.path.join(self.root, 'go')
+        conf = os.path.join(self.root, 'etc', 'app.conf')
+        log = os.path.join(self.root, 'log')
+        # The first handler runs until the test says go (bounded, should the test fail first).
+        handlers = ['touch %s; n=0; while [ ! -e %s ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done; echo one >> %s'
+                    % (started, go, log), 'echo two >> %s' % log]
+        request = {'uploads': [], 'waitForUploads': False, 'reloadAnyway': True, 'venvs': [],
+                   'files': self.files_request(handlers, conf), 'reload': 'echo reload >> %s' % log}
+        proc = self.start(request)
+        self.poll(lambda: os.path.exists(started), 'the first handler to start')
+        # host_apply's thread that forwards a stop ends once it has sent the SIGTERM.
+        tasks = '/proc/%d/task' % proc.pid
+        threads = len(os.listdir(tasks))
+        proc.stdin.write(b'stop\n')
+        proc.stdin.flush()
+        self.poll(lambda: len(os.listdir(tasks)) < threads, 'the stop to be forwarded')
+        write(go, b'')
+        lines, _ = self.finish(proc)
+        result = lines[0]['files']
+        self.assertEqual((result['ok'], result['stopped'], result['pending']), (False, True, handlers[1:]))
+        self.assertEqual(lines[0]['exitCode'], 1)
+        with open(log) as f:
+            self.assertEqual(f.read(), 'one\n')  # no second handler, no reload
+        self.assertEqual(lines[-1]['done'], {'started': 0, 'stoppedBy': 'stop'})
 
     def test_an_unreadable_request_exits_2_saying_why(self):
         argv, prefix = protocol.child_command('host_apply')

@@ -27,6 +27,10 @@ describe('config schema and resolution', () => {
     expect(venv.user).to.equal('deploy');
     expect(venv.python).to.equal('python3');
     expect(venv.requirements).to.equal('/p/requirements.txt');
+    // Issue 17: no config files unless declared.
+    expect(c.files).to.deep.equal([]);
+    expect(c.vars).to.deep.equal({});
+    expect(c.hosts[0]).to.deep.include({ files: [], sudo: false });
   });
 
   it('keeps a venv own user and requirements file and normalizes its path', () => {

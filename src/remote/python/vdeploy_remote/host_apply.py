@@ -285,6 +285,8 @@ def run(request, control, apply=None, files_apply=None):
             line = files_apply(request['files'])
             protocol.answer(line)
             files_ok = line['files'] is not None and bool(line['files'].get('ok'))
+            if line['files'] is not None and line['files'].get('stopped'):
+                stopped_by = 'stop'
     command = request.get('reload')
     # A reload after files that failed (or stopped before their handlers) would start the services on a
     # config vdeploy could not finish: it waits for the run that finishes them.
