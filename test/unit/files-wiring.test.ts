@@ -176,7 +176,9 @@ describe('files in vdeploy status', () => {
           orphans: ['/etc/old'],
         }),
       },
-      { name: 'host2', cacheDir: '/c', cachedWheels: [], files: filesPlan({ files: [], handlers: [] }) },
+      { name: 'host2', cacheDir: '/c', cachedWheels: [], files: filesPlan({ files: [{ dest: '/etc/e', source: 'etc/e', action: 'unchanged', secret: false, sha256: 'e' }], handlers: [] }) },
+      // No files of its own, nothing left there: not shown.
+      { name: 'host5', cacheDir: '/c', cachedWheels: [], files: filesPlan({ files: [], handlers: [] }) },
       { name: 'host3', cacheDir: '', cachedWheels: [], files: filesPlan({ files: [], error: { message: 'host3: connect failed: timed out' } }) },
       { name: 'host4', cacheDir: '/c', cachedWheels: [] },
     ],
