@@ -11,6 +11,7 @@ export { filesNeedApply, type DesiredFile, type HostFiles, type FileFact, type H
 export { loadDeployfile, parseConfig, findDeployfile } from './config/load-deployfile.js';
 export { parseSelector, type Selector } from './selectors/selector.js';
 export { selectVenvs, matchesSelector } from './selectors/select-venvs.js';
+export { selectHosts, selectTargets, hostHasFiles, type Targets } from './selectors/select-hosts.js';
 export { initProject } from './scaffold/init-project.js';
 export { VdeployError, ConfigError, ConnectError, RemoteCommandError, InterruptedError } from './errors.js';
 export type { CommandResult } from './remote/command-result.js';
@@ -23,6 +24,8 @@ export { readRequirementsFile, type RequirementLine } from './requirements/requi
 export { evaluateMarker, parseMarker, type MarkerEnvironment } from './requirements/markers.js';
 export { planDeploy, type PlanDeployOptions } from './deploy/plan-deploy.js';
 export { applyPlan, type ApplyPlanOptions, type Report, type VenvReport, type HostReport, type MigrateMode } from './deploy/apply-plan.js';
+export type { FilesReport } from './deploy/report.js';
+export { desiredOf, filesId } from './deploy/files-work.js';
 export { hasChanges, diffPackages, type Plan, type VenvPlan, type HostPlan, type PackageChange, type ShipPlan, type ShipGroup } from './deploy/plan.js';
 export { planShipping, interpreterFingerprint, groupKey, type ShipOptions, type ShipFacts } from './deploy/ship-plan.js';
 export type { DeployEvent, VenvOutcome, EventSink } from './deploy/events.js';
@@ -32,7 +35,7 @@ export { createHostConnector, type HostConnector, type HostConnectorOptions } fr
 export { probeHost, type ProbeRequest } from './facts/probe-host.js';
 export type { HostFacts, VenvFacts, InterpreterFacts, InstalledPackage } from './facts/types.js';
 export { resolveVenv, type Resolution, type ResolvedPackage } from './resolve/resolve-venv.js';
-export { fleetStatus, type FleetStatus, type VenvStatus, type MatrixRow } from './status/fleet-status.js';
+export { fleetStatus, type FleetStatus, type VenvStatus, type MatrixRow, type HostStatus, type FileDrift } from './status/fleet-status.js';
 export { readHistories, type VenvHistory } from './status/venv-history.js';
 export { listReleases, type ReleasesListing, type VenvReleases, type ReleaseRow } from './status/list-releases.js';
 export { parseHistory, chooseRollbackTarget, type HistoryEntry } from './history/history-entry.js';

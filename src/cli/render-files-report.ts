@@ -8,9 +8,16 @@ import type { FilesReport, Report } from '../deploy/report.js';
 import { renderFilesPlan } from './render-files.js';
 import { plural } from './output.js';
 
-/** Every planned host's files, in deployfile order (hosts without files show nothing). */
+/**
+ * Every planned host's files, in deployfile order. A host without files shows nothing (its facts are
+ * read only to find files an earlier deploy wrote there, orphans now, and handlers left pending).
+ */
 export function renderPlanFiles(plan: Plan): string[] {
-  return plan.hosts.flatMap((h) => (h.files ? renderFilesPlan(h.name, h.files, chalk.level > 0) : []));
+  return plan.hosts.flatMap((h) => {
+    const f = h.files;
+    if (!f || (f.files.length === 0 && f.orphans.length === 0 && f.pending.length === 0 && !f.error)) return [];
+    return renderFilesPlan(h.name, f, chalk.level > 0);
+  });
 }
 
 /** One host's file plan, for the confirmation's `d`. */

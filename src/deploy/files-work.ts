@@ -134,6 +134,8 @@ export function filesReport(host: string, work: FilesWork, line: FilesLine): Fil
     const output = r.failed.output?.trim() ? `: ${lastLine(r.failed.output)}` : '';
     report.message = `${host}: ${where}${r.failed.stage} failed: ${r.failed.message}${output}`;
     if (r.pending.length > 0) report.hint = `the next deploy runs the pending handlers (${r.pending.join(', ')}) even if no file changes`;
+  } else if (r.stopped) {
+    report.message = `${host}: files written, then stopped (interrupted) before ${r.pending.length > 0 ? `the handlers ${r.pending.join(', ')}: the next deploy runs them` : 'their handlers'}`;
   } else if (!r.ok) {
     report.message = `${host}: the files apply failed`;
   }

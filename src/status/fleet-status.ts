@@ -72,7 +72,8 @@ export async function fleetStatus(config: ResolvedConfig, options: Omit<PlanDepl
 export function hostStatuses(plan: Plan): HostStatus[] {
   return plan.hosts.flatMap((h) => {
     const f = h.files;
-    if (!f) return [];
+    // A host without files of its own was read only for orphans and pending handlers.
+    if (!f || (f.files.length === 0 && f.orphans.length === 0 && f.pending.length === 0 && !f.error)) return [];
     const drift = f.files.flatMap((c): FileDrift[] => {
       if (c.action === 'unchanged' || c.action === 'blocked') return [];
       if (c.action === 'create') return [{ dest: c.dest, what: ['missing'] }];

@@ -127,6 +127,11 @@ describe('files report and summary', () => {
     expect(lines).to.include('    error: no such process');
     expect(lines.at(-1)).to.equal('  host1: 1 handler pending (the next deploy runs them): supervisorctl update');
   });
+  it('says a Ctrl-C stopped the files before their handlers, which stay pending', () => {
+    const stopped = { ...ok, ok: false, handlers: [], pending: ['supervisorctl update'], stopped: true };
+    const r = filesReport('host1', work(), { files: stopped, exitCode: 1, ms: 80 });
+    expect(r).to.include({ ok: false, stopped: true, message: 'host1: files written, then stopped (interrupted) before the handlers supervisorctl update: the next deploy runs them' });
+  });
   it('reports files that never ran, and a script that gave no answer', () => {
     expect(notApplied(work(), 'host1: files not started: the deploy was interrupted')).to.include({ ok: false, message: 'host1: files not started: the deploy was interrupted' });
     const r = filesReport('host1', work(), { files: null, exitCode: 1, stderrTail: 'sudo: a password is required', ms: 5 });
@@ -171,7 +176,9 @@ describe('files in vdeploy status', () => {
           orphans: ['/etc/old'],
         }),
       },
-      { name: 'host2', cacheDir: '/c', cachedWheels: [], files: filesPlan({ files: [], handlers: [] }) },
+      { name: 'host2', cacheDir: '/c', cachedWheels: [], files: filesPlan({ files: [{ dest: '/etc/e', source: 'etc/e', action: 'unchanged', secret: false, sha256: 'e' }], handlers: [] }) },
+      // No files of its own, nothing left there: not shown.
+      { name: 'host5', cacheDir: '/c', cachedWheels: [], files: filesPlan({ files: [], handlers: [] }) },
       { name: 'host3', cacheDir: '', cachedWheels: [], files: filesPlan({ files: [], error: { message: 'host3: connect failed: timed out' } }) },
       { name: 'host4', cacheDir: '/c', cachedWheels: [] },
     ],
