@@ -8,7 +8,7 @@
 // project's `etc/`, and a real gunicorn serving the test Django app from the venv vdeploy deploys.
 // host2 has the other cases, each a files-only project of its own.
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
@@ -95,6 +95,30 @@ function diffLines(text: string): string[] {
 /** Successful SSH logins an sshd logged (LogLevel VERBOSE): to see that a command connected nowhere. */
 async function logins(host: FleetHost): Promise<number> {
   return ((await readFile(join(host.root, 'sshd', 'sshd.log'), 'utf8').catch(() => '')).match(/Accepted publickey/g) ?? []).length;
+}
+
+/** The host's apply script (host_apply) whose files child runs the handler whose command line has `marker`. */
+function applyScriptRunning(host: FleetHost, marker: string): number {
+  const handler = descendantsOf(host.pid).find((pid) => {
+    try {
+      // The handler's own `sh -c`, not a short-lived child of it (its `touch`).
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return argv[0] === 'sh' && argv[1] === '-c' && argv[2]!.includes(marker);
+    } catch {
+      return false;
+    }
+  });
+  if (handler === undefined) throw new Error(`no process on ${host.name} runs the handler with ${marker}`);
+  return parentOf(parentOf(handler));
+}
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function threadCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/task`).length;
 }
 
 function hostFiles(plan: PlanJson, host: FleetHost): FilesPlanJson {
@@ -453,19 +477,28 @@ describe('config files: a mock /etc deployed with a diff and handlers (real sshd
     const transcript = join(c.project.dir, 'transcript');
     const running = runVdeployInPty(['deploy', '--yes', '--deployfile', join(c.project.dir, 'deployfile.ts')], {
       answers: ['\x03'],
-      whenFile: `${c.etc}.started`,
+      whenFile: `${c.etc}.ctrl-c`,
       env: { PTY_DRIVE_TRANSCRIPT: transcript },
     });
-    // Once the CLI says it is stopping, the stop has been sent to the host: let the first handler end.
-    await waitFor(async () => (await readFile(transcript, 'utf8').catch(() => '')).includes('Stopping')).catch(async (e) => {
-      await writeFile(`${c.etc}.go`, '');
+    const release = () => writeFile(`${c.etc}.go`, '');
+    const explain = async (e: unknown) => {
+      await release();
       throw new Error(`${(e as Error).message}; transcript: ${await readFile(transcript, 'utf8').catch(() => '(none)')}`);
-    });
-    await writeFile(`${c.etc}.go`, '');
+    };
+    // The stop travels: the CLI says "Stopping" at once, the host's apply script reads "stop" from its
+    // stdin (polled), then signals the files child. Releasing the first handler before that would let
+    // the second start, as it rightly does when the stop comes too late. The script forwards a stop
+    // from a thread that ends once it has signalled the child: its thread count drops by one.
+    await waitFor(() => existsSync(`${c.etc}.started`)).catch(explain);
+    const script = applyScriptRunning(c.host, `${c.etc}.started`);
+    const threads = threadCount(script);
+    await writeFile(`${c.etc}.ctrl-c`, '');
+    await waitFor(async () => (await readFile(transcript, 'utf8').catch(() => '')).includes('Stopping') && threadCount(script) < threads).catch(explain);
+    await release();
     const r = await running;
     expect(r.exitCode, r.output).to.equal(130);
     expect(await readFile(join(c.etc, 'app.conf'), 'utf8')).to.equal('a = 1\n');
-    expect(await lines(c.log), 'the running handler finished; the next never started').to.deep.equal(['first']);
+    expect(await lines(c.log), `the running handler finished; the next never started:\n${r.output}`).to.deep.equal(['first']);
 
     const plan = await c.run(['plan']);
     expect(plan.stdout).to.match(/pending from an earlier run: echo second/);
