@@ -102,6 +102,26 @@ describe('config files, wired end to end (smoke)', function () {
     expect(status.hosts).to.deep.equal([{ host: host.name, files: { drift: [{ dest: `${etc}/workers.conf`, what: ['content'] }], pending: [], orphans: [] } }]);
   });
 
+  it('a host selected only for its files that cannot be reached fails the plan (the other host still planned) and the deploy: exit 1', async () => {
+    const config = JSON.parse((await readFile(join(dir, 'deployfile.ts'), 'utf8')).replace(/^export default /, '').replace(/;\n$/, '')) as { hosts: object[] };
+    // 127.0.0.1:1: nothing listens there, the connection is refused at once.
+    config.hosts.push({ name: 'gone', address: '127.0.0.1', port: 1, user: fleet.user });
+    const other = await makeTempDir('vdeploy-files-smoke-gone-');
+    await mkdir(join(other, 'wheels'));
+    await writeFile(join(other, 'wheels', 'release_log'), '');
+    await writeFile(join(other, 'deployfile.ts'), `export default ${JSON.stringify({ ...config, wheels: './wheels' }, null, 2)};\n`);
+    await mkdir(join(other, 'etc'));
+    await writeFile(join(other, 'etc', 'secret.conf'), 'token = 42\n');
+    await writeFile(join(other, 'etc', 'workers.conf.j2'), 'host = {{ host.name }}\nworkers = {{ workers }}\n');
+    const r = await runVdeploy(['plan', 'gone', host.name], { cwd: other, timeoutMs: 120_000, env: { SSH_AUTH_SOCK: undefined } });
+    expect(r.exitCode, r.stderr).to.equal(1);
+    expect(r.stdout).to.match(/files on gone: error: gone: connect failed: /);
+    expect(r.stdout).to.include(`files on ${host.name}:`);
+    const d = await runVdeploy(['deploy', '--yes', 'gone'], { cwd: other, timeoutMs: 120_000, env: { SSH_AUTH_SOCK: undefined } });
+    expect(d.exitCode, d.stderr + d.stdout).to.equal(1);
+    expect(d.stdout).to.match(/✗ gone: connect failed: /);
+  });
+
   it('deploy asks about the files per host (d shows their plan); without a terminal and --yes it refuses', async () => {
     const refused = await run(['deploy']);
     expect(refused.exitCode).to.equal(2);
