@@ -87,7 +87,8 @@ export async function buildWheel(options: BuildOptions): Promise<BuildResult> {
     if (!added || added.status === 'refused')
       // The reason names the wheel by its path in the temporary directory, gone by the time it is read.
       throw new VdeployError(`built ${added?.filename ?? 'a wheel'} from ${label(prepared.source)}, but it was not added: ${(added?.reason ?? 'refused').replace(`${outDir}/`, '')}`, {
-        ...(added?.hint ? { hint: added.hint } : {}),
+        // No filename: the wheel itself failed validation, which only the project's build can fix.
+        hint: added?.filename && added.hint ? added.hint : "the build backend made a wheel that fails vdeploy's wheel checks (docs/cli.md, add-wheel): fix the project's build; nothing was added",
       });
     return { source: prepared.source, python, isolation: options.isolation, ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }), normalize, added };
   } finally {
