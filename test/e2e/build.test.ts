@@ -102,6 +102,7 @@ describe('vdeploy build (git repository → wheel repository → fleet)', functi
     const table = await project.run(['status']);
     expect(table.stdout).to.match(/VENV\s+STATE\s+COMMIT\s+LAST DEPLOY/);
     expect(table.stdout).to.match(new RegExp(`in sync\\s+${c2.slice(0, 12)}\\s`));
+    for (const line of table.stdout.split('\n')) expect(line.length, line).to.be.at.most(80);
     const history = await project.run(['history']);
     expect(history.exitCode, history.stderr).to.equal(0);
     expect(history.stdout).to.include(`runs shipit 1.1 from commit ${c2.slice(0, 12)}`);
