@@ -29,6 +29,8 @@ export interface BuildSource {
   head?: string;
   /** The work tree has uncommitted changes or untracked files, and they are in the build. */
   uncommitted?: boolean;
+  /** git builds of a local work tree: it has uncommitted changes, which the clean checkout left out. */
+  leftOut?: boolean;
   /** The commit's committer time (ISO), the wheel's SOURCE_DATE_EPOCH. */
   committedAt?: string;
   /** The project's directory inside the repository, when not its top. */
@@ -100,7 +102,10 @@ export async function prepareSource(spec: SourceSpec, ctx: GitContext): Promise<
   if (!commit) throw unknownRef(spec.ref, spec.dir);
   // --shared borrows the repository's objects (all of them, unreachable commits too) instead of copying them.
   await git(ctx, ['clone', '--quiet', '--no-checkout', '--shared', '--', commonDir, ctx.checkoutDir], (why) => new VdeployError(`cannot clone ${commonDir}: ${why}`));
-  return checkout(ctx, { kind: 'git', location: dir, ref: spec.ref, commit }, ctx.checkoutDir, prefix.replace(/\/$/, ''));
+  // Said, so nobody thinks the edits they see are deployed (a bare repository has no work tree: status fails).
+  const status = await ctx.local.exec(['git', '-C', dir, 'status', '--porcelain', '--', '.'], { nothrow: true, ...sig(ctx) });
+  const leftOut = status.exitCode === 0 && status.stdout.trim() !== '';
+  return checkout(ctx, { kind: 'git', location: dir, ref: spec.ref, commit, ...(leftOut ? { leftOut } : {}) }, ctx.checkoutDir, prefix.replace(/\/$/, ''));
 }
 
 async function checkout(ctx: GitContext, source: BuildSource & { commit: string }, repoDir: string, subdirectory: string): Promise<PreparedSource> {

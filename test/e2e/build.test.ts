@@ -77,6 +77,7 @@ describe('vdeploy build (git repository → wheel repository → fleet)', functi
       const clean = await build([app.dir, '--ref', 'HEAD', ...OFFLINE]);
       expect(clean.exitCode, clean.stderr).to.equal(0);
       expect(clean.stdout).to.match(/^present\s+shipit==1\.1/m);
+      expect(clean.stderr).to.include(`note: ${app.dir} has uncommitted changes; they are not in this build`);
       // As it is, into another repository: the change is in the wheel, and no commit is recorded.
       const other = await makeTempDir('vdeploy-build-other-');
       const dirty = await build([app.dir, '--repo', other, ...OFFLINE]);

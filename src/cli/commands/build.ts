@@ -67,6 +67,8 @@ export function buildCommand(output: Output): CommandModule<RepoArgs, BuildArgs>
 function renderEvent(output: Output, e: BuildEvent, verbose: boolean): void {
   if (e.kind === 'source') {
     output.err(describeSource(e.source));
+    if (e.source.leftOut)
+      output.err(`note: ${e.source.location} has uncommitted changes; they are not in this build (a clean checkout of the commit)`);
     if (e.source.uncommitted)
       output.err(
         `${chalk.yellow('warning:')} ${e.source.location} has uncommitted changes (HEAD is ${e.source.head!.slice(0, 12)}): they are in this wheel, and its release line records no commit; --ref HEAD builds the commit instead`,
