@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import chalk from 'chalk';
 import { addWheelCommand } from './commands/add-wheel.js';
+import { buildCommand } from './commands/build.js';
 import { cacheCommand } from './commands/cache.js';
 import { deployCommand, planCommand, rollbackCommand } from './commands/deploy.js';
 import { initCommand } from './commands/init.js';
@@ -31,6 +32,7 @@ export async function runCli(argv: string[], output: Output = processOutput(proc
   const commands = [
     initCommand(output),
     addWheelCommand(output, setExit),
+    buildCommand(output),
     wheelsCommand(output),
     venvsCommand(output),
     relocateCommand(output, setExit),

@@ -6,8 +6,9 @@
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { compareVersions, PROTECTED_PACKAGES, type LastApply, type Plan } from '../deploy/plan.js';
 import { planDeploy, type PlanDeployOptions } from '../deploy/plan-deploy.js';
-import { releasedWheels } from '../wheels/repository.js';
+import { releasedWheels, type ReleasedWheel } from '../wheels/repository.js';
 import type { FileChange } from '../files/types.js';
+import { builtFrom, type BuiltFrom } from './built-from.js';
 
 export interface VenvStatus {
   id: string;
@@ -20,6 +21,8 @@ export interface VenvStatus {
   last?: LastApply;
   /** Releases layout only: the release `current` points to (null: none yet; absent when it could not be read). */
   live?: string | null;
+  /** Installed packages `vdeploy build` built from a git commit (the release log says which): what the venv runs. */
+  builtFrom?: BuiltFrom[];
 }
 
 export interface MatrixRow {
@@ -64,8 +67,9 @@ export interface FleetStatus {
 
 export async function fleetStatus(config: ResolvedConfig, options: Omit<PlanDeployOptions, 'mode' | 'prune'>): Promise<FleetStatus> {
   const plan = await planDeploy(config, { ...options, mode: { kind: 'deploy' } });
-  const newest = newestReleased(await releasedWheels(config.wheels));
-  return { venvs: plan.venvs.map(venvStatus), matrix: buildMatrix(plan, newest), hosts: hostStatuses(plan), recovered: plan.recovered };
+  const released = await releasedWheels(config.wheels);
+  const newest = newestReleased(released);
+  return { venvs: plan.venvs.map((v) => venvStatus(v, released)), matrix: buildMatrix(plan, newest), hosts: hostStatuses(plan), recovered: plan.recovered };
 }
 
 /** Each planned host's files as status sees them: drift is what a deploy now would change there. */
@@ -85,8 +89,16 @@ export function hostStatuses(plan: Plan): HostStatus[] {
   });
 }
 
-function venvStatus(v: Plan['venvs'][number]): VenvStatus {
-  const base = { id: v.id, host: v.host, path: v.path, ...(v.last ? { last: v.last } : {}), ...(v.status === 'ok' && v.releases ? { live: v.releases.live } : {}) };
+function venvStatus(v: Plan['venvs'][number], released: readonly ReleasedWheel[]): VenvStatus {
+  const built = v.status === 'ok' ? builtFrom(v.installed, released) : [];
+  const base = {
+    id: v.id,
+    host: v.host,
+    path: v.path,
+    ...(v.last ? { last: v.last } : {}),
+    ...(v.status === 'ok' && v.releases ? { live: v.releases.live } : {}),
+    ...(built.length > 0 ? { builtFrom: built } : {}),
+  };
   if (v.status === 'error') {
     return { ...base, state: v.stage === 'connect' ? 'unreachable' : 'error', differing: 0, message: v.message };
   }

@@ -2,10 +2,13 @@
  * `<repo>/release_log`: the append-only history of the wheel repository, one record a line, in the
  * format of the tool vdeploy replaces (kept byte-compatible so old logs keep working):
  *
- *   release: <name>==<version> <wheel-filename> at <ISO-8601 time>[ sha256=<hex>]
+ *   release: <name>==<version> <wheel-filename> at <ISO-8601 time>[ sha256=<hex>][ commit=<hex>]
  *   install: <host>:<path>: <wheel-filename> at <time>[ (recovered from history #<n>)]
  *   error: <free text>
  *   aborting: <free text>
+ *
+ * `commit=` (the git commit `vdeploy build` built the wheel from) is vdeploy's addition, like
+ * `sha256=`: optional when reading, so old logs parse unchanged.
  *
  * Callers hold the repository lock (repo-lock.ts) around read-modify-append.
  */
@@ -19,7 +22,17 @@ import { parseWheelFilename } from './wheel-filename.js';
 export const RELEASE_LOG = 'release_log';
 
 export type ReleaseLogEntry =
-  | { kind: 'release'; lineNumber: number; name: string; version: string; filename: string; time: string; sha256?: string }
+  | {
+      kind: 'release';
+      lineNumber: number;
+      name: string;
+      version: string;
+      filename: string;
+      time: string;
+      sha256?: string;
+      /** The git commit the wheel was built from (`vdeploy build`): full hex object name. */
+      commit?: string;
+    }
   | {
       kind: 'install';
       lineNumber: number;
@@ -46,7 +59,9 @@ export interface AppendResult {
 
 /** Loose ISO-8601: the old tool's Python isoformat() and our toISOString() both fit. */
 const TIME_RE = /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?$/;
-const RELEASE_RE = /^release: (\S+)==(\S+) (\S+) at (.+?)(?: sha256=(\S*))?$/;
+const RELEASE_RE = /^release: (\S+)==(\S+) (\S+) at (.+?)(?: sha256=(\S*))?(?: commit=(\S*))?$/;
+/** A full git object name: SHA-1 (40 hex) or SHA-256 (64 hex) repositories. */
+export const COMMIT_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 const INSTALL_RE = /^install: ([^\s:]+):(.*): (\S+) at (.+?)(?: \(recovered from history #([1-9]\d*)\))?$/;
 
 export function releaseLogPath(repoDir: string): string {
@@ -57,10 +72,20 @@ export function releaseLogPath(repoDir: string): string {
 export function parseReleaseLogLine(line: string, lineNumber: number): ReleaseLogEntry | undefined {
   let m: RegExpExecArray | null;
   if ((m = RELEASE_RE.exec(line))) {
-    const [, name, version, filename, time, sha256] = m as unknown as [string, string, string, string, string, string?];
+    const [, name, version, filename, time, sha256, commit] = m as unknown as [string, string, string, string, string, string?, string?];
     if (valid(version) === null || !isWheelFilename(filename) || !TIME_RE.test(time)) return undefined;
     if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) return undefined;
-    return { kind: 'release', lineNumber, name, version, filename, time, ...(sha256 === undefined ? {} : { sha256 }) };
+    if (commit !== undefined && !COMMIT_RE.test(commit)) return undefined;
+    return {
+      kind: 'release',
+      lineNumber,
+      name,
+      version,
+      filename,
+      time,
+      ...(sha256 === undefined ? {} : { sha256 }),
+      ...(commit === undefined ? {} : { commit }),
+    };
   }
   if ((m = INSTALL_RE.exec(line))) {
     const [, host, path, filename, time, recovered] = m as unknown as [string, string, string, string, string, string?];
@@ -166,9 +191,10 @@ async function findEndOfLastLine(fd: FileHandle, size: number): Promise<number> 
 
 // ---- formatters: the only way vdeploy builds lines ----
 
-export function formatReleaseLine(r: { name: string; version: string; filename: string; time: Date | string; sha256?: string }): string {
+export function formatReleaseLine(r: { name: string; version: string; filename: string; time: Date | string; sha256?: string; commit?: string }): string {
   const line = `release: ${r.name}==${r.version} ${r.filename} at ${formatTime(r.time)}`;
-  return r.sha256 === undefined ? line : `${line} sha256=${r.sha256}`;
+  const withSha = r.sha256 === undefined ? line : `${line} sha256=${r.sha256}`;
+  return r.commit === undefined ? withSha : `${withSha} commit=${r.commit}`;
 }
 
 export function formatInstallLine(r: { host: string; path: string; filename: string; time: Date | string; recovered?: number }): string {

@@ -30,6 +30,8 @@ export interface AddWheelResult {
   name?: string;
   version?: string;
   sha256?: string;
+  /** The git commit recorded in its release line (AddWheelOptions.commit), when added. */
+  commit?: string;
   /** Why it was refused: one line naming the file. */
   reason?: string;
   hint?: string;
@@ -39,6 +41,11 @@ export interface AddWheelResult {
 export interface AddWheelOptions {
   /** Replace a wheel of the same filename whose bytes differ. */
   force?: boolean;
+  /**
+   * The git commit the wheels were built from (`vdeploy build`), recorded in their release lines.
+   * A wheel already present keeps its line (and so the commit that first brought these bytes).
+   */
+  commit?: string;
   /** Clock for the release lines (tests). */
   now?: () => Date;
   /** What add-wheel waits for, and what it cleaned up: for the CLI to say. */
@@ -58,6 +65,8 @@ export interface ReleasedWheel {
   version: string;
   filename: string;
   sha256?: string;
+  /** The git commit it was built from (release lines written by `vdeploy build`). */
+  commit?: string;
   addedAt: string;
   lineNumber: number;
   wheel: WheelFilename;
@@ -68,6 +77,8 @@ export interface WheelVersion {
   filename: string;
   addedAt: string;
   sha256?: string;
+  /** The git commit it was built from, when `vdeploy build` added it. */
+  commit?: string;
   /** The wheel file is in the repository directory. */
   present: boolean;
 }
@@ -108,7 +119,7 @@ export async function addWheels(repoDir: string, files: readonly string[], optio
     await removeStaleTemps(repoDir, (file, pid) => options.onEvent?.({ kind: 'temp-removed', file, pid }));
     const state = await loadState(repoDir);
     for (const { result, wheel } of valid) {
-      Object.assign(result, await addOne(repoDir, wheel, state, options.force ?? false, now));
+      Object.assign(result, await addOne(repoDir, wheel, state, options, now));
     }
   }, onWait ? { onWait } : {});
   return results;
@@ -136,6 +147,7 @@ export async function listWheels(repoDir: string): Promise<WheelListing> {
       filename: w.filename,
       addedAt: w.addedAt,
       ...(w.sha256 === undefined ? {} : { sha256: w.sha256 }),
+      ...(w.commit === undefined ? {} : { commit: w.commit }),
       present: onDisk.has(w.filename),
     });
     packages.set(w.normalizedName, pkg);
@@ -179,6 +191,7 @@ function latestReleases(entries: readonly ReleaseLogEntry[]): ReleasedWheel[] {
       version: e.version,
       filename: e.filename,
       ...(e.sha256 === undefined ? {} : { sha256: e.sha256 }),
+      ...(e.commit === undefined ? {} : { commit: e.commit }),
       addedAt: e.time,
       lineNumber: e.lineNumber,
       wheel: parseWheelFilename(e.filename),
@@ -191,9 +204,10 @@ async function addOne(
   repoDir: string,
   wheel: ValidatedWheel,
   state: RepoState,
-  force: boolean,
+  options: AddWheelOptions,
   now: () => Date,
 ): Promise<Partial<AddWheelResult>> {
+  const { force = false, commit } = options;
   const dest = join(repoDir, wheel.filename);
   const onDisk = await hashFile(dest).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
@@ -204,7 +218,7 @@ async function addOne(
   const knownSha = onDisk?.sha256 ?? logged?.sha256;
   const loggedMatches = logged !== undefined && (logged.sha256 === undefined || logged.sha256 === wheel.sha256);
 
-  if (onDisk?.sha256 === wheel.sha256 && loggedMatches) return { status: 'already-present' };
+  if (onDisk?.sha256 === wheel.sha256 && loggedMatches) return { status: 'already-present', ...(logged.commit ? { commit: logged.commit } : {}) };
   if (knownSha !== undefined && knownSha !== wheel.sha256 && !force) {
     return {
       status: 'refused',
@@ -222,7 +236,7 @@ async function addOne(
     };
   }
   const time = now().toISOString();
-  const line = formatReleaseLine({ name: wheel.name, version: wheel.version, filename: wheel.filename, time, sha256: wheel.sha256 });
+  const line = formatReleaseLine({ name: wheel.name, version: wheel.version, filename: wheel.filename, time, sha256: wheel.sha256, ...(commit ? { commit } : {}) });
   warnings.push(...tornTailWarning(await appendReleaseLog(repoDir, [line])));
   state.byFilename.delete(wheel.filename);
   state.byFilename.set(wheel.filename, {
@@ -231,12 +245,13 @@ async function addOne(
     version: wheel.version,
     filename: wheel.filename,
     sha256: wheel.sha256,
+    ...(commit ? { commit } : {}),
     addedAt: time,
     lineNumber: 0, // not re-read; nothing in addWheels needs it
     wheel: wheel.wheel,
   });
   const replaced = [onDisk?.sha256, logged?.sha256].some((sha) => sha !== undefined && sha !== wheel.sha256);
-  return { status: replaced ? 'replaced' : 'added', warnings };
+  return { status: replaced ? 'replaced' : 'added', ...(commit ? { commit } : {}), warnings };
 }
 
 /** Older than what is already released: allowed (rollbacks need old versions) but worth a word. */

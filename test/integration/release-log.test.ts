@@ -23,11 +23,21 @@ const T = '2025-03-01T10:20:30.123Z';
 type EntryBody<E = ReleaseLogEntry> = E extends unknown ? Omit<E, 'lineNumber'> : never;
 
 const REL = `release: app==1.0 app-1.0-py3-none-any.whl at ${T} sha256=${SHA}`;
+/** A git commit (vdeploy build): the optional `commit=` field after `sha256=`. */
+const COMMIT = '3b18e512dba79e4c8300dd08aeb37f8e728b8dad';
 
 describe('release_log', () => {
   describe('line parsing', () => {
     const good: Array<[string, EntryBody]> = [
       [REL, { kind: 'release', name: 'app', version: '1.0', filename: 'app-1.0-py3-none-any.whl', time: T, sha256: SHA }],
+      [
+        `${REL} commit=${COMMIT}`,
+        { kind: 'release', name: 'app', version: '1.0', filename: 'app-1.0-py3-none-any.whl', time: T, sha256: SHA, commit: COMMIT },
+      ],
+      [
+        `release: app==1.0 app-1.0-py3-none-any.whl at ${T} commit=${'a'.repeat(64)}`,
+        { kind: 'release', name: 'app', version: '1.0', filename: 'app-1.0-py3-none-any.whl', time: T, commit: 'a'.repeat(64) },
+      ],
       [
         'release: Django==5.2.17 django-5.2.17-py3-none-any.whl at 2024-05-01T12:00:00.123456+00:00',
         { kind: 'release', name: 'Django', version: '5.2.17', filename: 'django-5.2.17-py3-none-any.whl', time: '2024-05-01T12:00:00.123456+00:00' },
@@ -67,6 +77,10 @@ describe('release_log', () => {
       ['a release with a short sha256', `release: app==1.0 app-1.0-py3-none-any.whl at ${T} sha256=abc123`],
       ['a release with a non-hex sha256', `release: app==1.0 app-1.0-py3-none-any.whl at ${T} sha256=${'z'.repeat(64)}`],
       ['a release with an empty sha256', `release: app==1.0 app-1.0-py3-none-any.whl at ${T} sha256=`],
+      ['a release with a short commit', `${REL} commit=3b18e51`],
+      ['a release with an upper-case commit', `${REL} commit=${COMMIT.toUpperCase()}`],
+      ['a release with an empty commit', `${REL} commit=`],
+      ['a release with commit before sha256', `release: app==1.0 app-1.0-py3-none-any.whl at ${T} commit=${COMMIT} sha256=${SHA}`],
       ['an install without a path', `install: web1: app-1.0-py3-none-any.whl at ${T}`],
       ['a kind without its space', 'error:oops'],
       ['a kind in the wrong case', 'Error: oops'],
@@ -82,6 +96,7 @@ describe('release_log', () => {
       const lines = [
         formatReleaseLine({ name: 'app', version: '1.0', filename: 'app-1.0-py3-none-any.whl', time: at, sha256: SHA }),
         formatReleaseLine({ name: 'app', version: '1.0', filename: 'app-1.0-py3-none-any.whl', time: at }),
+        formatReleaseLine({ name: 'app', version: '1.0', filename: 'app-1.0-py3-none-any.whl', time: at, sha256: SHA, commit: COMMIT }),
         formatInstallLine({ host: 'web1', path: '/srv/app/venv', filename: 'app-1.0-py3-none-any.whl', time: at }),
         formatInstallLine({ host: 'web1', path: '/srv/app/venv', filename: 'app-1.0-py3-none-any.whl', time: T, recovered: 3 }),
         formatErrorLine('boom'),
@@ -90,6 +105,7 @@ describe('release_log', () => {
       expect(lines).to.deep.equal([
         REL,
         `release: app==1.0 app-1.0-py3-none-any.whl at ${T}`,
+        `${REL} commit=${COMMIT}`,
         `install: web1:/srv/app/venv: app-1.0-py3-none-any.whl at ${T}`,
         `install: web1:/srv/app/venv: app-1.0-py3-none-any.whl at ${T} (recovered from history #3)`,
         'error: boom',

@@ -32,6 +32,20 @@ describe('wheel repository', () => {
   });
 
   describe('addWheels', () => {
+    it('records the commit a wheel was built from; the same bytes again keep the first line and its commit', async () => {
+      const [c1, c2] = ['1'.repeat(40), '2'.repeat(40)];
+      const w = await buildWheel(dist, { name: 'app', version: '1.0' });
+      const [r] = await addWheels(repo, [w], { now: clock(), commit: c1 });
+      expect(r).to.include({ status: 'added', commit: c1 });
+      expect(await logLines(repo)).to.deep.equal([`release: app==1.0 app-1.0-py3-none-any.whl at ${T0} sha256=${await sha256(w)} commit=${c1}`]);
+      const [again] = await addWheels(repo, [w], { now: clock(), commit: c2 });
+      expect(again).to.include({ status: 'already-present', commit: c1 });
+      expect(await logLines(repo)).to.have.length(1);
+      expect((await releasedWheels(repo))[0]).to.include({ commit: c1 });
+      const listing = await listWheels(repo);
+      expect(listing.packages[0]!.versions[0]).to.include({ commit: c1 });
+    });
+
     it('creates a missing repository, copies the wheel and logs a release line with its sha256', async () => {
       const w = await buildWheel(dist, { name: 'app', version: '1.0' });
       const [r] = await addWheels(repo, [w], { now: clock() });

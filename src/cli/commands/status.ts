@@ -5,8 +5,8 @@ import type { CommandModule } from 'yargs';
 
 import { createHostConnector } from '../../remote/connect-host.js';
 import { fleetStatus, safeCompare, type FleetStatus, type VenvStatus } from '../../status/fleet-status.js';
-import { readHistories, type VenvHistory } from '../../status/venv-history.js';
-import type { HistoryEntry } from '../../history/history-entry.js';
+import { readHistories, type HistoryEntryWithCommits, type VenvHistory } from '../../status/venv-history.js';
+import { shortCommits, type BuiltFrom } from '../../status/built-from.js';
 import { loadConfig, type GlobalArgs } from '../context.js';
 import { formatTable, type Output } from '../output.js';
 import { hostConnectorOptions, sshOptions, type SshArgs } from '../ssh-options.js';
@@ -82,20 +82,30 @@ export function renderHistories(histories: readonly VenvHistory[]): string[] {
   const lines: string[] = [];
   for (const h of histories) {
     const live = h.ok && h.live !== undefined ? `  ${chalk.dim('live release:')} ${h.live ? chalk.green(h.live) : chalk.dim('none yet')}` : '';
-    lines.push(`${chalk.bold(h.id)}${live}`);
+    const runs = h.ok && h.builtFrom ? `  ${chalk.dim('runs')} ${h.builtFrom.map(describeBuilt).join(', ')}` : '';
+    lines.push(`${chalk.bold(h.id)}${live}${runs}`);
     if (!h.ok) lines.push(`  ${chalk.red('unreachable')}: ${h.message}`);
     else if (h.entries.length === 0) lines.push(chalk.dim('  no deploys recorded'));
     else {
       const releases = h.live !== undefined;
-      const rows = [...h.entries].reverse().map((e) => historyRow(e, releases ? h.live ?? null : undefined));
+      const commits = h.entries.some((e) => e.builtFrom);
+      const rows = [...h.entries].reverse().map((e) => historyRow(e, releases ? h.live ?? null : undefined, commits));
       for (const line of formatTable(rows)) lines.push(`  ${line}`);
     }
   }
   return lines;
 }
 
-/** One entry; `live` (releases layout): the live release, to mark the entries that name it. */
-function historyRow(e: HistoryEntry, live?: string | null): string[] {
+/** `myapp 1.1 from commit 3b18e512dba7` */
+function describeBuilt(b: BuiltFrom): string {
+  return `${b.name} ${b.version} from commit ${b.commit.slice(0, 12)}`;
+}
+
+/**
+ * One entry; `live` (releases layout): the live release, to mark the entries that name it; `commits`:
+ * a column for the commit(s) the entry's resulting set was built from.
+ */
+function historyRow(e: HistoryEntryWithCommits, live: string | null | undefined, commits: boolean): string[] {
   const changes = e.changes.map((c) => (c.kind === 'install' ? `+${c.name} ${c.to}` : c.kind === 'remove' ? `-${c.name}` : `${c.name} ${c.from}→${c.to}`));
   const shown = changes.length > 4 ? [...changes.slice(0, 4), `… ${changes.length - 4} more`] : changes;
   const outcome = e.outcome === 'deployed' ? chalk.green(e.outcome) : chalk.red(`${e.outcome}${e.failedStep ? ` at ${e.failedStep}` : ''}`);
@@ -103,6 +113,7 @@ function historyRow(e: HistoryEntry, live?: string | null): string[] {
   const back = e.switchedBack === undefined ? '' : chalk.yellow(e.switchedBack ? `; switched back to ${e.previousRelease ?? 'no release'}` : '; switching back failed');
   const row = [`#${e.number}`, shortTime(e.time), `${e.localUser}@${e.localHost}`, outcome];
   if (live !== undefined) row.push(!e.release ? chalk.dim('-') : e.release === live ? chalk.green(`${e.release} (live)`) : e.release);
+  if (commits) row.push(e.builtFrom ? shortCommits(e.builtFrom) : chalk.dim('-'));
   return [...row, `${what}${shown.join(', ') || chalk.dim('no package changes')}${back}`];
 }
 
@@ -154,14 +165,19 @@ function renderVenvStatus(status: FleetStatus, all: boolean, columns: number): s
   // The LIVE RELEASE column only when a selected venv uses the releases layout.
   const releases = status.venvs.some((v) => v.live !== undefined);
   const releaseWidth = releases ? Math.max(...status.venvs.map((v) => liveOf(v).length), 12) + 2 : 0;
-  const idWidth = Math.max(20, columns - stateWidth - lastWidth - releaseWidth - 4);
+  // The COMMIT column only when a venv runs a wheel `vdeploy build` built from a git commit.
+  const commits = status.venvs.some((v) => v.builtFrom);
+  const commitOf = (v: VenvStatus) => (v.builtFrom ? shortCommits(v.builtFrom) : '-');
+  const commitWidth = commits ? Math.max(...status.venvs.map((v) => commitOf(v).length), 6) + 2 : 0;
+  const idWidth = Math.max(20, columns - stateWidth - lastWidth - releaseWidth - commitWidth - 4);
   const rows = status.venvs.map((v) => [
     elide(v.id, idWidth),
     STATE[v.state](v),
     ...(releases ? [v.live ? chalk.green(liveOf(v)) : chalk.dim(liveOf(v))] : []),
+    ...(commits ? [v.builtFrom ? commitOf(v) : chalk.dim('-')] : []),
     v.last ? lastOf(v) : chalk.dim(lastOf(v)),
   ]);
-  const header = ['VENV', 'STATE', ...(releases ? ['LIVE RELEASE'] : []), 'LAST DEPLOY'];
+  const header = ['VENV', 'STATE', ...(releases ? ['LIVE RELEASE'] : []), ...(commits ? ['COMMIT'] : []), 'LAST DEPLOY'];
   const lines = formatTable([header.map((h) => chalk.dim(h)), ...rows]);
   for (const v of status.venvs) if (v.message && v.state !== 'in-sync') lines.push(chalk.dim(`  ${v.id}: ${v.message}`));
 
