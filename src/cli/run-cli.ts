@@ -9,6 +9,7 @@ import chalk from 'chalk';
 import { addWheelCommand } from './commands/add-wheel.js';
 import { cacheCommand } from './commands/cache.js';
 import { deployCommand, planCommand, rollbackCommand } from './commands/deploy.js';
+import { fetchCommand } from './commands/fetch.js';
 import { initCommand } from './commands/init.js';
 import { historyCommand, statusCommand } from './commands/status.js';
 import { relocateCommand } from './commands/relocate.js';
@@ -32,6 +33,7 @@ export async function runCli(argv: string[], output: Output = processOutput(proc
     initCommand(output),
     addWheelCommand(output, setExit),
     wheelsCommand(output),
+    fetchCommand(output, setExit),
     venvsCommand(output),
     relocateCommand(output, setExit),
     planCommand(output, setExit),

@@ -1,0 +1,76 @@
+/**
+ * What a target's pip run downloads: its requirements (top-level lines, read as deploy reads them) and,
+ * unless --upgrade, constraints holding every project already in the repository at the version the
+ * target's venvs would get from it, so fetching for a new platform fills in the same versions instead
+ * of upgrading the fleet behind the user's back.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.js';
+import { formatRequirement, parseRequirement, satisfiesSpecifier, type Requirement } from '../requirements/pep508.js';
+import { readRequirementsFile } from '../requirements/requirements-file.js';
+import { rankWheelTags } from '../wheels/wheel-filename.js';
+import { compare } from '@renovatebot/pep440';
+import type { ReleasedWheel } from '../wheels/repository.js';
+import type { FetchTarget } from './targets.js';
+
+export interface TargetInputs {
+  requirementFiles: string[];
+  specs: string[];
+  /** Every top-level requirement (files and specs), for the one-by-one retry and the constraints. */
+  topLevel: Requirement[];
+}
+
+/** Specs from the command line, checked: pip would take `-e …` or `--pre` for an option. */
+export function parseSpecs(specs: readonly string[]): Requirement[] {
+  return specs.map((spec) => {
+    if (spec.startsWith('-')) {
+      throw new ConfigError(`${spec}: not a requirement (an unknown option of vdeploy fetch?)`, { hint: 'give requirements as pip writes them, e.g. `vdeploy fetch "django>=4.2,<5" gunicorn`' });
+    }
+    return parseRequirement(spec);
+  });
+}
+
+/** -r files and specs when given (for every target), else the target's venvs' own requirements files. */
+export async function targetInputs(target: FetchTarget, files: readonly string[], specs: readonly string[]): Promise<TargetInputs> {
+  const requirementFiles = files.length > 0 || specs.length > 0 ? [...files] : target.requirements;
+  const topLevel: Requirement[] = [];
+  for (const file of requirementFiles) topLevel.push(...(await readRequirementsFile(file)).map((line) => line.requirement));
+  topLevel.push(...parseSpecs(specs));
+  return { requirementFiles, specs: [...specs], topLevel };
+}
+
+/** One requirement as pip takes it on the command line (without --hash: pins are checked at deploy). */
+export function specOf(requirement: Requirement): string {
+  return formatRequirement(requirement);
+}
+
+/**
+ * `name==version` for each project in the repository: the newest version with a wheel for the target
+ * (any wheel for a target named by flags), else its newest; left out where a top-level requirement
+ * excludes that version (the user asked for another one).
+ */
+export function repositoryPins(released: readonly ReleasedWheel[], target: FetchTarget, topLevel: readonly Requirement[]): string[] {
+  const best = new Map<string, { name: string; version: string; fits: boolean }>();
+  for (const wheel of released) {
+    const fits = target.supportedTags === undefined || rankWheelTags(wheel.wheel, target.supportedTags) !== undefined;
+    const seen = best.get(wheel.normalizedName);
+    const better = !seen || (fits && !seen.fits) || (fits === seen.fits && compare(wheel.version, seen.version) > 0);
+    if (better) best.set(wheel.normalizedName, { name: wheel.name, version: wheel.version, fits });
+  }
+  const pins: string[] = [];
+  for (const [key, { name, version }] of [...best].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const asked = topLevel.filter((r) => r.key === key);
+    if (asked.some((r) => r.specifier !== '' && !satisfiesSpecifier(version, r.specifier, { prereleases: true }))) continue;
+    pins.push(`${name}==${version}`);
+  }
+  return pins;
+}
+
+/** Writes the pins as a constraints file in `dir`; undefined when there are none. */
+export async function writeConstraints(dir: string, pins: readonly string[]): Promise<string | undefined> {
+  if (pins.length === 0) return undefined;
+  const file = join(dir, 'repository-constraints.txt');
+  await writeFile(file, `# The versions already in the wheel repository (vdeploy fetch; --upgrade leaves these out)\n${pins.join('\n')}\n`);
+  return file;
+}
