@@ -146,6 +146,8 @@ export function describeFetchEvent(e: FetchEvent): string | undefined {
     }
     case 'collecting':
       return `  ${e.target}: ${e.requirement}`;
+    case 'saved':
+      return `  ${e.target}: ${chalk.dim('got')} ${e.filename}`;
     case 'retry':
       return `  ${e.target}: ${chalk.yellow('some requirement has no wheel here')}; trying the ${e.requirements} requirements one by one`;
     case 'target-done':
