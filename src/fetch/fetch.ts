@@ -73,6 +73,8 @@ export interface TargetOutcome {
   wheels: FetchedWheel[];
   missing: Array<MissingWheel & { hint: string }>;
   error?: { message: string; hint: string };
+  /** pip's warnings (an index it could not read, network retries): often why something is missing. */
+  warnings: string[];
   /** Top-level requirements tried one by one after the whole set failed. */
   retried?: number;
 }
@@ -124,6 +126,7 @@ async function fetchTarget(
   const label = target.label;
   emit({ kind: 'target-start', target: label, venvs: target.venvs, pinned: pins.length });
   const dir = await mkdtemp(join(tmpdir(), 'vdeploy-fetch-'));
+  const warnings: string[] = [];
   try {
     const constraints = await writeConstraints(dir, pins);
     const run = await runPipForTarget({
@@ -140,6 +143,10 @@ async function fetchTarget(
       onLine: (line) => {
         if (line.kind === 'collecting') emit({ kind: 'collecting', target: label, requirement: line.requirement });
         if (line.kind === 'saved') emit({ kind: 'saved', target: label, filename: line.filename });
+        if (line.kind === 'warning' && !warnings.includes(line.message)) {
+          warnings.push(line.message);
+          emit({ kind: 'warning', target: label, message: `pip: ${line.message}` });
+        }
         if (line.kind === 'markers-not-set')
           emit({ kind: 'warning', target: label, message: `this pip's marker environment cannot be set (${line.why}): dependencies behind markers are chosen for the local Python, not ${label}` });
       },
@@ -153,8 +160,9 @@ async function fetchTarget(
       platform: target.platforms[0] ?? 'any',
       pinned: pins.length,
       wheels,
-      missing: run.missing.map((m) => ({ ...m, hint: missingHint(m, label, pins, options.upgrade ?? false) })),
+      missing: run.missing.map((m) => ({ ...m, hint: missingHint(m, label, pins, options.upgrade ?? false, warnings.length > 0) })),
       ...(run.error !== undefined ? { error: { message: run.error, hint: 'check the index options (--index-url, --find-links, PIP_* and pip.conf) and pip\'s message' } } : {}),
+      warnings,
       ...(run.retried !== undefined ? { retried: run.retried } : {}),
     };
     emit({ kind: 'target-done', target: label, wheels: wheels.length, missing: outcome.missing.length, ...(run.error !== undefined ? { error: run.error } : {}) });
@@ -185,7 +193,9 @@ async function wouldAdd(repoDir: string, reported: Awaited<ReturnType<typeof run
   return reported.map((w) => ({ filename: w.filename, name: w.name, version: w.version, status: have.has(w.filename) ? 'already-present' : 'would-add' }));
 }
 
-function missingHint(m: MissingWheel, target: string, pins: readonly string[], upgrade: boolean): string {
+function missingHint(m: MissingWheel, target: string, pins: readonly string[], upgrade: boolean, pipWarned: boolean): string {
+  // pip reports an index it could not read as "no version": say so before suggesting a build.
+  if (pipWarned) return `pip found no wheel of ${m.name} for ${target}, and warned about the index (above): check --index-url/--find-links and PIP_* first; if the index is right, build it with \`vdeploy build\` or pin another version`;
   const pinned = !upgrade && pins.some((p) => normalizeName(p.split('==')[0]!) === normalizeName(m.name));
   const why = m.pythonMismatch ? ` (versions skipped for their Requires-Python: ${m.pythonMismatch})` : '';
   const held = pinned ? '; it is held at the version already in the repository: `vdeploy fetch --upgrade` looks for newer ones' : '';

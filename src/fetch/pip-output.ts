@@ -15,6 +15,8 @@ export type PipLine =
   | { kind: 'no-version'; requirement: string; name: string; neededBy?: string; versions: string[] }
   /** Versions pip skipped for Requires-Python: "5.2.17 Requires-Python >=3.10; …". */
   | { kind: 'python-mismatch'; detail: string }
+  /** pip's `WARNING:` lines: an index it cannot read, retries after network errors, … */
+  | { kind: 'warning'; message: string }
   /** Any other `ERROR:` line. */
   | { kind: 'error'; message: string }
   /** The wrapper could not set the target's marker environment (pip-command.ts). */
@@ -27,6 +29,8 @@ const COLLECTING = /^Collecting (.+?)(?: \(from .*\))?\s*$/;
 /** pip takes a file from --find-links (or a file: URL) without "Collecting" first. */
 const PROCESSING = /^Processing (\S+\.whl)\s*$/;
 const SAVED = /^(?:Saved|File was already downloaded) (.+?)\s*$/;
+/** Warnings about pip itself, not about this download. */
+const NOISE = /^WARNING: (You are using pip version|There was an error checking the latest version|The directory .* is not owned)/;
 const MARKERS = /^vdeploy-fetch: markers not set: (.*)$/;
 
 /** What one line of pip's stdout or stderr means to fetch; null for the rest. */
@@ -43,6 +47,7 @@ export function parsePipLine(raw: string): PipLine | null {
   if ((m = line.match(PYTHON_MISMATCH))) return { kind: 'python-mismatch', detail: m[1]! };
   if (NO_MATCH.test(line)) return null; // always follows NO_VERSION, which says it all
   if ((m = line.match(MARKERS))) return { kind: 'markers-not-set', why: m[1]! };
+  if (line.startsWith('WARNING: ') && !NOISE.test(line)) return { kind: 'warning', message: line.slice('WARNING: '.length) };
   if (line.startsWith('ERROR: ')) return { kind: 'error', message: line.slice('ERROR: '.length) };
   return null;
 }

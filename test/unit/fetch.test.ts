@@ -168,6 +168,10 @@ describe('fetch: reading pip', () => {
     expect(parsePipLine('ERROR: No matching distribution found for onlysdist')).to.equal(null);
     expect(parsePipLine('ERROR: HTTP error 404 while getting https://x')).to.deep.equal({ kind: 'error', message: 'HTTP error 404 while getting https://x' });
     expect(parsePipLine('vdeploy-fetch: markers not set: No module named x')).to.deep.equal({ kind: 'markers-not-set', why: 'No module named x' });
+    expect(parsePipLine("WARNING: Location 'file:///x/simple/requests/' is ignored: it is neither a file nor a directory.")).to.deep.equal({
+      kind: 'warning', message: "Location 'file:///x/simple/requests/' is ignored: it is neither a file nor a directory.",
+    });
+    expect(parsePipLine('WARNING: You are using pip version 21.0; however, version 24.0 is available.')).to.equal(null);
     expect(parsePipLine('Successfully downloaded django')).to.equal(null);
   });
 

@@ -203,7 +203,7 @@ function summary(result: FetchResult): string {
   if (failed) parts.push(`${plural(failed, 'target')} failed`);
   const tail = result.dryRun
     ? ' (dry run: nothing downloaded, the repository is unchanged)'
-    : missing || failed
+    : (missing || failed) && count('added') + count('replaced') > 0
       ? ' (the wheels that did download were added)'
       : '';
   return `${plural(result.targets.length, 'target')}: ${parts.join(', ')}${tail}`;
