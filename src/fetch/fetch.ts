@@ -161,7 +161,7 @@ async function fetchTarget(
       pinned: pins.length,
       wheels,
       missing: run.missing.map((m) => ({ ...m, hint: missingHint(m, label, pins, options.upgrade ?? false, warnings.length > 0) })),
-      ...(run.error !== undefined ? { error: { message: run.error, hint: 'check the index options (--index-url, --find-links, PIP_* and pip.conf) and pip\'s message' } } : {}),
+      ...(run.error !== undefined ? { error: { message: run.error, hint: errorHint(run.error, pins.length > 0) } } : {}),
       warnings,
       ...(run.retried !== undefined ? { retried: run.retried } : {}),
     };
@@ -191,6 +191,13 @@ async function added(options: FetchOptions, files: readonly string[]): Promise<F
 async function wouldAdd(repoDir: string, reported: Awaited<ReturnType<typeof runPipForTarget>>['reported']): Promise<FetchedWheel[]> {
   const have = new Set((await releasedWheels(repoDir)).map((w) => w.filename));
   return reported.map((w) => ({ filename: w.filename, name: w.name, version: w.version, status: have.has(w.filename) ? 'already-present' : 'would-add' }));
+}
+
+function errorHint(message: string, pinned: boolean): string {
+  if (pinned && /conflicting dependencies|ResolutionImpossible/.test(message)) {
+    return 'projects are held at the versions already in the repository, and those conflict with what is asked: `vdeploy fetch --upgrade` lets them move';
+  }
+  return "check the index options (--index-url, --find-links, PIP_* and pip.conf) and pip's message";
 }
 
 function missingHint(m: MissingWheel, target: string, pins: readonly string[], upgrade: boolean, pipWarned: boolean): string {

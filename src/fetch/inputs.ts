@@ -46,17 +46,17 @@ export function specOf(requirement: Requirement): string {
 }
 
 /**
- * `name==version` for each project in the repository: the newest version with a wheel for the target
- * (any wheel for a target named by flags), else its newest; left out where a top-level requirement
- * excludes that version (the user asked for another one).
+ * `name==version` for each project in the repository with a wheel for the target: the newest such
+ * version (what the target's venvs would get from the repository). Left out: projects with no wheel
+ * for the target (nothing to hold; pip chooses), and those a top-level requirement asks another
+ * version of.
  */
 export function repositoryPins(released: readonly ReleasedWheel[], target: FetchTarget, topLevel: readonly Requirement[]): string[] {
-  const best = new Map<string, { name: string; version: string; fits: boolean }>();
+  const best = new Map<string, { name: string; version: string }>();
   for (const wheel of released) {
-    const fits = target.supportedTags === undefined || rankWheelTags(wheel.wheel, target.supportedTags) !== undefined;
+    if (rankWheelTags(wheel.wheel, target.supportedTags) === undefined) continue;
     const seen = best.get(wheel.normalizedName);
-    const better = !seen || (fits && !seen.fits) || (fits === seen.fits && compare(wheel.version, seen.version) > 0);
-    if (better) best.set(wheel.normalizedName, { name: wheel.name, version: wheel.version, fits });
+    if (!seen || compare(wheel.version, seen.version) > 0) best.set(wheel.normalizedName, { name: wheel.name, version: wheel.version });
   }
   const pins: string[] = [];
   for (const [key, { name, version }] of [...best].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {

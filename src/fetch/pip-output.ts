@@ -29,8 +29,11 @@ const COLLECTING = /^Collecting (.+?)(?: \(from .*\))?\s*$/;
 /** pip takes a file from --find-links (or a file: URL) without "Collecting" first. */
 const PROCESSING = /^Processing (\S+\.whl)\s*$/;
 const SAVED = /^(?:Saved|File was already downloaded) (.+?)\s*$/;
-/** Warnings about pip itself, not about this download. */
-const NOISE = /^WARNING: (You are using pip version|There was an error checking the latest version|The directory .* is not owned)/;
+/**
+ * Warnings about pip itself, not about this download; and a project's page missing from a file://
+ * index, which is only that index not having the project (an HTTP index's 404, which pip keeps quiet).
+ */
+const NOISE = /^WARNING: (You are using pip version|There was an error checking the latest version|The directory .* is not owned|Location 'file:[^']*\/' is ignored: it is neither a file nor a directory)/;
 const MARKERS = /^vdeploy-fetch: markers not set: (.*)$/;
 
 /** What one line of pip's stdout or stderr means to fetch; null for the rest. */

@@ -25,8 +25,8 @@ export interface FetchTarget {
   platforms: string[];
   /** The interpreter's PEP 508 environment: pip evaluates dependency markers against it (pip-command.ts). */
   markers: MarkerEnvironment;
-  /** Its wheel tags, most preferred first; absent for a target named by flags. */
-  supportedTags?: string[];
+  /** Its wheel tags, most preferred first (for a target named by flags: derived from them, roughly as pip does). */
+  supportedTags: string[];
   /** Ids of the venvs this interpreter serves; empty for a target named by flags. */
   venvs: string[];
   /** Their requirements files (absolute), each once: what fetch downloads when not given -r or specs. */
@@ -113,6 +113,7 @@ export function explicitTarget(flags: ExplicitTarget): FetchTarget {
   const abis = flags.abis?.length ? flags.abis : implementation === 'cp' ? [pyTag] : [];
   return {
     label: `${pyTag}-${abis[0] ?? 'none'}-${flags.platforms[0]!}`,
+    supportedTags: tagsFor(pyTag, abis, flags.platforms, Number(major), Number(minor)),
     pythonVersion: flags.pythonVersion,
     implementation,
     abis,
@@ -121,6 +122,21 @@ export function explicitTarget(flags: ExplicitTarget): FetchTarget {
     venvs: [],
     requirements: [],
   };
+}
+
+/**
+ * The wheel tags the flags accept, roughly as pip derives them (packaging's cpython_tags and
+ * compatible_tags), for choosing which repository version fits the target.
+ */
+function tagsFor(pyTag: string, abis: readonly string[], platforms: readonly string[], major: number, minor: number): string[] {
+  const olderPy = Array.from({ length: minor + 1 }, (_, i) => `py${major}${minor - i}`);
+  return [
+    ...abis.flatMap((abi) => platforms.map((p) => `${pyTag}-${abi}-${p}`)),
+    ...platforms.flatMap((p) => [`${pyTag}-abi3-${p}`, `${pyTag}-none-${p}`]),
+    ...[...olderPy, `py${major}`].flatMap((py) => platforms.map((p) => `${py}-none-${p}`)),
+    `${pyTag}-none-any`,
+    ...[...olderPy, `py${major}`].map((py) => `${py}-none-any`),
+  ];
 }
 
 /** A marker environment guessed from the flags: enough for the markers requirements use in practice. */

@@ -18,7 +18,9 @@ import { startFleet, type Fleet } from '../helpers/fleet.js';
 const PYENV = '/root/.pyenv/versions';
 const PY38 = join(PYENV, '3.8.18', 'bin', 'python3.8');
 const PY312 = join(PYENV, '3.12.1', 'bin', 'python3.12');
-const missing = [PY38, PY312].filter((p) => !existsSync(p));
+/** Its pip is 22.0.4: too old for --dry-run. */
+const PY37 = join(PYENV, '3.7.16', 'bin', 'python3.7');
+const missing = [PY38, PY312, PY37].filter((p) => !existsSync(p));
 const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
 
 (missing.length > 0 ? describe.skip : describe)('vdeploy fetch (real sshd fleet on CPython 3.8 and 3.12, real pip, the test\'s own index)', function () {
@@ -42,8 +44,9 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
         { host: fleet.hosts[0]!, path: venv38(), python: PY38 },
         { host: fleet.hosts[1]!, path: venv312(), python: PY312 },
       ],
-      requirements: 'markerapp\ncertifi\n',
-      wheels: [],
+      // The app itself is in no index: only in the repository (as `vdeploy build` or add-wheel put it there).
+      requirements: 'myapp\ncertifi\n',
+      wheels: [await buildWheel(await makeTempDir('vdeploy-fetch-app-'), { name: 'myapp', version: '1.0', requiresDist: ['markerapp>=1.0'] })],
     });
   });
   after(async () => fleet?.stop());
@@ -60,6 +63,7 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
     // The plan itself fails (the repository is empty) but has probed both hosts.
     const plan = await project.run(['plan']);
     expect(plan.exitCode, plan.stderr + plan.stdout).to.not.equal(0);
+    const logBefore = await releaseLog();
     const r = await fetch(['--dry-run']);
     expect(r.exitCode, r.stderr + r.stdout).to.equal(0);
     const header = r.stdout.split('\n')[0]!;
@@ -69,11 +73,12 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
     expect(r.stdout).to.match(/^backportlib\s+1\.0\s+would add\s+-$/m);
     expect(r.stdout).to.match(/^markerapp\s+1\.0\s+would add\s+would add$/m);
     expect(r.stdout).to.match(/^certifi\s+\S+\s+would add\s+would add$/m);
-    expect(r.stdout).to.include('2 targets: 7 would be added, 0 already present (dry run: nothing downloaded, the repository is unchanged)');
+    expect(r.stdout).to.match(/^myapp\s+1\.0\s+present\s+present$/m);
+    expect(r.stdout).to.include('2 targets: 7 would be added, 2 already present (dry run: nothing downloaded, the repository is unchanged)');
     expect(r.stderr).to.match(/^using pip \d+\.\d+/m);
-    expect(r.stderr).to.match(/^cp38-cp38-manylinux_\S+ for 1 venv$/m);
-    expect(await releaseLog()).to.equal('');
-    expect(await readdir(project.repo)).to.deep.equal(['release_log']);
+    expect(r.stderr).to.match(/^cp38-cp38-manylinux_\S+ for 1 venv, 1 project held at the repository's versions$/m);
+    expect(await releaseLog()).to.equal(logBefore);
+    expect((await readdir(project.repo)).sort()).to.deep.equal(['myapp-1.0-py3-none-any.whl', 'release_log']);
   });
 
   it('fetch downloads each Python\'s own wheels from the test\'s index into the repository, with release lines', async () => {
@@ -82,7 +87,8 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
     expect(r.stdout).to.match(/^fastlib\s+1\.0\s+added\s+-$/m);
     expect(r.stdout).to.match(/^fastlib\s+2\.0\s+-\s+added$/m);
     expect(r.stdout).to.match(/^markerapp\s+1\.0\s+added\s+present$/m);
-    expect(r.stdout).to.include('2 targets: 5 added, 2 already present');
+    expect(r.stdout).to.match(/^myapp\s+1\.0\s+present\s+present$/m);
+    expect(r.stdout).to.include('2 targets: 5 added, 4 already present');
     // Progress per package as it happens.
     expect(r.stderr).to.match(/cp312-cp312-\S+: got fastlib-2\.0-cp312-cp312-manylinux_2_17_x86_64\.whl/);
     const log = await releaseLog();
@@ -99,7 +105,7 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
   it('deploy then installs on both hosts the wheels of their own Python', async () => {
     const r = await project.run(['deploy', '--yes']);
     expect(r.exitCode, r.stderr + r.stdout).to.equal(0);
-    const check = 'import sys, fastlib, markerapp, certifi\ntry:\n    import backportlib; b = "backport"\nexcept ImportError:\n    b = "-"\nprint("%d.%d" % sys.version_info[:2], fastlib.__version__, fastlib.TAG, b)';
+    const check = 'import sys, myapp, fastlib, markerapp, certifi\ntry:\n    import backportlib; b = "backport"\nexcept ImportError:\n    b = "-"\nprint("%d.%d" % sys.version_info[:2], fastlib.__version__, fastlib.TAG, b)';
     const on38 = await fleet.exec(fleet.hosts[0]!, [join(venv38(), 'bin', 'python'), '-c', check]);
     const on312 = await fleet.exec(fleet.hosts[1]!, [join(venv312(), 'bin', 'python'), '-c', check]);
     expect(on38.stdout.trim()).to.equal('3.8 1.0 cp38-cp38-manylinux_2_17_x86_64 backport');
@@ -119,7 +125,7 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
     expect(json.repo).to.equal(project.repo);
     expect(json.failed).to.equal(false);
     expect(json.targets.map((t) => t.venvs.length)).to.deep.equal([1, 1]);
-    expect(json.targets.flatMap((t) => t.wheels.map((w) => w.status))).to.deep.equal(Array(7).fill('already-present'));
+    expect(json.targets.flatMap((t) => t.wheels.map((w) => w.status))).to.deep.equal(Array(9).fill('already-present'));
     expect(json.packages.find((p) => p.name === 'fastlib' && p.version === '2.0')?.targets).to.deep.equal({ [json.targets[1]!.target]: 'already-present' });
   });
 
@@ -127,7 +133,7 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
     await buildWheel(index.findLinks, { name: 'fastlib', version: '2.1', tag: 'cp312-cp312-manylinux_2_17_x86_64', files: { 'fastlib/__init__.py': '__version__ = "2.1"\n' } });
     const held = await fetch(['--select', 'host2']);
     expect(held.exitCode, held.stderr + held.stdout).to.equal(0);
-    expect(held.stdout).to.include('1 target: 0 added, 3 already present');
+    expect(held.stdout).to.include('1 target: 0 added, 4 already present');
     const up = await fetch(['--upgrade', '--select', 'host2']);
     expect(up.exitCode, up.stderr + up.stdout).to.equal(0);
     expect(up.stdout).to.match(/^fastlib\s+2\.1\s+added$/m);
@@ -137,11 +143,12 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
   });
 
   it('a package with only an sdist is missing for each Python, with the hint to build it; exit 1, and what did download was added', async () => {
-    const r = await fetch(['onlysdist', 'certifi', '--select', 'host1']);
+    const r = await fetch(['onlysdist', 'tzdata', '--select', 'host1']);
     expect(r.exitCode, r.stderr + r.stdout).to.equal(1);
     expect(r.stderr).to.match(/^missing: cp38-cp38-\S+: onlysdist$/m);
     expect(r.stderr).to.match(/hint: no wheel of onlysdist for cp38-cp38-\S+: build one with `vdeploy build` from its source, or pin a version that has wheels for this Python/);
-    expect(r.stdout).to.match(/^certifi\s+\S+\s+present$/m);
+    expect(r.stdout).to.match(/^tzdata\s+\S+\s+added$/m);
+    expect(await releaseLog()).to.match(/^release: tzdata==\S+ tzdata-\S+\.whl /m);
     expect(r.stdout).to.include('1 missing (the wheels that did download were added)');
   });
 
@@ -157,6 +164,22 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
     expect(noPython.exitCode).to.equal(2);
     expect(noPython.stderr).to.match(/^error: no `python3` on PATH; vdeploy fetch needs a Python with pip/m);
     expect(noPython.stderr).to.match(/^hint: install Python 3 with pip, or pass --python/m);
+    const oldPip = await fetch(['--dry-run', '--python', PY37]);
+    expect(oldPip.exitCode).to.equal(2);
+    expect(oldPip.stderr).to.match(/^error: --dry-run needs pip 22\.2 or newer \(pip install --dry-run --report\); \S+python3\.7 has pip 22\.0\.4$/m);
     expect(await releaseLog()).to.not.include('onlysdist');
+  });
+
+  it('fetches for a Python named by flags, without the venvs\' facts; flags that describe no target are usage errors', async () => {
+    const r = await fetch(['--dry-run', '--python-version', '3.8', '--platform', 'manylinux_2_17_x86_64', 'fastlib']);
+    expect(r.exitCode, r.stderr + r.stdout).to.equal(0);
+    expect(r.stdout.split('\n')[0]).to.match(/^package\s+version\s+cp38-cp38-manylinux_2_17_x86_64$/);
+    expect(r.stdout).to.match(/^fastlib\s+1\.0\s+present$/m);
+    const bad = await fetch(['--platform', 'manylinux_2_17_x86_64']);
+    expect(bad.exitCode).to.equal(2);
+    expect(bad.stderr).to.match(/^error: --platform, --abi and --implementation describe a target only with --python-version$/m);
+    const both = await fetch(['--python-version', '3.8', '--platform', 'linux_x86_64', '--select', 'host1']);
+    expect(both.exitCode).to.equal(2);
+    expect(both.stderr).to.match(/^error: --python-version names the target itself/m);
   });
 });

@@ -92,7 +92,8 @@ describe('fetch: targets', () => {
     const t = explicitTarget({ pythonVersion: '3.8', platforms: ['manylinux_2_17_x86_64', 'manylinux2014_x86_64'] });
     expect(t).to.include({ label: 'cp38-cp38-manylinux_2_17_x86_64', implementation: 'cp', pythonVersion: '3.8' });
     expect(t.abis).to.deep.equal(['cp38']);
-    expect(t.supportedTags).to.equal(undefined);
+    expect(t.supportedTags).to.include.members(['cp38-cp38-manylinux_2_17_x86_64', 'cp38-abi3-manylinux2014_x86_64', 'py3-none-any', 'py38-none-any', 'cp38-none-any']);
+    expect(t.supportedTags).to.not.include('cp312-cp312-manylinux_2_17_x86_64');
     expect(markersFor('3.8', 'cp', 'manylinux_2_17_x86_64')).to.include({
       python_version: '3.8',
       python_full_version: '3.8.0',
@@ -168,9 +169,11 @@ describe('fetch: reading pip', () => {
     expect(parsePipLine('ERROR: No matching distribution found for onlysdist')).to.equal(null);
     expect(parsePipLine('ERROR: HTTP error 404 while getting https://x')).to.deep.equal({ kind: 'error', message: 'HTTP error 404 while getting https://x' });
     expect(parsePipLine('vdeploy-fetch: markers not set: No module named x')).to.deep.equal({ kind: 'markers-not-set', why: 'No module named x' });
-    expect(parsePipLine("WARNING: Location 'file:///x/simple/requests/' is ignored: it is neither a file nor a directory.")).to.deep.equal({
-      kind: 'warning', message: "Location 'file:///x/simple/requests/' is ignored: it is neither a file nor a directory.",
+    expect(parsePipLine('WARNING: Retrying (Retry(total=4, connect=None)) after connection broken by NewConnectionError: /simple/x/')).to.deep.equal({
+      kind: 'warning', message: 'Retrying (Retry(total=4, connect=None)) after connection broken by NewConnectionError: /simple/x/',
     });
+    // A file:// index without the project: its 404.
+    expect(parsePipLine("WARNING: Location 'file:///x/simple/requests/' is ignored: it is neither a file nor a directory.")).to.equal(null);
     expect(parsePipLine('WARNING: You are using pip version 21.0; however, version 24.0 is available.')).to.equal(null);
     expect(parsePipLine('Successfully downloaded django')).to.equal(null);
   });
@@ -224,9 +227,10 @@ describe('fetch: repository pins (what --upgrade leaves out)', () => {
     released('fastlib-2.0-cp312-cp312-manylinux_2_17_x86_64.whl'),
     released('fastlib-1.0-cp38-cp38-manylinux_2_17_x86_64.whl'),
     released('fastlib-1.0-cp312-cp312-manylinux_2_17_x86_64.whl'),
+    released('winlib-1.0-cp38-cp38-win_amd64.whl'),
   ];
 
-  it('holds each project at the newest version the target can install from the repository', () => {
+  it('holds each project at the newest version the target can install from the repository (none: not held)', () => {
     expect(repositoryPins(repo, targetFromFacts(py312) as FetchTarget, [])).to.deep.equal(['Django==5.2.17', 'fastlib==2.0']);
     expect(repositoryPins(repo, targetFromFacts(py38) as FetchTarget, [])).to.deep.equal(['Django==5.2.17', 'fastlib==1.0']);
   });
