@@ -5,6 +5,7 @@
  * --only-binary=:all:, and a requirement with no wheel for a target is reported for that target.
  * Runs targets one after the other (pip is busy enough on its own); never connects to a host.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,7 +137,7 @@ async function fetchTarget(
       inputs,
       ...(constraints ? { constraints } : {}),
       index: options.index ?? {},
-      repoDir: options.repoDir,
+      ...(existsSync(options.repoDir) ? { repoDir: options.repoDir } : {}),
       dir,
       dryRun: options.dryRun ?? false,
       ...(options.signal ? { signal: options.signal } : {}),

@@ -32,8 +32,8 @@ export interface PipInputs {
   /** A `-c` constraints file (the repository's versions: fetch.ts), if any. */
   constraints?: string;
   index: IndexOptions;
-  /** Always searched too (last): the app's own wheel is often only there. */
-  repoDir: string;
+  /** Searched too (last), when it exists: the app's own wheel is often only there. */
+  repoDir?: string;
 }
 
 /** Oldest pip fetch works with: the resolver of 20.3 and `--platform`/`--abi` given several times. */
@@ -82,12 +82,12 @@ export function platformArgs(flags: PlatformFlags): string[] {
   ];
 }
 
-export function indexArgs(index: IndexOptions, repoDir: string): string[] {
+export function indexArgs(index: IndexOptions, repoDir?: string): string[] {
   return [
     ...(index.noIndex ? ['--no-index'] : []),
     ...(index.indexUrl !== undefined ? ['--index-url', index.indexUrl] : []),
     ...(index.extraIndexUrls ?? []).flatMap((url) => ['--extra-index-url', url]),
-    ...[...(index.findLinks ?? []), repoDir].flatMap((dir) => ['--find-links', dir]),
+    ...[...(index.findLinks ?? []), ...(repoDir !== undefined ? [repoDir] : [])].flatMap((dir) => ['--find-links', dir]),
   ];
 }
 

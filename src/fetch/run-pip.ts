@@ -46,7 +46,8 @@ export interface PipRunRequest {
   inputs: TargetInputs;
   constraints?: string;
   index: IndexOptions;
-  repoDir: string;
+  /** The repository, if it exists yet (pip warns about a --find-links directory that does not). */
+  repoDir?: string;
   /** Downloads go here; --report and --target files too. */
   dir: string;
   dryRun: boolean;
@@ -80,7 +81,13 @@ interface RunResult {
 
 async function runOnce(request: PipRunRequest, files: readonly string[], specs: readonly string[], tag: string): Promise<RunResult> {
   const { target, python } = request;
-  const inputs = { requirementFiles: files, specs, index: request.index, repoDir: request.repoDir, ...(request.constraints ? { constraints: request.constraints } : {}) };
+  const inputs = {
+    requirementFiles: files,
+    specs,
+    index: request.index,
+    ...(request.repoDir !== undefined ? { repoDir: request.repoDir } : {}),
+    ...(request.constraints ? { constraints: request.constraints } : {}),
+  };
   const reportFile = join(request.dir, `report-${tag}.json`);
   const argv = request.dryRun
     ? reportArgv(python, target.markers, target, inputs, join(request.dir, `target-${tag}`), reportFile)

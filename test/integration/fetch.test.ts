@@ -110,6 +110,7 @@ describe('fetchWheels (real pip, the test\'s own index)', function () {
     const t = result.targets[0]!;
     expect(t.retried).to.equal(2);
     expect(t.missing.map((m) => [m.requirement, m.versions])).to.deep.equal([['onlysdist', []]]);
+    expect(t.warnings, 'pip warnings').to.deep.equal([]);
     expect(t.missing[0]!.hint).to.match(/no wheel of onlysdist for cp38-cp38-manylinux_2_36_x86_64: build one with `vdeploy build`.*or pin a version/);
     expect(t.wheels.map((w) => `${w.filename} ${w.status}`)).to.deep.equal(['fastlib-1.0-cp38-cp38-manylinux_2_17_x86_64.whl added']);
   });
