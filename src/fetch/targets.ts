@@ -83,7 +83,14 @@ export function targetsFromCache(config: ResolvedConfig, venvs: readonly Resolve
     targets.set(key, entry);
   }
   if (unknown.length > 0) throw noFactsError(unknown);
-  return [...targets.values()];
+  // Two interpreters with the same most preferred tag but other flags (say, another glibc's tail of
+  // platforms) still need names of their own: the table has a column per target.
+  const seen = new Map<string, number>();
+  return [...targets.values()].map((t) => {
+    const n = (seen.get(t.label) ?? 0) + 1;
+    seen.set(t.label, n);
+    return n === 1 ? t : { ...t, label: `${t.label}#${n}` };
+  });
 }
 
 function noFactsError(unknown: readonly ResolvedVenv[]): ConfigError {

@@ -6,11 +6,12 @@
 // installs them on both hosts (no network there: only the pushed wheels).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { buildWheel } from '../helpers/build-wheel.js';
-import { makeTempDir } from '../helpers/cli.js';
+import { makeTempDir, startVdeploy } from '../helpers/cli.js';
+import { waitFor } from '../helpers/pause-pip.js';
 import { makeDeployProject, type DeployProject } from '../helpers/deploy-project.js';
 import { isolatedPipEnv, makeFetchIndex, type FetchIndex } from '../helpers/fetch-index.js';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
@@ -181,5 +182,33 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
     const both = await fetch(['--python-version', '3.8', '--platform', 'linux_x86_64', '--select', 'host1']);
     expect(both.exitCode).to.equal(2);
     expect(both.stderr).to.match(/^error: --python-version names the target itself/m);
+  });
+});
+
+describe('vdeploy fetch: Ctrl-C', function () {
+  this.timeout(120_000);
+
+  it('stops pip, removes its temporary directory, leaves the repository alone and exits 130', async () => {
+    const dir = await makeTempDir('vdeploy-fetch-int-');
+    const started = join(dir, 'pip-started');
+    // A Python whose pip answers the version question, then hangs in the download (exec: killing it kills the sleep).
+    const fake = join(dir, 'python');
+    await writeFile(
+      fake,
+      `#!/bin/sh\ncase "$2" in *"import pip"*) echo '{"python": "3.12.1", "pip": "24.0"}'; exit 0;; esac\necho "Collecting slowpkg"\necho "$@" > ${JSON.stringify(started)}\nexec sleep 60\n`,
+    );
+    await chmod(fake, 0o755);
+    const run = startVdeploy(['fetch', '--python', fake, '--python-version', '3.12', '--platform', 'linux_x86_64', 'slowpkg'], dir);
+    await waitFor(() => existsSync(started));
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.exitCode, r.stderr).to.equal(130);
+    expect(r.stderr).to.match(/^error: interrupted: pip was stopped; wheels of the targets done before are in the repository/m);
+    expect(r.stderr).to.not.include('import json');
+    const args = (await readFile(started, 'utf8')).trim().split(' ');
+    const downloads = args[args.indexOf('-d') + 1]!;
+    expect(downloads).to.match(/vdeploy-fetch-[^/]+\/wheels$/);
+    expect(existsSync(join(downloads, '..'))).to.equal(false);
+    expect(existsSync(join(dir, 'wheels'))).to.equal(false);
   });
 });

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import chalk from 'chalk';
 import type { CommandModule } from 'yargs';
 import { findDeployfile } from '../../config/load-deployfile.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, InterruptedError } from '../../errors.js';
 import { defaultInterpreterCache } from '../../facts/interpreter-cache.js';
 import { fetchWheels, type FetchEvent, type FetchResult, type WheelStatus } from '../../fetch/fetch.js';
 import { explicitTarget, targetsFromCache, type FetchTarget } from '../../fetch/targets.js';
@@ -70,7 +70,10 @@ export function fetchCommand(output: Output, setExit: (code: number) => void): C
     handler: async (args) => {
       const { repo, targets } = await chooseTargets(args);
       const interrupted = new AbortController();
-      const restore = onInterrupt(() => interrupted.abort());
+      // The reason is the error: without one, the message would quote pip's whole argv (the wrapper script).
+      const restore = onInterrupt(() =>
+        interrupted.abort(new InterruptedError('interrupted: pip was stopped; wheels of the targets done before are in the repository, none of the one pip was working on')),
+      );
       let result: FetchResult;
       try {
         result = await fetchWheels({
