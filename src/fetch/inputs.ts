@@ -4,6 +4,7 @@
  * target's venvs would get from it, so fetching for a new platform fills in the same versions instead
  * of upgrading the fleet behind the user's back.
  */
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -31,11 +32,23 @@ export function parseSpecs(specs: readonly string[]): Requirement[] {
   });
 }
 
-/** -r files and specs when given (for every target), else the target's venvs' own requirements files. */
+/**
+ * -r files and specs when given (for every target), else the target's venvs' own requirements files.
+ * Those must be what deploy accepts; a file given with -r is pip's to read, and may hold what only
+ * pip honours (`--index-url`, URLs…): its requirements then just take no part in the one-by-one retry
+ * and do not release the repository's versions (--upgrade does).
+ */
 export async function targetInputs(target: FetchTarget, files: readonly string[], specs: readonly string[]): Promise<TargetInputs> {
-  const requirementFiles = files.length > 0 || specs.length > 0 ? [...files] : target.requirements;
+  const given = files.length > 0 || specs.length > 0;
+  const requirementFiles = given ? [...files] : target.requirements;
   const topLevel: Requirement[] = [];
-  for (const file of requirementFiles) topLevel.push(...(await readRequirementsFile(file)).map((line) => line.requirement));
+  for (const file of requirementFiles) {
+    const lines = await readRequirementsFile(file).catch((err: unknown) => {
+      if (given && err instanceof ConfigError && existsSync(file)) return [];
+      throw err;
+    });
+    topLevel.push(...lines.map((line) => line.requirement));
+  }
   topLevel.push(...parseSpecs(specs));
   return { requirementFiles, specs: [...specs], topLevel };
 }

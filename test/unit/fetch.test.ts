@@ -11,7 +11,7 @@ import { resolveConfig } from '../../src/config/resolve-config.js';
 import { configSchema } from '../../src/config/schema.js';
 import { InterpreterCache } from '../../src/facts/interpreter-cache.js';
 import type { InterpreterFacts } from '../../src/facts/types.js';
-import { parseSpecs, repositoryPins } from '../../src/fetch/inputs.js';
+import { parseSpecs, repositoryPins, targetInputs } from '../../src/fetch/inputs.js';
 import { downloadArgv, indexArgs, pipAtLeast, PIP_VERSION_SCRIPT, PIP_WRAPPER, reportArgv } from '../../src/fetch/pip-command.js';
 import { lineSplitter, parsePipLine, parsePipReport } from '../../src/fetch/pip-output.js';
 import { explicitTarget, markersFor, targetFromFacts, targetsFromCache, type FetchTarget } from '../../src/fetch/targets.js';
@@ -86,6 +86,30 @@ describe('fetch: targets', () => {
       .with.property('hint')
       .that.matches(/vdeploy plan new1/)
       .and.matches(/--python-version 3\.12 --platform/);
+  });
+
+  it('names each target once, even two interpreters with the same most preferred tag', async () => {
+    const dir = await makeTempDir('vdeploy-fetch-unit-');
+    const config = resolveConfig(
+      configSchema.parse({ hosts: [{ name: 'a', user: 'u', port: 22 }, { name: 'b', user: 'u', port: 22 }], venvs: [{ host: 'a', path: '/v' }, { host: 'b', path: '/v' }] }),
+      join(dir, 'deployfile.ts'),
+    );
+    const cache = new InterpreterCache(join(dir, 'interpreters.json'));
+    cache.rememberVenvs('u@a:22', [{ path: '/v', interpreter: py312 }]);
+    cache.rememberVenvs('u@b:22', [{ path: '/v', interpreter: { ...py312, supportedTags: [...py312.supportedTags, 'cp312-cp312-manylinux_2_5_x86_64'] } }]);
+    const labels = targetsFromCache(config, config.venvs, cache, { file: undefined, items: [] }).map((t) => t.label);
+    expect(labels).to.deep.equal(['cp312-cp312-manylinux_2_36_x86_64', 'cp312-cp312-manylinux_2_36_x86_64#2']);
+  });
+
+  it('reads -r files given on the command line leniently (pip options in them are pip\'s), the venvs\' own files strictly', async () => {
+    const dir = await makeTempDir('vdeploy-fetch-unit-');
+    const file = join(dir, 'req.txt');
+    writeFileSync(file, '--index-url https://example.org/simple\ndjango\n');
+    const t = { ...(targetFromFacts(py312) as FetchTarget), requirements: [file] };
+    expect((await targetInputs(t, [file], ['gunicorn'])).topLevel.map((r) => r.key)).to.deep.equal(['gunicorn']);
+    let error: unknown;
+    await targetInputs(t, [], []).catch((err: unknown) => (error = err));
+    expect(String(error)).to.match(/req\.txt:1/);
   });
 
   it('builds a target from flags, with a marker environment guessed from them; malformed flags are usage errors', () => {
