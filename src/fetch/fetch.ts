@@ -16,6 +16,7 @@ import { normalizeName } from '../wheels/wheel-filename.js';
 import { repositoryPins, targetInputs, writeConstraints } from './inputs.js';
 import { checkLocalPip, type LocalPip } from './local-pip.js';
 import type { IndexOptions } from './pip-command.js';
+import type { PipLine } from './pip-output.js';
 import { runPipForTarget, type MissingWheel } from './run-pip.js';
 import type { FetchTarget } from './targets.js';
 
@@ -74,7 +75,7 @@ export interface TargetOutcome {
   wheels: FetchedWheel[];
   missing: Array<MissingWheel & { hint: string }>;
   error?: { message: string; hint: string };
-  /** pip's warnings (an index it could not read, network retries): often why something is missing. */
+  /** pip's warnings (an index it could not read, network retries: often why something is missing), as shown. */
   warnings: string[];
   /** Top-level requirements tried one by one after the whole set failed. */
   retried?: number;
@@ -141,16 +142,7 @@ async function fetchTarget(
       dir,
       dryRun: options.dryRun ?? false,
       ...(options.signal ? { signal: options.signal } : {}),
-      onLine: (line) => {
-        if (line.kind === 'collecting') emit({ kind: 'collecting', target: label, requirement: line.requirement });
-        if (line.kind === 'saved') emit({ kind: 'saved', target: label, filename: line.filename });
-        if (line.kind === 'warning' && !warnings.includes(line.message)) {
-          warnings.push(line.message);
-          emit({ kind: 'warning', target: label, message: `pip: ${line.message}` });
-        }
-        if (line.kind === 'markers-not-set')
-          emit({ kind: 'warning', target: label, message: `this pip's marker environment cannot be set (${line.why}): dependencies behind markers are chosen for the local Python, not ${label}` });
-      },
+      onLine: (line) => reportLine(line, label, warnings, emit),
       onRetry: (count) => emit({ kind: 'retry', target: label, requirements: count }),
     });
     const wheels = options.dryRun ? await wouldAdd(options.repoDir, run.reported) : await added(options, run.files);
@@ -170,6 +162,22 @@ async function fetchTarget(
     return outcome;
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** pip's progress as events; its warnings also kept (each once) for the outcome. */
+function reportLine(line: PipLine, target: string, warnings: string[], emit: (event: FetchEvent) => void): void {
+  if (line.kind === 'collecting') emit({ kind: 'collecting', target, requirement: line.requirement });
+  if (line.kind === 'saved') emit({ kind: 'saved', target, filename: line.filename });
+  const warning =
+    line.kind === 'warning'
+      ? `pip: ${line.message}`
+      : line.kind === 'markers-not-set'
+        ? `this pip's marker environment cannot be set (${line.why}): dependencies behind markers are chosen for the local Python, not ${target}`
+        : undefined;
+  if (warning !== undefined && !warnings.includes(warning)) {
+    warnings.push(warning);
+    emit({ kind: 'warning', target, message: warning });
   }
 }
 

@@ -5,11 +5,14 @@
  * --upgrade; an sdist-only project reported for its target while the rest still arrives.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { InterpreterFacts } from '../../src/facts/types.js';
 import { fetchWheels, type FetchEvent, type FetchOptions, type FetchResult } from '../../src/fetch/fetch.js';
+import { PIP_WRAPPER } from '../../src/fetch/pip-command.js';
+import { parsePipLine } from '../../src/fetch/pip-output.js';
 import { targetFromFacts, type FetchTarget } from '../../src/fetch/targets.js';
 import { buildWheel } from '../helpers/build-wheel.js';
 import { makeTempDir } from '../helpers/cli.js';
@@ -113,5 +116,42 @@ describe('fetchWheels (real pip, the test\'s own index)', function () {
     expect(t.warnings, 'pip warnings').to.deep.equal([]);
     expect(t.missing[0]!.hint).to.match(/no wheel of onlysdist for cp38-cp38-manylinux_2_36_x86_64: build one with `vdeploy build`.*or pin a version/);
     expect(t.wheels.map((w) => `${w.filename} ${w.status}`)).to.deep.equal(['fastlib-1.0-cp38-cp38-manylinux_2_17_x86_64.whl added']);
+  });
+});
+
+describe('the pip wrapper (pip-command.ts) against stand-in pips', () => {
+  /** A `pip` package whose main() prints what it was given and the marker environment it sees. */
+  async function fakePip(dir: string, withVendor: boolean): Promise<string> {
+    const root = join(dir, withVendor ? 'vendored' : 'bare');
+    await mkdir(join(root, 'pip', '_internal', 'cli'), { recursive: true });
+    await writeFile(join(root, 'pip', '__init__.py'), '__version__ = "24.0"\n');
+    await writeFile(join(root, 'pip', '_internal', '__init__.py'), '');
+    await writeFile(join(root, 'pip', '_internal', 'cli', '__init__.py'), '');
+    const seen = withVendor ? 'from pip._vendor.packaging import markers\n    print(markers.default_environment()["python_version"])\n' : '';
+    await writeFile(join(root, 'pip', '_internal', 'cli', 'main.py'), `def main(args):\n    print(" ".join(args))\n    ${seen || 'pass'}\n    return 3\n`);
+    if (withVendor) {
+      await mkdir(join(root, 'pip', '_vendor', 'packaging'), { recursive: true });
+      await writeFile(join(root, 'pip', '_vendor', '__init__.py'), '');
+      await writeFile(join(root, 'pip', '_vendor', 'packaging', '__init__.py'), '');
+      await writeFile(join(root, 'pip', '_vendor', 'packaging', 'markers.py'), 'def default_environment():\n    return {"python_version": "local"}\n');
+    }
+    return root;
+  }
+  const run = (pythonPath: string, markers: object) =>
+    spawnSync('python3', ['-c', PIP_WRAPPER, JSON.stringify(markers), 'download', 'x'], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: pythonPath } });
+
+  it('hands pip its arguments and exit code, with the target\'s marker environment', async () => {
+    const root = await fakePip(await makeTempDir('vdeploy-fakepip-'), true);
+    const r = run(root, { python_version: '3.8' });
+    expect([r.status, r.stdout, r.stderr]).to.deep.equal([3, 'download x\n3.8\n', '']);
+    expect(run(root, {}).stdout).to.equal('download x\nlocal\n');
+  });
+
+  it('says so when this pip\'s marker environment cannot be set, and runs pip anyway', async () => {
+    const root = await fakePip(await makeTempDir('vdeploy-fakepip-'), false);
+    const r = run(root, { python_version: '3.8' });
+    expect(r.status).to.equal(3);
+    expect(r.stdout).to.equal('download x\n');
+    expect(parsePipLine(r.stderr.trim())).to.deep.include({ kind: 'markers-not-set' });
   });
 });
