@@ -172,10 +172,17 @@ const sha256 = async (path: string) => createHash('sha256').update(await readFil
   });
 
   it('fetches for a Python named by flags, without the venvs\' facts; flags that describe no target are usage errors', async () => {
-    const r = await fetch(['--dry-run', '--python-version', '3.8', '--platform', 'manylinux_2_17_x86_64', 'fastlib']);
+    // The index named by flags this time, not by PIP_* variables.
+    const flags = ['--index-url', index.simpleUrl, '--find-links', index.findLinks];
+    const r = await project.run(['fetch', '--dry-run', '--python-version', '3.8', '--platform', 'manylinux_2_17_x86_64', ...flags, 'fastlib', 'tzdata'], { env: isolatedPipEnv() });
     expect(r.exitCode, r.stderr + r.stdout).to.equal(0);
     expect(r.stdout.split('\n')[0]).to.match(/^package\s+version\s+cp38-cp38-manylinux_2_17_x86_64$/);
     expect(r.stdout).to.match(/^fastlib\s+1\.0\s+present$/m);
+    expect(r.stdout).to.match(/^tzdata\s+\S+\s+present$/m);
+    const none = await project.run(['fetch', '--dry-run', '--python-version', '3.8', '--platform', 'manylinux_2_17_x86_64', '--no-index', 'tzdata'], { env: isolatedPipEnv() });
+    expect(none.exitCode, none.stderr + none.stdout).to.equal(0);
+    // With no index, only the repository is searched (the app's wheels are there): it has tzdata.
+    expect(none.stdout).to.match(/^tzdata\s+\S+\s+present$/m);
     const bad = await fetch(['--platform', 'manylinux_2_17_x86_64']);
     expect(bad.exitCode).to.equal(2);
     expect(bad.stderr).to.match(/^error: --platform, --abi and --implementation describe a target only with --python-version$/m);
