@@ -45,3 +45,6 @@ export { parseHistory, chooseRollbackTarget, type HistoryEntry } from './history
 export type { PlanMode } from './deploy/plan-deploy.js';
 export { relocateVenv, RelocateError, type RelocateRequest, type RelocateResult, type RelocateChange } from './relocate/relocate.js';
 export { relocateFleet, relocateHere, type RelocateEntry, type RelocateEntryError, type RelocateFleetOptions } from './relocate/relocate-fleet.js';
+export { fetchWheels, type FetchOptions, type FetchResult, type FetchEvent, type TargetOutcome, type FetchedWheel, type PackageRow } from './fetch/fetch.js';
+export { targetsFromCache, targetFromFacts, explicitTarget, type FetchTarget, type ExplicitTarget } from './fetch/targets.js';
+export { defaultInterpreterCache, InterpreterCache } from './facts/interpreter-cache.js';

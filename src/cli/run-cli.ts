@@ -10,6 +10,7 @@ import { addWheelCommand } from './commands/add-wheel.js';
 import { buildCommand } from './commands/build.js';
 import { cacheCommand } from './commands/cache.js';
 import { deployCommand, planCommand, rollbackCommand } from './commands/deploy.js';
+import { fetchCommand } from './commands/fetch.js';
 import { initCommand } from './commands/init.js';
 import { historyCommand, statusCommand } from './commands/status.js';
 import { relocateCommand } from './commands/relocate.js';
@@ -34,6 +35,7 @@ export async function runCli(argv: string[], output: Output = processOutput(proc
     addWheelCommand(output, setExit),
     buildCommand(output),
     wheelsCommand(output),
+    fetchCommand(output, setExit),
     venvsCommand(output),
     relocateCommand(output, setExit),
     planCommand(output, setExit),

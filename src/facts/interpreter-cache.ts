@@ -22,6 +22,7 @@ import * as z from 'zod';
 import { localCacheDir, readCacheFile, writeCacheFile } from '../local-cache.js';
 import { interpreterSchema } from './probe-contract.js';
 import type { ConfirmedInterpreter, LearnedInterpreter } from './probe-output.js';
+import type { InterpreterFacts } from './types.js';
 
 /**
  * Entries older than this are not offered, so the host computes the facts afresh: a backstop for
@@ -29,6 +30,21 @@ import type { ConfirmedInterpreter, LearnedInterpreter } from './probe-output.js
  * one interpreter start per host and week.
  */
 export const MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * How long the interpreter a venv was seen with is remembered for `vdeploy fetch`, which never
+ * connects: longer than MAX_AGE_MS, since a guess a few weeks old beats "run plan first".
+ */
+export const VENV_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
+
+/** A remembered venv entry younger than this is not rewritten when a probe sees the same facts again. */
+const VENV_REFRESH_MS = 24 * 3600 * 1000;
+
+/** The interpreter a venv was last probed with, and when. */
+export interface KnownVenvInterpreter {
+  facts: InterpreterFacts;
+  learned: number;
+}
 
 const entrySchema = z.object({
   fingerprint: z.string().min(1),
@@ -41,11 +57,20 @@ const entrySchema = z.object({
   quick: z.string().optional(),
 });
 
+/** Which interpreter a venv path of a host was last seen with: `vdeploy fetch` reads it, offline. */
+const venvEntrySchema = z.object({
+  /** Key into `facts`. */
+  facts: z.string(),
+  learned: z.number(),
+});
+
 const fileSchema = z.object({
   v: z.literal(1),
   /** host → interpreter realpath → entry */
   hosts: z.record(z.string(), z.record(z.string(), entrySchema)),
   facts: z.record(z.string(), interpreterSchema),
+  /** host → venv path → entry (optional: files written before `vdeploy fetch` existed have none). */
+  venvs: z.record(z.string(), z.record(z.string(), venvEntrySchema)).optional(),
 });
 
 type CacheData = z.infer<typeof fileSchema>;
@@ -120,6 +145,40 @@ export class InterpreterCache {
     this.write(data);
   }
 
+  /**
+   * Remember which interpreter each venv of `host` has (a missing venv: the one that would create it).
+   * Writes only when something changed or the entry is a day old, so a no-op deploy costs no write.
+   */
+  rememberVenvs(host: string, venvs: ReadonlyArray<{ path: string; interpreter?: InterpreterFacts | null }>): void {
+    const seen = venvs.flatMap((v) => (v.interpreter ? [{ path: v.path, facts: v.interpreter, key: factsKey(v.interpreter) }] : []));
+    const now = this.now();
+    const current = (this.data ??= this.read());
+    const stale = seen.filter(({ path, key }) => {
+      const entry = ownEntry(ownEntry(current.venvs ?? {}, host) ?? {}, path);
+      return entry?.facts !== key || !Object.hasOwn(current.facts, key) || Math.abs(now - entry.learned) > VENV_REFRESH_MS;
+    });
+    if (stale.length === 0) return;
+    const data = this.read();
+    const hosts = (data.venvs ??= {});
+    const entries = Object.hasOwn(hosts, host) ? hosts[host]! : (hosts[host] = {});
+    for (const { path, facts, key } of stale) {
+      data.facts[key] = facts;
+      entries[path] = { facts: key, learned: now };
+    }
+    prune(data, now);
+    this.data = data;
+    this.write(data);
+  }
+
+  /** The interpreter `host`'s venv at `path` was last probed with (up to VENV_MAX_AGE_MS old), if any. */
+  venvInterpreter(host: string, path: string): KnownVenvInterpreter | undefined {
+    const data = (this.data ??= this.read());
+    const entry = ownEntry(ownEntry(data.venvs ?? {}, host) ?? {}, path);
+    if (entry === undefined || !Object.hasOwn(data.facts, entry.facts)) return undefined;
+    if (Math.abs(this.now() - entry.learned) >= VENV_MAX_AGE_MS) return undefined;
+    return { facts: data.facts[entry.facts]!, learned: entry.learned };
+  }
+
   private read(): CacheData {
     const parsed = fileSchema.safeParse(readCacheFile(this.file));
     return parsed.success ? parsed.data : { v: 1, hosts: {}, facts: {} };
@@ -140,9 +199,21 @@ function isFresh(learned: number, now: number): boolean {
   return Math.abs(now - learned) < MAX_AGE_MS;
 }
 
+/** Own properties only: a corrupt file must not reach Object.prototype ("constructor" as a key). */
+function ownEntry<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
 /** Drop what will never be offered again, so the file stays as large as the fleets in use. */
 function prune(data: CacheData, now: number): void {
   const used = new Set<string>();
+  for (const [host, entries] of Object.entries(data.venvs ?? {})) {
+    for (const [path, entry] of Object.entries(entries)) {
+      if (Math.abs(now - entry.learned) < VENV_MAX_AGE_MS && Object.hasOwn(data.facts, entry.facts)) used.add(entry.facts);
+      else delete entries[path];
+    }
+    if (Object.keys(entries).length === 0) delete data.venvs![host];
+  }
   for (const [host, entries] of Object.entries(data.hosts)) {
     for (const [python, entry] of Object.entries(entries)) {
       if (isFresh(entry.learned, now) && Object.hasOwn(data.facts, entry.facts)) used.add(entry.facts);

@@ -58,7 +58,10 @@ export async function probeHost(conn: Connection, request: ProbeRequest, opts: P
   const known = cache?.known(conn.target) ?? [];
   // Sizes and installed sets of every release are the script's to tell.
   const quick = request.releaseDetails ? null : await readByFiles(conn, request, known, opts);
-  if (quick !== null) return quick;
+  if (quick !== null) {
+    cache?.rememberVenvs(conn.target, quick.venvs);
+    return quick;
+  }
   const result = await runProbeScript(
     conn,
     {
@@ -79,6 +82,7 @@ export async function probeHost(conn: Connection, request: ProbeRequest, opts: P
   }
   cache?.remember(conn.target, learned);
   cache?.confirm(conn.target, confirmed);
+  cache?.rememberVenvs(conn.target, facts.venvs);
   return facts;
 }
 

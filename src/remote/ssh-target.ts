@@ -149,3 +149,12 @@ function localFacts(options: SshTargetOptions): { localUser?: string; home?: str
 function unique(paths: readonly string[]): string[] {
   return [...new Set(paths)];
 }
+
+/**
+ * The name a connection to this target goes by (`Connection.target`, as ssh-connection.ts spells it),
+ * worked out without connecting: it keys the interpreter cache, which `vdeploy fetch` reads offline.
+ */
+export function targetName(target: SshTarget): string {
+  const via = target.jumps.at(-1)?.name;
+  return `${target.user}@${target.address}:${target.port}${via ? ` via ${via}` : ''}`;
+}

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { defaultInterpreterCache, InterpreterCache, interpreterCacheFile, MAX_AGE_MS } from '../../src/facts/interpreter-cache.js';
+import { defaultInterpreterCache, InterpreterCache, interpreterCacheFile, MAX_AGE_MS, VENV_MAX_AGE_MS } from '../../src/facts/interpreter-cache.js';
 import type { LearnedInterpreter } from '../../src/facts/probe-output.js';
 import type { InterpreterFacts } from '../../src/facts/types.js';
 import { makeTempDir } from '../helpers/cli.js';
@@ -101,6 +101,46 @@ describe('interpreter cache', () => {
     const data = JSON.parse(readFileSync(file, 'utf8'));
     expect(Object.keys(data.hosts)).to.deep.equal(['other']);
     expect(Object.values(data.facts)).to.deep.equal([py312]);
+  });
+
+  it('remembers which interpreter each venv has, for `vdeploy fetch` (offline), longer than the probe offers facts', () => {
+    let now = 1_000_000_000_000;
+    const cache = new InterpreterCache(file, () => now);
+    cache.rememberVenvs('root@web1:22', [
+      { path: '/srv/a', interpreter: py311 },
+      { path: '/srv/b', interpreter: py312 },
+      { path: '/srv/broken', interpreter: null },
+      { path: '/srv/not-a-venv' },
+    ]);
+    const next = () => new InterpreterCache(file, () => now);
+    expect(next().venvInterpreter('root@web1:22', '/srv/a')).to.deep.equal({ facts: py311, learned: now });
+    expect(next().venvInterpreter('root@web1:22', '/srv/b')?.facts).to.deep.equal(py312);
+    expect(next().venvInterpreter('root@web1:22', '/srv/broken')).to.equal(undefined);
+    expect(next().venvInterpreter('root@web2:22', '/srv/a')).to.equal(undefined);
+    expect(next().venvInterpreter('root@web1:22', 'constructor')).to.equal(undefined);
+    // The interpreter entries may be replaced: the venv's facts stay as long as the venv entry does.
+    cache.remember('root@web1:22', [learned('/usr/bin/python3', 'f', py312)]);
+    expect(next().venvInterpreter('root@web1:22', '/srv/a')?.facts).to.deep.equal(py311);
+    now += MAX_AGE_MS + 1;
+    expect(next().venvInterpreter('root@web1:22', '/srv/a')?.facts).to.deep.equal(py311);
+    now += VENV_MAX_AGE_MS;
+    expect(next().venvInterpreter('root@web1:22', '/srv/a')).to.equal(undefined);
+    next().rememberVenvs('root@web2:22', [{ path: '/srv/c', interpreter: py312 }]);
+    const data = JSON.parse(readFileSync(file, 'utf8'));
+    expect(Object.keys(data.venvs)).to.deep.equal(['root@web2:22']);
+    expect(Object.values(data.facts)).to.deep.equal([py312]);
+  });
+
+  it('does not rewrite the file when a probe sees the venvs as it remembers them (a day at most)', () => {
+    const now = 1_000_000_000_000;
+    const cache = new InterpreterCache(file, () => now);
+    cache.rememberVenvs('h', [{ path: '/srv/a', interpreter: py311 }]);
+    writeFileSync(file, readFileSync(file, 'utf8').replace('{', '{ ')); // a mark that a rewrite would remove
+    cache.rememberVenvs('h', [{ path: '/srv/a', interpreter: py311 }]);
+    expect(readFileSync(file, 'utf8').startsWith('{ ')).to.equal(true);
+    cache.rememberVenvs('h', [{ path: '/srv/a', interpreter: py312 }]);
+    expect(readFileSync(file, 'utf8').startsWith('{ ')).to.equal(false);
+    expect(new InterpreterCache(file, () => now).venvInterpreter('h', '/srv/a')?.facts).to.deep.equal(py312);
   });
 
   it('records a confirmed quick identity without making the entry younger, and only for the same fingerprint', () => {
