@@ -30,3 +30,17 @@ def check_contract(name, value):
     problems = jsonschema_lite.validate(schemas[name], value)
     if problems:
         raise AssertionError('%s: %s' % (name, '; '.join(problems[:5])))
+
+
+def write(path, data, mode=None):
+    """Writes data (bytes or text) to path, making its directory; mode: chmod afterwards."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(data if isinstance(data, bytes) else data.encode('utf-8'))
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def read(path):
+    with open(path, 'rb') as f:
+        return f.read()

@@ -23,17 +23,7 @@ from vdeploy_remote import files, files_record, protocol
 ROOT = os.geteuid() == 0
 
 
-def write(path, data, mode=None):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'wb') as f:
-        f.write(data if isinstance(data, bytes) else data.encode('utf-8'))
-    if mode is not None:
-        os.chmod(path, mode)
-
-
-def read(path):
-    with open(path, 'rb') as f:
-        return f.read()
+write, read = support.write, support.read
 
 
 def sha256(data):

@@ -10,24 +10,14 @@ import sys
 import tempfile
 import unittest
 
-import support  # noqa: F401
+import support
 from vdeploy_remote import protocol, relocate
 from vdeploy_remote.relocate import Fatal
 
 XY = '%d.%d' % sys.version_info[:2]
 
 
-def write(path, data, mode=None):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'wb') as f:
-        f.write(data if isinstance(data, bytes) else data.encode('utf-8'))
-    if mode is not None:
-        os.chmod(path, mode)
-
-
-def read(path):
-    with open(path, 'rb') as f:
-        return f.read()
+write, read = support.write, support.read
 
 
 def new_result(dry=True):
