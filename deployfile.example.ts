@@ -54,7 +54,8 @@ export default defineConfig({
   // Config files, a "mock /etc" kept in the repository (docs/files.md): rendered locally (*.j2 files
   // are Nunjucks templates, the suffix dropped on the host), compared by sha256 with what the host
   // has (the plan shows a diff), uploaded to a temp file, checked, renamed into place — after the
-  // host's venvs are installed and migrated, before its `reload`. Each entry's `onChange` runs once
+  // host's venvs are installed and migrated, before any reload (the venvs' own reloads and health
+  // checks wait for the files and their handlers, so they see the new config). Each entry's `onChange` runs once
   // per host when one of its files changed; one that failed or was interrupted runs on the next deploy.
   files: [
     {
@@ -101,8 +102,8 @@ export default defineConfig({
       // After the switch the server must load the new release: `kill -HUP` keeps gunicorn on the old
       // one (its master resolved the old path), a restart does not (docs/deployfile.md, "Reloading
       // after a release switch"; `app` needs a sudoers rule for this command). gunicorn runs under
-      // supervisord, from the program config in `files` above. That config is written after the
-      // venvs: on a new host, where the program does not exist yet, see docs/files.md ("A new host").
+      // supervisord, from the program config in `files` above: this reload and the health check
+      // wait for the files and their handlers, so on a new host the program exists by then.
       reload: 'sudo supervisorctl restart mysite',
       // Passes only once the NEW code answers: /health/ returns "mysite <version>".
       healthcheck: { url: 'http://127.0.0.1:8000/health/', expectBody: 'mysite {version:mysite}', retries: 30, interval: 1 },

@@ -132,6 +132,7 @@ export async function createLiveView(keys: readonly string[], by: 'host' | 'venv
         set(e.venv, 'applying…');
       }
       else if (e.kind === 'step:end') set(e.venv, `${e.step} ${e.ok ? 'done' : 'failed'}`);
+      else if (e.kind === 'venv:hold') set(e.venv, 'waiting for files…');
       else if (e.kind === 'venv:end') settle(e.venv, e.outcome, SUCCESS_OUTCOMES.has(e.outcome));
       else if (e.kind === 'ship:packed') set(e.venv, `packed ${formatBytes(e.bytes)}, shipping…`);
       else if (e.kind === 'ship:fallback') set(e.venv, `building with pip: ${e.reason}`);

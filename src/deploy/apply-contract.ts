@@ -89,6 +89,13 @@ export const applyVenvInput = z.object({
     })
     .nullable()
     .optional(),
+  /**
+   * Set by host_apply (never by vdeploy) when the host's config files come in the same run and this venv
+   * has a reload or a health check: the apply reads its request as stdin's first line and, on its way to
+   * deployed, right before the reload (releases: after the switch) prints the progress line
+   * `{"step": "reload", "phase": "hold"}` and waits for "go" on stdin (its end means go too).
+   */
+  holdBeforeReload: z.boolean().optional(),
 });
 
 export const applyVenvRequest = applyVenvInput.extend({ v: protocolVersion });
@@ -199,8 +206,9 @@ export const hostApplyRequest = z.object({
   /** An earlier batch on this host deployed a venv: reload even if this one deploys none. */
   reloadAnyway: z.boolean(),
   /**
-   * Config files (issue 17): applied by vdeploy_remote/files.py in a child after the venvs (when none
-   * halted and no stop came) and before the reload; `sudo`: as root through `sudo -n`.
+   * Config files (issue 17): applied by vdeploy_remote/files.py in a child after the venvs' install and
+   * migrate (when none halted and no stop came) and before any reload: a venv with a reload or health
+   * check holds before them (holdBeforeReload) and goes on after the files; `sudo`: as root through `sudo -n`.
    */
   files: z.object({ sudo: z.boolean(), request: applyFilesInput }).nullable().optional(),
 });
@@ -240,7 +248,8 @@ export const hostApplyLine = z.union([hostApplyLineKinds.push, hostApplyLineKind
 /** The progress lines on stderr (after `@vdeploy `). */
 export const hostApplyProgress = z.union([
   z.object({ venv: z.number().int().min(0), phase: z.literal('venv-start') }),
-  z.object({ venv: z.number().int().min(0), step: z.string(), phase: z.enum(['start', 'end']) }),
+  /** phase "hold": the venv waits before its reload for the host's config files (holdBeforeReload). */
+  z.object({ venv: z.number().int().min(0), step: z.string(), phase: z.enum(['start', 'end', 'hold']) }),
   z.object({ reload: z.literal('start') }),
   z.object({ files: z.literal('start') }),
 ]);

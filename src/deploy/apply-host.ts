@@ -5,7 +5,9 @@
  *
  * The script stops after a venv that failed; then the failed venv is restored here if it should be
  * (before anything else happens on the host, exactly as when venvs ran one command each), and a new
- * run takes the venvs that are left. Ctrl-C (the abort signal) says "stop" to the running script:
+ * run takes the venvs that are left. With config files, the venvs that held before their reload for
+ * the files (host_apply.py) reload after them, and more than one of those may fail: each is restored,
+ * in order. Ctrl-C (the abort signal) says "stop" to the running script:
  * the venv in progress finishes and is recorded, nothing new starts.
  */
 import type { ResolvedHost, ResolvedVenv } from '../config/resolve-config.js';
@@ -116,8 +118,9 @@ export async function applyHost(
       filesStarted = performance.now();
       emit({ kind: 'files:start', host: host.name });
     };
-    // Set by the line handler: the venv the script stopped after, because it did not deploy.
-    const stop: { halted?: { plan: OkPlan; report: VenvReport } } = {};
+    // Set by the line handler: the venvs that did not deploy, in venv order — the one the script stopped
+    // after, and any that failed their reload or health check after the host's files (they held for them).
+    const halted: Array<{ plan: OkPlan; report: VenvReport }> = [];
     let pushError: unknown;
     const run = runHostApply(
       conn,
@@ -126,7 +129,6 @@ export async function applyHost(
         onProgress: (p) => {
           if ('reload' in p) return emit({ kind: 'reload:start', host: host.name });
           if ('files' in p) return startFiles();
-          if ('files' in p) return; // config files (issue 17): their events come from the {files} line
           const v = batch[p.venv];
           if (!v) return;
           if (p.phase === 'venv-start') {
@@ -134,6 +136,8 @@ export async function applyHost(
             emit({ kind: 'venv:start', venv: v.id });
           } else if (p.phase === 'start') {
             emit({ kind: 'step:start', venv: v.id, step: p.step });
+          } else if (p.phase === 'hold') {
+            emit({ kind: 'venv:hold', venv: v.id });
           }
         },
         onLine: (line) => {
@@ -164,7 +168,7 @@ export async function applyHost(
               emit({ kind: 'venv:end', venv: v.id, outcome: report.outcome, ms: report.ms });
             } else {
               // Its venv:end waits for the restore, if there is one.
-              stop.halted = { plan: v, report };
+              halted.push({ plan: v, report });
               // A receive that failed is applied again with pip (ship-host.ts): not a failure yet.
               if (!ctx.ship?.retried?.(v, report)) ctx.onFailure();
             }
@@ -219,14 +223,16 @@ export async function applyHost(
 
     const answered = outcome!.lines.filter((l): l is Extract<HostApplyLine, { venv: number }> => 'venv' in l).length;
     pending = batch.slice(answered);
-    if (stop.halted) {
-      const { plan, report } = stop.halted;
-      await restoreIfNeeded(conn, ctx.venvById.get(plan.id)!, host, hostPlan, plan, settings, report, emit);
-      report.ms = Math.round(performance.now() - (started.get(batch.indexOf(plan)) ?? performance.now()));
-      if (!ctx.ship?.retried?.(plan, report)) {
-        emit({ kind: 'venv:end', venv: plan.id, outcome: report.outcome, ms: report.ms });
-        // New config for code that did not deploy could break what runs: the files wait for a run where every venv deploys.
-        filesNotRun(`${host.name}: files not applied: ${plan.id} failed`);
+    if (halted.length > 0) {
+      for (const { plan, report } of halted) {
+        await restoreIfNeeded(conn, ctx.venvById.get(plan.id)!, host, hostPlan, plan, settings, report, emit);
+        report.ms = Math.round(performance.now() - (started.get(batch.indexOf(plan)) ?? performance.now()));
+        if (!ctx.ship?.retried?.(plan, report)) {
+          emit({ kind: 'venv:end', venv: plan.id, outcome: report.outcome, ms: report.ms });
+          // New config for code that did not deploy could break what runs: the files wait for a run where every
+          // venv deploys (a no-op when they ran already, before the reload this venv failed).
+          filesNotRun(`${host.name}: files not applied: ${plan.id} failed`);
+        }
       }
     } else if (outcome!.done?.stoppedBy === 'stop' || pending.length > 0) {
       // Told to stop (or an answer went missing): the rest never started.

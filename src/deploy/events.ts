@@ -13,6 +13,8 @@ export type DeployEvent =
   | { kind: 'push:end'; host: string; wheels: string[]; bytes: number; ms: number }
   | { kind: 'venv:start'; venv: string }
   | { kind: 'step:start'; venv: string; step: string }
+  /** Installed and migrated, the venv waits for its host's config files before its reload and health check. */
+  | { kind: 'venv:hold'; venv: string }
   | { kind: 'step:end'; venv: string; step: string; ok: boolean; ms: number }
   | { kind: 'venv:end'; venv: string; outcome: VenvOutcome; ms: number }
   /** Config files: the host's apply writes its files and runs their handlers (docs/files.md). */

@@ -209,7 +209,18 @@ describe('config files: a mock /etc deployed with a diff and handlers (real sshd
       port = await freePort(host1.address);
       supervisord = await startPrivateSupervisord({ dir: join(host1.root, 'supervisor'), include: [join(host1.root, 'etc', 'supervisor', 'conf.d', '*.conf')] });
       const ctl = quoteCommand(supervisord.ctlArgv);
-      const venvs: ProjectVenv[] = [{ host: host1, path: venv, django: { settings: SHOPAPP_SETTINGS, env: { SHOPAPP_DB: db } } }];
+      // The venv's own reload restarts the program whose config arrives in the same deploy, and its health
+      // check asks gunicorn: on this new host both work only because they wait for the files (docs/files.md).
+      const check = `import sys, urllib.request; sys.exit(urllib.request.urlopen('http://${host1.address}:${port}/health/', timeout=5).read() != b'shopapp 1.0')`;
+      const venvs: ProjectVenv[] = [
+        {
+          host: host1,
+          path: venv,
+          django: { settings: SHOPAPP_SETTINGS, env: { SHOPAPP_DB: db } },
+          reload: `${ctl} restart ${program} && echo venv-reload >> ${log}`,
+          healthcheck: { command: `${quoteCommand(['python3', '-c', check])} && echo healthcheck >> ${log}`, retries: 100, interval: 1, timeout: 10 },
+        },
+      ];
       project = await makeDeployProject(fleet, {
         venvs,
         requirements: 'shopapp\n',
@@ -226,7 +237,8 @@ describe('config files: a mock /etc deployed with a diff and handlers (real sshd
                     src: './etc/',
                     dest: `${join(h.root, 'etc')}/`,
                     vars: { workers: 2 },
-                    onChange: [`${ctl} reread && echo reread >> ${log}`, `${ctl} update && echo update >> ${log}`],
+                    // `reread` is logged only once the venv is installed and migrated (its gunicorn and its database are there).
+                    onChange: [`${ctl} reread && test -x ${venv}/bin/gunicorn && test -s ${db} && echo reread >> ${log}`, `${ctl} update && echo update >> ${log}`],
                   },
                 ],
               }
@@ -250,7 +262,7 @@ describe('config files: a mock /etc deployed with a diff and handlers (real sshd
       });
     });
 
-    it('the first deploy installs the venv, then writes the program config, runs the handlers once, then the host reload; gunicorn serves with 2 workers', async () => {
+    it('the first deploy (a new host) installs and migrates the venv, writes the program config, runs the handlers once, then the venv\'s reload (supervisorctl restart of that program) and health check, then the host reload; gunicorn serves with 2 workers', async () => {
       const plan = await project.run(['plan']);
       expect(plan.exitCode, plan.stderr + plan.stdout).to.equal(0);
       expect(plan.stdout).to.include(`files on ${host1.name}:`);
@@ -265,8 +277,10 @@ describe('config files: a mock /etc deployed with a diff and handlers (real sshd
       expect(text).to.include(`command=${join(host1.root, 'srv', 'shop')}/bin/gunicorn --bind ${host1.address}:${port} --workers 2 `);
       expect(text).to.match(new RegExp(`^; ${host1.name} \\(${host1.address.replace(/\./g, '\\.')}\\)`));
       expect(((await stat(conf)).mode & 0o7777).toString(8)).to.equal('644');
-      // Files after the venv's install and migrate (supervisord could start gunicorn on the new code), handlers in order, once, then the host's reload.
-      expect(await lines(log)).to.deep.equal(['reread', 'update', 'reload']);
+      // Files after the venv's install and migrate (supervisord could start gunicorn on the new code), handlers in
+      // order, once; then the venv's reload and health check, which needed the program's config; then the host's reload.
+      expect(await lines(log)).to.deep.equal(['reread', 'update', 'venv-reload', 'healthcheck', 'reload']);
+      expect(r.stdout + r.stderr).not.to.match(/no such process/i);
       await waitForWorkers(2);
     });
 

@@ -7,11 +7,13 @@ import hashlib
 import http.server
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import zipfile
 from unittest import mock
@@ -554,6 +556,91 @@ def run_checked(test, req):
     answer = json.loads(out)
     support.check_contract('apply_venv.answer', answer)
     return answer
+
+
+class Hold(TempDir):
+    """holdBeforeReload: apply_venv (main, in a child, as host_apply starts it) reads its request as the
+    first line of stdin, says it holds right before its reload, and waits for "go" (or stdin's end)."""
+
+    def start(self, req):
+        argv, prefix = protocol.child_command('apply_venv')
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.stdout.close)
+        self.addCleanup(proc.stderr.close)
+        self.addCleanup(proc.stdin.close)  # (first) a test that failed while it holds: its end means go
+        support.check_contract('apply_venv.request', req)
+        proc.stdin.write(prefix + json.dumps(req).encode() + b'\n')
+        proc.stdin.flush()
+        return proc
+
+    def held(self, proc, seconds=60):
+        """Reads stderr (unbuffered: select must see what is left) up to the hold line, failing after `seconds`."""
+        deadline, text = time.time() + seconds, b''
+        while time.time() < deadline:
+            if select.select([proc.stderr], [], [], 1)[0]:
+                chunk = os.read(proc.stderr.fileno(), 65536)
+                self.assertTrue(chunk, 'stderr ended before the hold: %r' % text)
+                text += chunk
+                for line in text.decode().splitlines():
+                    if line.startswith('@vdeploy ') and json.loads(line[len('@vdeploy '):]).get('phase') == 'hold':
+                        progress = json.loads(line[len('@vdeploy '):])
+                        support.check_contract('host_apply.progress', dict(progress, venv=0))
+                        return progress
+        self.fail('no hold line in %ds: %r' % (seconds, text))
+
+    def held_request(self, log):
+        venv = fake_venv(os.path.join(self.root, 'v'))
+        hc = {'command': 'grep -q reload %s' % log, 'expectStatus': 200, 'timeout': 10, 'retries': 0, 'interval': 0, 'settle': 0}
+        return request(venv, reload='echo reload >> %s' % log, healthcheck=hc, holdBeforeReload=True)
+
+    def finish(self, proc):
+        out = proc.stdout.read().decode()
+        self.assertEqual(proc.wait(), 0)
+        answer = json.loads(out)
+        support.check_contract('apply_venv.answer', answer)
+        return answer
+
+    def test_holds_before_the_reload_until_go(self):
+        log = os.path.join(self.root, 'log')
+        proc = self.start(self.held_request(log))
+        self.assertEqual(self.held(proc), {'step': 'reload', 'phase': 'hold'})
+        time.sleep(0.2)  # a moment in which it must not go on by itself
+        self.assertEqual((proc.poll(), os.path.exists(log)), (None, False))
+        write(log, 'files\n')  # what host_apply's files would do meanwhile
+        proc.stdin.write(b'go\n')
+        proc.stdin.flush()
+        answer = self.finish(proc)
+        proc.stdin.close()
+        self.assertEqual((answer['outcome'], [s['name'] for s in answer['steps']]), ('deployed', ['reload', 'healthcheck']), answer)
+        with open(log) as f:
+            self.assertEqual(f.read(), 'files\nreload\n')
+        self.assertEqual(apply_venv.venv_facts.read_history(os.path.join(self.root, 'v'))[-1]['outcome'], 'deployed')
+
+    def test_the_end_of_stdin_means_go(self):
+        log = os.path.join(self.root, 'log')
+        proc = self.start(self.held_request(log))
+        self.held(proc)
+        proc.stdin.close()
+        answer = self.finish(proc)
+        self.assertEqual(answer['outcome'], 'deployed', answer)
+        self.assertTrue(os.path.exists(log))
+
+    def test_a_failure_before_the_hold_never_holds(self):
+        venv = fake_venv(os.path.join(self.root, 'v'))
+        code, out, err = run_main(request(venv, expect={'tiny': '1.0'}, reload='true', holdBeforeReload=True))
+        self.assertEqual((code, json.loads(out)['failedStep']), (0, 'verify'))
+        self.assertNotIn('"hold"', err)
+
+    def test_without_the_flag_nothing_holds(self):
+        venv = fake_venv(os.path.join(self.root, 'v'))
+        code, out, err = run_main(request(venv, reload='true'))
+        self.assertEqual((code, json.loads(out)['outcome']), (0, 'deployed'))
+        self.assertNotIn('"hold"', err)
+
+    def test_the_hold_comes_right_after_migrate_and_before_the_reload(self):
+        names = [step.__name__ for step, _ in apply_venv.STEPS]
+        self.assertEqual(names[names.index('migrate'):], ['migrate', 'hold', 'reload', 'healthcheck'])
 
 
 class Main(TempDir):

@@ -214,6 +214,87 @@ class Loop(TempDir):
         done = host_apply.run(request, self.control, apply, self.fake_files(True, calls))
         self.assertEqual((done, calls), ({'started': 1, 'stoppedBy': 'stop'}, []))
 
+    def held_apply(self, events, outcomes, resumed=None):
+        """A stand-in that holds (returns its resume) when told to, as apply_one does; outcomes[i]: the
+        outcome of venv i (resumed[i]: after the hold, when it differs)."""
+        def apply(index, venv):
+            line = lambda outcome: {'venv': index, 'output': {'outcome': outcome}, 'exitCode': 0, 'ms': 1}
+            if not venv['input'].get('holdBeforeReload'):
+                events.append('apply %d' % index)
+                return line(outcomes[index])
+            events.append('hold %d' % index)
+
+            def resume():
+                events.append('go %d' % index)
+                return line((resumed or {}).get(index, outcomes[index]))
+            return resume
+        return apply
+
+    def recording_files(self, events, ok=True):
+        def files_apply(spec):
+            events.append('files')
+            return {'files': {'ok': ok}, 'exitCode': 0 if ok else 1, 'ms': 1}
+        return files_apply
+
+    def kinds(self):
+        return [next(('%s %s' % (k, line[k]) if k == 'venv' else k) for k in ('venv', 'files', 'reload') if k in line)
+                for line in self.lines]
+
+    def test_with_files_a_venv_with_a_reload_or_health_check_holds_until_the_files_are_applied(self):
+        events = []
+        venvs = [{'input': {'reload': 'r'}}, {'input': {}}, {'input': {'healthcheck': {'command': 'true'}}}]
+        request = {'venvs': venvs, 'reload': 'true', 'files': {'sudo': False, 'request': {}}}
+        done = host_apply.run(request, self.control, self.held_apply(events, ['deployed'] * 3), self.recording_files(events))
+        self.assertEqual(done, {'started': 3, 'stoppedBy': None})
+        self.assertEqual(events, ['hold 0', 'apply 1', 'hold 2', 'files', 'go 0', 'go 2'])
+        # venv 1's line waited for venv 0's: the venv lines stay in venv order.
+        self.assertEqual(self.kinds(), ['files', 'venv 0', 'venv 1', 'venv 2', 'reload'])
+        self.assertNotIn('holdBeforeReload', venvs[0]['input'])  # the request is left as it came
+
+    def test_without_files_nothing_holds(self):
+        events = []
+        request = {'venvs': [{'input': {'reload': 'r'}}], 'reload': None}
+        host_apply.run(request, self.control, self.held_apply(events, ['deployed']))
+        self.assertEqual(events, ['apply 0'])
+
+    def test_a_venv_failing_before_its_hold_skips_the_files_and_lets_the_held_ones_go_first(self):
+        events = []
+        venvs = [{'input': {'reload': 'r'}}, {'input': {}}, {'input': {'reload': 'r'}}]
+        marker = os.path.join(self.root, 'reloaded')
+        request = {'venvs': venvs, 'reload': 'touch %s' % marker, 'reloadAnyway': True, 'files': {'sudo': False, 'request': {}}}
+        done = host_apply.run(request, self.control, self.held_apply(events, ['deployed', 'failed', 'deployed']), self.recording_files(events))
+        self.assertEqual(done, {'started': 2, 'stoppedBy': 'halted'})
+        self.assertEqual(events, ['hold 0', 'apply 1', 'go 0'])
+        self.assertEqual(self.kinds(), ['venv 0', 'venv 1'])
+        self.assertFalse(os.path.exists(marker))
+
+    def test_a_held_venv_that_fails_its_reload_does_not_keep_the_others_from_finishing(self):
+        events = []
+        venvs = [{'input': {'reload': 'r'}}, {'input': {'reload': 'r'}}]
+        marker = os.path.join(self.root, 'reloaded')
+        request = {'venvs': venvs, 'reload': 'touch %s' % marker, 'reloadAnyway': True, 'files': {'sudo': False, 'request': {}}}
+        done = host_apply.run(request, self.control, self.held_apply(events, ['deployed', 'deployed'], {0: 'failed'}),
+                              self.recording_files(events))
+        self.assertEqual(done, {'started': 2, 'stoppedBy': 'halted'})
+        self.assertEqual(events, ['hold 0', 'hold 1', 'files', 'go 0', 'go 1'])
+        self.assertEqual(self.kinds(), ['files', 'venv 0', 'venv 1'])
+        self.assertEqual([line['output']['outcome'] for line in self.lines[1:]], ['failed', 'deployed'])
+        self.assertFalse(os.path.exists(marker))  # the host reload waits, as after any halted venv
+
+    def test_a_stop_while_venvs_hold_skips_the_files_and_lets_them_go(self):
+        events = []
+        apply = self.held_apply(events, ['deployed', 'deployed'])
+
+        def stopping(index, venv):
+            os.write(self.w, b'stop\n')
+            return apply(index, venv)
+
+        request = {'venvs': [{'input': {'reload': 'r'}}, {'input': {'reload': 'r'}}], 'reload': None, 'files': {'sudo': False, 'request': {}}}
+        done = host_apply.run(request, self.control, stopping, self.recording_files(events))
+        self.assertEqual(done, {'started': 1, 'stoppedBy': 'stop'})
+        self.assertEqual(events, ['hold 0', 'go 0'])
+        self.assertEqual(self.kinds(), ['venv 0'])
+
     def test_a_failed_upload_applies_nothing(self):
         tmp = os.path.join(self.root, '.x.tmp')
         write(tmp, b'half')
@@ -343,6 +424,27 @@ class Main(TempDir):
         with open(log) as f:
             self.assertEqual(f.read(), 'newreload\n')  # the handler saw the new file, then the reload ran
         self.assertEqual(progress[-2:], [{'files': 'start'}, {'reload': 'start'}])
+
+    def test_venvs_hold_in_their_children_and_reload_after_the_files(self):
+        log = os.path.join(self.root, 'log')
+        conf = os.path.join(self.root, 'etc', 'app.conf')
+        hc = {'command': 'grep -q new %s' % log, 'expectStatus': 200, 'timeout': 10, 'retries': 0, 'interval': 0, 'settle': 0}
+        request = {'uploads': [], 'waitForUploads': False, 'reloadAnyway': False,
+                   'venvs': [{'sudo': [], 'input': apply_input(self.venv('a'), reload='echo reload-a >> %s' % log, healthcheck=hc)},
+                             {'sudo': [], 'input': apply_input(self.venv('b'))},
+                             {'sudo': [], 'input': apply_input(self.venv('c'), reload='echo reload-c >> %s' % log)}],
+                   'files': self.files_request(['cat %s >> %s; echo >> %s' % (conf, log, log)], conf),
+                   'reload': 'echo host >> %s' % log}
+        lines, progress = self.finish(self.start(request))
+        self.assertEqual([[k for k in ('venv', 'files', 'reload', 'done') if k in line] for line in lines],
+                         [['files'], ['venv'], ['venv'], ['venv'], ['reload'], ['done']])
+        self.assertEqual([(l['venv'], l['output']['outcome']) for l in lines[1:4]], [(0, 'deployed'), (1, 'deployed'), (2, 'deployed')])
+        self.assertEqual([s['name'] for s in lines[1]['output']['steps']], ['reload', 'healthcheck'])
+        with open(log) as f:
+            self.assertEqual(f.read(), 'new\nreload-a\nreload-c\nhost\n')
+        holds = [p for p in progress if p.get('phase') == 'hold']
+        self.assertEqual(holds, [{'venv': 0, 'step': 'reload', 'phase': 'hold'}, {'venv': 2, 'step': 'reload', 'phase': 'hold'}])
+        self.assertEqual(lines[-1]['done'], {'started': 3, 'stoppedBy': None})
 
     def test_a_stop_reaches_the_files_child_which_runs_no_further_handler(self):
         started, go = os.path.join(self.root, 'first-started'), os.path.join(self.root, 'go')

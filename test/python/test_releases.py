@@ -310,6 +310,39 @@ class Stop(Temp):
         support.check_contract('apply_venv.answer', dict(answer, v=1))
 
 
+class Hold(Temp):
+    """holdBeforeReload in the releases layout: the hold comes after the switch, before the reload."""
+
+    def test_the_hold_is_after_the_switch_and_before_the_reload_then_the_apply_goes_on(self):
+        stub = os.path.join(self.root, 'python-stub')
+        write(stub, '#!/bin/sh\nmkdir -p "$3/bin"; echo "home = /x" > "$3/pyvenv.cfg"\n', 0o755)
+        app, log = os.path.join(self.root, 'app'), os.path.join(self.root, 'log')
+        hc = {'command': 'grep -q reload %s' % log, 'expectStatus': 200, 'timeout': 10, 'retries': 0, 'interval': 0, 'settle': 0}
+        ctx = release_steps.ReleaseApply(request(app, create={'python': stub}, releases={'keep': 5, 'switchTo': None, 'switchBack': True},
+                                                 reload='echo reload >> %s' % log, healthcheck=hc, holdBeforeReload=True),
+                                         sleep=lambda s: None)
+        self.addCleanup(ctx.close)
+        seen, progress = [], []
+
+        class Go(object):
+            def read_line(self, wait):
+                # What the host's files would see while the venv waits: the new release live, no reload yet.
+                seen.append((releases.live(app), os.path.exists(log)))
+                write(log, 'files\n')
+                return 'go'
+
+        ctx.control = Go()
+        with mock.patch.object(protocol, 'progress', progress.append):
+            answer = release_steps.apply(ctx)
+        self.assertEqual((answer['outcome'], [s['name'] for s in answer['steps']]), ('deployed', ['create', 'switch', 'reload', 'healthcheck']), answer)
+        self.assertEqual(seen, [(answer['release']['id'], False)])
+        self.assertIn({'step': 'reload', 'phase': 'hold'}, progress)
+        with open(log) as f:
+            self.assertEqual(f.read(), 'files\nreload\n')
+        names = [step.__name__ for step, _ in release_steps.STEPS]
+        self.assertEqual(names[names.index('switch'):], ['switch', 'hold', 'reload_current', 'healthcheck'])
+
+
 def manage_script(path, log):
     """A stand-in for manage.py: records which Python ran it (sys.prefix) and answers like Django."""
     write(path, 'import sys\nopen(%r, "a").write(sys.prefix + " " + " ".join(sys.argv[1:]) + "\\n")\n'

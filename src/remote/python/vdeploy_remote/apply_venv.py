@@ -3,10 +3,11 @@
 
 It holds an exclusive flock on <venv>/.vdeploy/lock for the whole apply (the kernel drops it if the
 process dies: never a stale lock), then runs the steps in order — create, unmigrate, install, prune,
-verify, migrate, reload, healthcheck — stopping at the first that fails, and records a history line.
+verify, migrate, hold, reload, healthcheck — stopping at the first that fails, and records a history line.
 Each step is a function of the Apply context that raises StepFailed; main() answers once
 (contract 'apply_venv.answer') and exits 0 even when a step failed: the answer says which.
 Progress lines (`@vdeploy {"step", "phase"}`) go to stderr.
+stdin: the request as one JSON line; with holdBeforeReload, then "go" (see hold).
 """
 import errno
 import fcntl
@@ -74,6 +75,8 @@ class Apply(object):
         self.migrations = {'applied': [], 'unapplied': []}
         self.lock_file = None
         self.sleep = sleep
+        # Where "go" comes from when the request says holdBeforeReload (main: the rest of stdin).
+        self.control = None
 
     def app_dir(self):
         """Where the reload and the health check run: the venv (in place), the app root's `current` (releases)."""
@@ -526,7 +529,20 @@ def verify(ctx):
         ctx.failed_step('verify', 'installed set differs from the plan: ' + '; '.join(wrong[:10]))
 
 
-# --- reload and health check ---
+# --- hold, reload and health check ---
+
+def hold(ctx):
+    """holdBeforeReload (host_apply sets it when the host's config files come in the same run): the
+    apply is on its way to deployed; it says so and waits for "go" on stdin (its end means go too)
+    while host_apply applies the files, so the reload and the health check see the new config."""
+    if not ctx.request.get('holdBeforeReload') or ctx.control is None:
+        return
+    protocol.progress({'step': 'reload', 'phase': 'hold'})
+    while True:
+        line = ctx.control.read_line(True)
+        if line is None or line == 'go':
+            return
+
 
 def reload(ctx):
     command = ctx.request.get('reload')
@@ -641,9 +657,10 @@ def record(ctx, outcome, failed):
 
 
 # (step, whether a stop asked for may end the apply after it). After prune the check comes with
-# verify's; after reload the health check always runs, so a reload is never left unchecked.
+# verify's; after reload the health check always runs, so a reload is never left unchecked. A stop
+# after migrate ends the apply before the hold: a held apply always goes on to its reload.
 STEPS = ((create, True), (remove_stashes, True), (unmigrate, True), (install, True), (prune, False), (verify, True),
-         (migrate, True), (reload, False), (healthcheck, False))
+         (migrate, True), (hold, False), (reload, False), (healthcheck, False))
 
 
 def apply(ctx, steps=STEPS):
@@ -675,8 +692,10 @@ def run_steps(ctx, steps):
 
 
 def main():
+    # The request is stdin's first line; what follows is "go" for a held apply (see hold).
+    control = protocol.LineReader(0)
     try:
-        request = protocol.read_request()
+        request = protocol.read_request_line(control)
     except protocol.RequestError as e:
         protocol.answer({'outcome': 'failed', 'failedStep': 'request', 'steps': [], 'error': str(e)})
         return 0
@@ -685,6 +704,7 @@ def main():
         ctx, run = release_steps.ReleaseApply(request), release_steps.apply
     else:
         ctx, run = Apply(request), apply
+    ctx.control = control
 
     # A polite stop lets the running step finish, then records "interrupted".
     def on_signal(signum, frame):

@@ -16,14 +16,17 @@ after each venv, {"files": …} after the config files, {"reload": …}, and las
 `@vdeploy {"venv": i, "step", "phase"}` progress lines ('host_apply.progress').
 It stops after the first venv that did not deploy ("halted"), so the client can restore that venv
 before anything else happens on the host, as it would have done one venv at a time.
-Config files (issue 17: the request's "files") are applied after every venv deployed and before the
-reload, so the reload sees the new config; files.py does it in a child (under `sudo -n` for root's
-files), and a files apply that failed or stopped skips the reload.
+Config files (issue 17: the request's "files") are applied after every venv installed and migrated and
+before any reload, so the reloads see the new config: a venv with a reload or a health check is told
+to hold before them (holdBeforeReload: apply_venv says so on stderr and waits for "go" on its stdin),
+the next venv starts, then files.py applies the files in a child (under `sudo -n` for root's files),
+then each held venv goes on, in order. The venv lines stay in venv order. A files apply that failed or
+stopped skips the host reload, and so does a held venv that failed its reload or health check (the
+others held still finish: they are past their switch).
 """
 import hashlib
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -38,29 +41,12 @@ CHILD = apply_venv.__name__.rpartition('.')[2]
 FILES_CHILD = files.__name__.rpartition('.')[2]
 
 
-class Control(object):
+class Control(protocol.LineReader):
     """The request and control lines on a file descriptor (fd 0), read without buffering past a line."""
 
     def __init__(self, fd=0):
-        self.fd = fd
-        self.buffered = b''
-        self.open = True
+        protocol.LineReader.__init__(self, fd)
         self.stop_asked = []
-
-    def read_line(self, wait):
-        """The next line, or None when none is there (without wait) or the input has ended."""
-        while b'\n' not in self.buffered:
-            if not self.open:
-                return None
-            if not wait and not select.select([self.fd], [], [], 0)[0]:
-                return None
-            chunk = os.read(self.fd, 65536)
-            if not chunk:
-                self.open = False
-                return None
-            self.buffered += chunk
-        line, _, self.buffered = self.buffered.partition(b'\n')
-        return line.decode('utf-8', 'replace').strip()
 
     def stopping(self):
         """Whether to start nothing new: "stop" was said (or a signal came), or the input ended."""
@@ -114,8 +100,9 @@ def last_json_object(data, key='outcome'):
     return output if isinstance(output, dict) and key in output else None
 
 
-def forward_progress(index, stream):
-    """Passes the child's progress lines on, tagged with the venv's index; the rest of its stderr."""
+def forward_progress(index, stream, on_hold=None):
+    """Passes the child's progress lines on, tagged with the venv's index; the rest of its stderr. Its
+    hold line (holdBeforeReload) also calls on_hold."""
     other = []
     for raw in stream:
         line = raw.decode('utf-8', 'replace')
@@ -127,6 +114,8 @@ def forward_progress(index, stream):
             if isinstance(event, dict):
                 event['venv'] = index
                 protocol.progress(event)
+                if event.get('phase') == 'hold' and on_hold is not None:
+                    on_hold()
                 continue
         other.append(line)
     return ''.join(other)
@@ -148,7 +137,8 @@ def forward_stop(child, control, ended):
     """Releases layout: a stop (Ctrl-C, or a vdeploy that went away) reaches the apply as SIGTERM, so it
     ends after the running step and before the switch, and removes the release it was building:
     `current` never moves. (In place the running venv finishes instead: a stop would leave it half
-    changed.) Only this thread reads the control lines while the child runs."""
+    changed.) Only this thread reads the control lines while the child runs; it ends when the child
+    ends or holds (past its switch: a stop must not cut it then)."""
     while not ended.wait(0.2):
         if control.stopping():
             try:
@@ -158,50 +148,94 @@ def forward_stop(child, control, ended):
             return
 
 
-def run_child(argv, stdin, read_stderr, control=None):
-    """Runs a child script fed `stdin`; (exit code, stdout, what read_stderr returned). With `control`, a
-    stop reaches it as SIGTERM (forward_stop). OSError when it cannot start."""
-    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = []
+class Child(object):
+    """A child script fed `stdin`, its stdout and stderr read by threads. With `control`, a stop reaches
+    it as SIGTERM (forward_stop). With `hold`, its stdin stays open: the child may say it holds (its
+    stderr reader calls on_hold), and finish() tells it "go". `settled` is set once it held or ended.
+    OSError when it cannot start."""
 
-    def feed():
+    def __init__(self, argv, stdin, read_stderr, control=None, hold=False):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.settled = threading.Event()
+        self.held = False
+        self.out, self.err = [], []
+
+        def feed():
+            try:
+                self.proc.stdin.write(stdin)
+                self.proc.stdin.flush()
+                if not hold:
+                    self.proc.stdin.close()
+            except OSError:
+                pass  # it ended early (sudo refused?): its exit code and stderr say why
+
+        def read_err():
+            self.err.append(read_stderr(self.proc.stderr, self.on_hold))
+            self.settled.set()
+
+        self.feeder = threading.Thread(target=feed)
+        self.threads = [threading.Thread(target=lambda: self.out.append(self.proc.stdout.read())), self.feeder,
+                        threading.Thread(target=read_err)]
+        if control is not None:
+            self.threads.append(threading.Thread(target=forward_stop, args=(self.proc, control, self.settled)))
+        for t in self.threads:
+            t.start()
+
+    def on_hold(self):
+        self.held = True
+        self.settled.set()
+
+    def finish(self):
+        """Lets a held child go on (its stdin's end says go, should "go" not get through), waits for its
+        end: (exit code, stdout, what read_stderr returned)."""
+        self.feeder.join()
         try:
-            child.stdin.write(stdin)
-            child.stdin.close()
+            if self.held:
+                self.proc.stdin.write(b'go\n')
+                self.proc.stdin.flush()
         except OSError:
-            pass  # it ended early (sudo refused?): its exit code and stderr say why
+            pass
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        for t in self.threads:
+            t.join()
+        code = self.proc.wait()
+        self.settled.set()
+        return code, self.out[0] if self.out else b'', self.err[0] if self.err else ''
 
-    ended = threading.Event()
-    threads = [threading.Thread(target=lambda: out.append(child.stdout.read())), threading.Thread(target=feed)]
-    if control is not None:
-        threads.append(threading.Thread(target=forward_stop, args=(child, control, ended)))
-    for t in threads:
-        t.start()
-    other = read_stderr(child.stderr)
-    code = child.wait()
-    ended.set()
-    for t in threads:
-        t.join()
-    return code, out[0] if out else b'', other
+
+def run_child(argv, stdin, read_stderr, control=None):
+    """Runs a child script fed `stdin` to its end; (exit code, stdout, what read_stderr returned)."""
+    return Child(argv, stdin, lambda stream, on_hold: read_stderr(stream), control).finish()
 
 
 def apply_one(index, venv, control=None):
-    """Runs apply_venv for one venv in a child; its line for stdout."""
+    """Runs apply_venv for one venv in a child; its line for stdout. A child that holds before its
+    reload (holdBeforeReload) is left waiting: then a function that lets it go on and returns its line."""
     drop_damaged_wheels(venv)
     argv, prefix = protocol.child_command(CHILD, prefix=venv.get('sudo') or ())
     request = dict(venv['input'], v=protocol.PROTOCOL)
     started = time.time()
     forward = control if venv['input'].get('releases') else None
     try:
-        code, out, other = run_child(argv, prefix + json.dumps(request).encode('utf-8') + b'\n',
-                                     lambda stream: forward_progress(index, stream), forward)
+        child = Child(argv, prefix + json.dumps(request).encode('utf-8') + b'\n',
+                      lambda stream, on_hold: forward_progress(index, stream, on_hold), forward,
+                      bool(request.get('holdBeforeReload')))
     except OSError as e:
         return {'venv': index, 'output': None, 'exitCode': 127, 'stderrTail': str(e), 'ms': 0}
-    output = last_json_object(out)
-    result = {'venv': index, 'output': output, 'exitCode': code, 'ms': int((time.time() - started) * 1000)}
-    if output is None:
-        result['stderrTail'] = protocol.tail(other, 5)
-    return result
+
+    def line():
+        code, out, other = child.finish()
+        output = last_json_object(out)
+        result = {'venv': index, 'output': output, 'exitCode': code, 'ms': int((time.time() - started) * 1000)}
+        if output is None:
+            result['stderrTail'] = protocol.tail(other, 5)
+        return result
+
+    child.settled.wait()
+    return line if child.held else line()
 
 
 def apply_files(spec, control=None):
@@ -257,22 +291,53 @@ def host_reload(command):
                                 'tail': protocol.tail(text, 5)}})
 
 
+def wants_hold(venv):
+    """A venv whose reload or health check must see the config files of the same run holds before them."""
+    return bool(venv.get('input', {}).get('reload') or venv.get('input', {}).get('healthcheck'))
+
+
+class Answers(object):
+    """The venvs' lines, printed in venv order: a line waits for the held venvs before it."""
+
+    def __init__(self):
+        self.waiting = {}
+        self.next = 0
+
+    def put(self, index, line):
+        self.waiting[index] = line
+        while self.next in self.waiting:
+            protocol.answer(self.waiting.pop(self.next))
+            self.next += 1
+
+
+def deployed_line(line):
+    return line['output'] is not None and line['output'].get('outcome') == 'deployed'
+
+
 def run(request, control, apply=None, files_apply=None):
-    """The whole host apply after the request; the "done" line's value."""
+    """The whole host apply after the request; the "done" line's value. With config files, a venv with
+    a reload or health check holds before them (phase 1), the files are applied (phase 2), then each held
+    venv goes on to its reload and health check, in order (phase 3): the reload sees the new config."""
     apply = apply or (lambda index, venv: apply_one(index, venv, control))
     files_apply = files_apply or (lambda spec: apply_files(spec, control))
     if not push(request, control):
         return {'started': 0, 'stoppedBy': 'push'}
     deployed, started, stopped_by = 0, 0, None
+    answers, held = Answers(), []
     for index, venv in enumerate(request.get('venvs') or []):
         if control.stopping():
             stopped_by = 'stop'
             break
         started += 1
         protocol.progress({'venv': index, 'phase': 'venv-start'})
+        if request.get('files') and wants_hold(venv):
+            venv = dict(venv, input=dict(venv['input'], holdBeforeReload=True))
         result = apply(index, venv)
-        protocol.answer(result)
-        if result['output'] is not None and result['output'].get('outcome') == 'deployed':
+        if callable(result):
+            held.append((index, result))
+            continue
+        answers.put(index, result)
+        if deployed_line(result):
             deployed += 1
         else:
             stopped_by = 'halted'
@@ -287,6 +352,15 @@ def run(request, control, apply=None, files_apply=None):
             files_ok = line['files'] is not None and bool(line['files'].get('ok'))
             if line['files'] is not None and line['files'].get('stopped'):
                 stopped_by = 'stop'
+    # Past their switch (releases) the held venvs finish whatever happened since: after a halt or a stop
+    # they reload with the config as it is. One that fails does not keep the others from finishing.
+    for index, resume in held:
+        result = resume()
+        answers.put(index, result)
+        if deployed_line(result):
+            deployed += 1
+        else:
+            stopped_by = 'halted'
     command = request.get('reload')
     # A reload after files that failed (or stopped before their handlers) would start the services on a
     # config vdeploy could not finish: it waits for the run that finishes them.

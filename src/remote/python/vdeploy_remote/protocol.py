@@ -7,6 +7,7 @@ tests both check.
 """
 import json
 import os
+import select
 import sys
 
 PROTOCOL = 1
@@ -28,6 +29,65 @@ def check_request(request):
 def read_request(stream=None):
     """The rest of stdin as one JSON request."""
     data = (stream or sys.stdin.buffer).read()
+    try:
+        return check_request(json.loads(data.decode('utf-8')))
+    except ValueError as e:
+        raise RequestError('the request is not JSON: %s' % e)
+
+
+class LineReader(object):
+    """Lines from a file descriptor, read with os.read so nothing past a line is taken from it (the rest
+    of stdin is control lines: host_apply's "uploaded"/"stop", a held apply_venv's "go")."""
+
+    def __init__(self, fd=0):
+        self.fd = fd
+        self.buffered = b''
+        self.open = True
+
+    def read_line(self, wait=True):
+        """The next line, or None when none is there (without wait) or the input has ended."""
+        while b'\n' not in self.buffered:
+            if not self.open:
+                return None
+            if not wait and not select.select([self.fd], [], [], 0)[0]:
+                return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                self.open = False
+                return None
+            self.buffered += chunk
+        line, _, self.buffered = self.buffered.partition(b'\n')
+        return line.decode('utf-8', 'replace').strip()
+
+    def read_first_line(self):
+        """The first line, or everything up to the end when there is no newline (None: nothing at all)."""
+        line = self.read_line(True)
+        if line is None and self.buffered:
+            line, self.buffered = self.buffered.decode('utf-8', 'replace').strip(), b''
+        return line
+
+    def rest(self):
+        """Everything left, up to the end of the input."""
+        while self.open:
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                self.open = False
+            self.buffered += chunk
+        data, self.buffered = self.buffered, b''
+        return data
+
+
+def read_request_line(reader):
+    """The request as the first line of `reader` (the lines after it are control lines); a request spread
+    over several lines (pretty-printed by hand) is read up to the end of the input instead."""
+    first = reader.read_first_line()
+    if first is None:
+        raise RequestError('the request is not JSON: stdin is empty')
+    try:
+        return check_request(json.loads(first))
+    except ValueError:
+        pass
+    data = first.encode('utf-8') + b'\n' + reader.rest()
     try:
         return check_request(json.loads(data.decode('utf-8')))
     except ValueError as e:

@@ -5,7 +5,8 @@ Steps: lock <root>/.vdeploy/lock, sweep what unfinished builds left, unmigrate (
 live, newer code), build (a hardlink clone of the live release relocated to its own path, or a fresh
 venv, or — a rollback — the release still on the host, or — migrate only — the live release),
 stashes, install, prune, verify, pack (a builder of a ship group: artifact.py), migrate with the new
-release's Python, switch, reload, health check. A receiver of a ship group builds by receiving the
+release's Python, switch, hold (holdBeforeReload: wait for host_apply's "go" while the host's config
+files are applied), reload, health check. A receiver of a ship group builds by receiving the
 builder's release (a full tar, or a delta applied to a clone of its live release) instead. A failure before the switch deletes the new release: nothing live changed. A failed reload or
 health check after it switches back the same way and reloads again (unless automatic rollback is
 off). A success cleans up beyond `keep`. The history line says which release went live
@@ -307,7 +308,7 @@ def switch_back(ctx):
 # live instead: stopping then would leave the old code on the new schema for good.
 STEPS = ((sweep, True), (apply_venv.unmigrate, True), (build, True), (apply_venv.remove_stashes, True),
          (apply_venv.install, True), (apply_venv.prune, False), (apply_venv.verify, True), (pack, True), (apply_venv.migrate, False),
-         (switch, False), (reload_current, False), (apply_venv.healthcheck, False))
+         (switch, False), (apply_venv.hold, False), (reload_current, False), (apply_venv.healthcheck, False))
 
 
 def steps(ctx):
