@@ -303,7 +303,13 @@ const PYC_FILENAME = 'import marshal, sys; d = open(sys.argv[1], "rb").read(); p
     const rpmRoot = join(scratch, 'root');
     const debRoot = join(scratch, 'deb');
     await mkdir(rpmRoot);
-    await must(['rpm', '-i', '--root', rpmRoot, '--dbpath', join(scratch, 'rpmdb'), '--nodeps', '--noscripts', rpm1]);
+    // --dbpath is inside --root (rpm prefixes it); only the package's own subtrees are compared.
+    const db = ['--root', rpmRoot, '--dbpath', '/rpmdb'];
+    await must(['rpm', '-i', ...db, '--nodeps', '--noscripts', rpm1]);
+    expect((await must(['rpm', '-q', ...db, NAME])).trim()).to.equal(`${NAME}-1.0-1.noarch`);
+    // rpm -V checks every installed file against the header's digests, sizes and modes.
+    const verify = await run(['rpm', '-V', ...db, '--nodeps', NAME]);
+    expect(verify.exitCode, verify.stdout + verify.stderr).to.equal(0);
     await must(['dpkg-deb', '-x', deb1, debRoot]);
     const fromRpm = await treeOf(rpmRoot, [PREFIX, CONF_DIR]);
     const fromDeb = await treeOf(debRoot, [PREFIX, CONF_DIR]);
@@ -385,6 +391,10 @@ const PYC_FILENAME = 'import marshal, sys; d = open(sys.argv[1], "rb").read(); p
       '-o', `Dir::Cache::archives=${join(state, 'archives')}`,
       '-o', `Dir::Cache::pkgcache=`, '-o', `Dir::Cache::srcpkgcache=`,
       '-o', 'APT::Get::List-Cleanup=0',
+      // apt's own bookkeeping and logs into the scratch dir too; downloads as root (the scratch dirs are 0700).
+      '-o', `Dir::State::extended_states=${join(state, 'extended_states')}`,
+      '-o', `Dir::Log=${join(state, 'log')}`,
+      '-o', 'APT::Sandbox::User=root',
     ];
     const aptEnv = { DEBIAN_FRONTEND: 'noninteractive' };
     const update = await run(['apt-get', ...apt, 'update'], aptEnv);
