@@ -423,21 +423,21 @@ const PYC_FILENAME = 'import marshal, sys; d = open(sys.argv[1], "rb").read(); p
     await must(['dpkg', '-i', deb]);
     expect(await readFile(`${PY_PREFIX}/venv/pyvenv.cfg`, 'utf8')).to.match(new RegExp(`^home = ${PY_PREFIX}/python/bin$`, 'm'));
     // A private mount namespace hides the pyenv prefix it was copied from and /usr/bin/python3*: only
-    // the package's own files can answer. PATH leaves /usr/bin out too.
+    // the package's own files can answer. PATH is the venv's bin alone (/bin is /usr/bin here).
     const hide = [
-      'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-      'mount -t tmpfs none "$1" && for p in /usr/bin/python3*; do mount --bind /dev/null "$p"; done && shift && exec "$@"',
-      'sh', SHIPPED_PYTHON,
+      '/usr/bin/unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c',
+      'mount -t tmpfs none "$1" && for p in /usr/bin/python3*; do mount --bind /dev/null "$p"; done && PATH="$2" && shift 2 && exec "$@"',
+      'sh', SHIPPED_PYTHON, `${PY_PREFIX}/venv/bin`,
     ];
     const probe = 'import os, sys; maps = open("/proc/self/maps").read(); print(sys.version_info[:2] == (3, 12), sys.base_prefix, os.path.realpath(sys.executable), sorted({l.split()[-1] for l in maps.splitlines() if "libpython" in l}), "/usr/bin/python" in maps)';
-    const answer = await must([...hide, `${PY_PREFIX}/venv/bin/python`, '-c', probe], { PATH: '/bin:/usr/local/bin' });
+    const answer = await must([...hide, `${PY_PREFIX}/venv/bin/python`, '-c', probe]);
     const realExe = (await must(['readlink', '-f', `${PY_PREFIX}/venv/bin/python`])).trim();
     expect(realExe.startsWith(`${PY_PREFIX}/python/bin/`), realExe).to.equal(true);
     const libs = /\[(.*)\]/.exec(answer)?.[1] ?? '';
     expect(answer.trim()).to.equal(`True ${PY_PREFIX}/python ${realExe} [${libs}] False`);
     for (const lib of libs.split(', ').filter(Boolean)) expect(lib, 'libpython from the package').to.match(new RegExp(`^'${PY_PREFIX}/python/lib/`));
-    expect((await must([...hide, `${PY_PREFIX}/venv/bin/shopapp-version`], { PATH: '/bin:/usr/local/bin' })).trim()).to.equal('shopapp 1.0');
-    expect(await serveHealth(PY_PREFIX, hide, { PATH: '/bin:/usr/local/bin' })).to.equal('shopapp 1.0');
+    expect((await must([...hide, `${PY_PREFIX}/venv/bin/shopapp-version`])).trim()).to.equal('shopapp 1.0');
+    expect(await serveHealth(PY_PREFIX, hide)).to.equal('shopapp 1.0');
     expect(await filesContaining(`${PY_PREFIX}/venv`, SHIPPED_PYTHON), 'the venv names the pyenv prefix').to.deep.equal([]);
     await must(['dpkg', '--purge', PY_NAME]);
     expect(existsSync(PY_PREFIX)).to.equal(false);
