@@ -1,0 +1,119 @@
+/**
+ * Builds a package's venv here (docs/packages.md): the venv's desired set resolved for the package's
+ * interpreter, a venv created at a staging directory, pip installing exactly that set offline and
+ * hash-pinned from the repository, the venv relocated to `<prefix>/venv` (relocate.py, as
+ * `vdeploy relocate` does), bytecode compiled for the final paths, and a scan proving that the
+ * staging path is named by no file. The staging directory mirrors the prefix: `<staging>/venv`,
+ * `<staging>/python` (a shipped interpreter).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ResolvedConfig, ResolvedPackageConfig } from '../config/resolve-config.js';
+import { ConfigError, lastLines, VdeployError } from '../errors.js';
+import { relocateVenv } from '../relocate/relocate.js';
+import type { Connection } from '../remote/connection.js';
+import { readRequirementsFile } from '../requirements/requirements-file.js';
+import { createWheelDependencyReader } from '../resolve/wheel-dependencies.js';
+import { resolveVenv, type ResolvedPackage } from '../resolve/resolve-venv.js';
+import { releasedWheels } from '../wheels/repository.js';
+import { packageInterpreter, type PackageInterpreter } from './interpreter.js';
+import { checkShippable, copyPython } from './ship-python.js';
+import { fixShippedVenv, scanForPaths } from './staging.js';
+
+export interface BuiltVenv {
+  /** The staging directory (remove it with `cleanup`). */
+  staging: string;
+  interpreter: PackageInterpreter;
+  packages: ResolvedPackage[];
+  cleanup(): Promise<void>;
+}
+
+export type BuildStep = 'resolve' | 'venv' | 'install' | 'relocate' | 'compile' | 'check';
+export type BuildEvent = { kind: 'step'; package: string; step: BuildStep; detail?: string };
+
+export interface BuildOptions {
+  local: Connection;
+  onEvent?: (event: BuildEvent) => void;
+  signal?: AbortSignal;
+}
+
+/** Builds `pkg`'s venv (and shipped interpreter) in a fresh staging directory. */
+export async function buildPackageVenv(config: ResolvedConfig, pkg: ResolvedPackageConfig, options: BuildOptions): Promise<BuiltVenv> {
+  const { local } = options;
+  const what = `packages "${pkg.name}"`;
+  const step = (s: BuildStep, detail?: string) => options.onEvent?.({ kind: 'step', package: pkg.name, step: s, ...(detail ? { detail } : {}) });
+  if (pkg.buildOn !== undefined) {
+    throw new ConfigError(`${what}: buildOn (building on ${pkg.buildOn} over SSH) is not supported yet`, { hint: 'leave buildOn out: the venv is built here, with the interpreter the package names' });
+  }
+  const interpreter = await packageInterpreter(local, pkg.interpreter, what);
+  if (interpreter.sourcePrefix) await checkShippable(local, interpreter.sourcePrefix, `${what}.interpreter.path`);
+  step('resolve', `${pkg.source.id} for Python ${interpreter.facts.version}`);
+  const packages = await resolveSet(config, pkg, interpreter);
+  const staging = await mkdtemp(join(tmpdir(), 'vdeploy-package-'));
+  const cleanup = () => rm(staging, { recursive: true, force: true });
+  try {
+    const venv = join(staging, 'venv');
+    let python = interpreter.command;
+    if (interpreter.sourcePrefix) {
+      step('venv', `copying ${interpreter.sourcePrefix} to ${pkg.prefix}/python`);
+      await copyPython(interpreter.sourcePrefix, join(staging, 'python'), `${pkg.prefix}/python`, interpreter.xy);
+      python = join(staging, 'python', 'bin', `python${interpreter.xy}`);
+    }
+    step('venv', `${python} -m venv`);
+    await run(local, [python, '-m', 'venv', venv], `creating the venv with ${python}`);
+    step('install', `${packages.length} wheels from ${config.wheels}`);
+    const requirements = join(staging, 'requirements.txt');
+    await writeFile(requirements, packages.map((p) => `${p.name}==${p.version} --hash=sha256:${p.sha256}\n`).join(''));
+    // --isolated: the machine's pip config (an index, a mirror) must not change what is installed.
+    await run(local, [join(venv, 'bin', 'python'), '-m', 'pip', 'install', '--isolated', '--no-index', '--find-links', config.wheels, '--require-hashes', '--no-deps', '--disable-pip-version-check', '--no-compile', '-r', requirements], 'pip install');
+    await rm(requirements);
+    step('relocate', `${venv} → ${pkg.prefix}/venv`);
+    await relocateVenv(local, { venv, newPath: `${pkg.prefix}/venv`, oldPath: venv }, options.signal ? { signal: options.signal } : {});
+    await rm(join(venv, '.vdeploy'), { recursive: true, force: true });
+    if (interpreter.sourcePrefix) await fixShippedVenv(venv, join(staging, 'python'), `${pkg.prefix}/python`);
+    step('compile', 'bytecode for the final paths');
+    await compile(local, python, venv, `${pkg.prefix}/venv`);
+    if (interpreter.sourcePrefix) await compile(local, python, join(staging, 'python', 'lib'), `${pkg.prefix}/python/lib`);
+    step('check', `no file names ${staging}`);
+    const left = await scanForPaths(staging, [staging]);
+    if (left.length > 0) {
+      throw new VdeployError(`${what}: the staging path ${staging} remains in ${left.length} file(s): ${left.slice(0, 5).join(', ')}`, { hint: 'this is a bug in vdeploy package: report it with the files named' });
+    }
+    return { staging, interpreter, packages, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+async function resolveSet(config: ResolvedConfig, pkg: ResolvedPackageConfig, interpreter: PackageInterpreter): Promise<ResolvedPackage[]> {
+  const requirements = await readRequirementsFile(pkg.source.requirements);
+  const released = await releasedWheels(config.wheels);
+  const wheels = createWheelDependencyReader(config.wheels);
+  const resolution = await resolveVenv({
+    requirements,
+    released,
+    interpreter: interpreter.facts,
+    dependenciesOf: (w) => wheels.dependenciesOf(w),
+    sha256Of: (w) => wheels.sha256Of(w),
+    digestOf: (w, algorithm) => wheels.digestOf(w, algorithm),
+  });
+  if (!resolution.ok) throw new ConfigError(`packages "${pkg.name}" (${pkg.source.id}): ${resolution.message}`, { hint: resolution.hint });
+  return resolution.packages;
+}
+
+/**
+ * Bytecode recorded for the final path (-s/-p), its validity checked by source hash, not mtime: the
+ * package's files all get SOURCE_DATE_EPOCH as mtime, and an unchecked-hash .pyc stays valid.
+ */
+async function compile(local: Connection, python: string, dir: string, final: string): Promise<void> {
+  await run(local, [python, '-I', '-m', 'compileall', '-q', '-f', '-j', '0', '--invalidation-mode', 'unchecked-hash', '-s', dir, '-p', final, dir], 'compiling bytecode');
+}
+
+async function run(local: Connection, argv: string[], what: string): Promise<void> {
+  const r = await local.exec(argv, { nothrow: true, env: { PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONDONTWRITEBYTECODE: '1' } });
+  if (r.exitCode !== 0) {
+    throw new VdeployError(`${what} failed (${r.signal ?? `exit ${r.exitCode}`}): ${lastLines(`${r.stderr}\n${r.stdout}`, 4)}`, { hint: 'see the error above; the staging directory was removed' });
+  }
+}
