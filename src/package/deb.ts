@@ -53,19 +53,19 @@ export function controlText(tree: PackageTree, installedSizeKiB: number): string
     ['Section', 'misc'],
     ['Priority', 'optional'],
     ['Homepage', m.homepage],
-    ['Description', descriptionValue(m.summary, m.description)],
+    ['Description', descriptionValue(m)],
   ];
   return fields.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}: ${v}\n`).join('');
 }
 
 /**
  * The Description field: the synopsis, then the long text with each line indented by one space and
- * blank lines written as " ." (Debian Policy 5.6.13); without long text, the synopsis is repeated
- * so the extended description is never empty.
+ * blank lines written as " ." (Debian Policy 5.6.13). Without long text, one line naming the package
+ * and vdeploy stands in: lintian rejects both an empty extended description and one repeating the synopsis.
  */
-export function descriptionValue(summary: string, description: string): string {
-  const synopsis = summary.split('\n')[0]!.trim();
-  const long = description.trim() === '' ? synopsis : description.replace(/\s+$/, '');
+export function descriptionValue(meta: PackageMeta): string {
+  const synopsis = meta.summary.split('\n')[0]!.trim();
+  const long = meta.description.trim() === '' ? `${meta.name} ${debVersion(meta)}, packaged by vdeploy.` : meta.description.replace(/\s+$/, '');
   const lines = long.split('\n').map((line) => (line.trim() === '' ? ' .' : ` ${line.replace(/\s+$/, '')}`));
   return [synopsis, ...lines].join('\n');
 }
