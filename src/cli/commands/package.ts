@@ -24,15 +24,15 @@ export function packageCommand(output: Output): CommandModule<GlobalArgs, Packag
     describe: "Build OS packages (.deb, .rpm) of the deployfile's packages: a venv relocated to its prefix, config files, a service",
     builder: (y) =>
       y
+        // --version is ours here (the package version), not yargs' "show vdeploy's version" flag.
+        .version(false)
         .positional('names', { type: 'string', array: true, default: [] as string[], describe: 'Packages to build (none: every package of the deployfile)' })
         .option('format', { choices: ['deb', 'rpm', 'both'] as const, default: 'deb' as const, describe: 'Which package formats to write' })
         .option('version', { type: 'string', demandOption: 'give the version of the package, e.g. --version 1.4.2', describe: 'The package version (upstream part), e.g. 1.4.2' })
         .option('iteration', { type: 'number', default: 1, describe: 'The package revision of that version (Debian revision, RPM release)' })
         .option('out', { type: 'string', default: '.', describe: 'Directory the packages are written to' })
         .option('apt-repo', { type: 'string', describe: 'Also copy the .debs into this flat apt repository directory and update its Packages, Packages.gz and Release' })
-        .option('json', { type: 'boolean', default: false, describe: 'Print the written files as JSON (schema in docs/cli.md)' })
-        // --version is ours here, not yargs' "show the version" flag.
-        .version(false),
+        .option('json', { type: 'boolean', default: false, describe: 'Print the written files as JSON (schema in docs/cli.md)' }),
     handler: async (args) => {
       const config = await loadConfig(args);
       const formats: PackageFormat[] = args.format === 'both' ? ['deb', 'rpm'] : [args.format];
