@@ -26,6 +26,8 @@ export interface BuiltVenv {
   staging: string;
   interpreter: PackageInterpreter;
   packages: ResolvedPackage[];
+  /** The newest release-log time of the packaged wheels (seconds): the default SOURCE_DATE_EPOCH. */
+  newestRelease: number;
   cleanup(): Promise<void>;
 }
 
@@ -49,7 +51,7 @@ export async function buildPackageVenv(config: ResolvedConfig, pkg: ResolvedPack
   const interpreter = await packageInterpreter(local, pkg.interpreter, what);
   if (interpreter.sourcePrefix) await checkShippable(local, interpreter.sourcePrefix, `${what}.interpreter.path`);
   step('resolve', `${pkg.source.id} for Python ${interpreter.facts.version}`);
-  const packages = await resolveSet(config, pkg, interpreter);
+  const { packages, newestRelease } = await resolveSet(config, pkg, interpreter);
   const staging = await mkdtemp(join(tmpdir(), 'vdeploy-package-'));
   const cleanup = () => rm(staging, { recursive: true, force: true });
   try {
@@ -80,14 +82,14 @@ export async function buildPackageVenv(config: ResolvedConfig, pkg: ResolvedPack
     if (left.length > 0) {
       throw new VdeployError(`${what}: the staging path ${staging} remains in ${left.length} file(s): ${left.slice(0, 5).join(', ')}`, { hint: 'this is a bug in vdeploy package: report it with the files named' });
     }
-    return { staging, interpreter, packages, cleanup };
+    return { staging, interpreter, packages, newestRelease, cleanup };
   } catch (err) {
     await cleanup();
     throw err;
   }
 }
 
-async function resolveSet(config: ResolvedConfig, pkg: ResolvedPackageConfig, interpreter: PackageInterpreter): Promise<ResolvedPackage[]> {
+async function resolveSet(config: ResolvedConfig, pkg: ResolvedPackageConfig, interpreter: PackageInterpreter): Promise<{ packages: ResolvedPackage[]; newestRelease: number }> {
   const requirements = await readRequirementsFile(pkg.source.requirements);
   const released = await releasedWheels(config.wheels);
   const wheels = createWheelDependencyReader(config.wheels);
@@ -100,7 +102,9 @@ async function resolveSet(config: ResolvedConfig, pkg: ResolvedPackageConfig, in
     digestOf: (w, algorithm) => wheels.digestOf(w, algorithm),
   });
   if (!resolution.ok) throw new ConfigError(`packages "${pkg.name}" (${pkg.source.id}): ${resolution.message}`, { hint: resolution.hint });
-  return resolution.packages;
+  const chosen = new Set(resolution.packages.map((p) => p.filename));
+  const times = released.filter((w) => chosen.has(w.filename)).map((w) => Math.floor(Date.parse(w.addedAt) / 1000));
+  return { packages: resolution.packages, newestRelease: Math.max(0, ...times.filter((t) => Number.isFinite(t))) };
 }
 
 /**

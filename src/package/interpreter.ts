@@ -28,7 +28,11 @@ export const SYSTEM_PYTHON = '/usr/bin/python3';
 export async function packageInterpreter(local: Connection, interpreter: 'system' | { path: string }, what: string): Promise<PackageInterpreter> {
   if (interpreter === 'system') {
     const facts = await interpreterFacts(local, SYSTEM_PYTHON, `${what}.interpreter 'system'`);
-    return { kind: 'system', command: SYSTEM_PYTHON, xy: xyOf(facts), facts };
+    const xy = xyOf(facts);
+    // The venv's bin/python links to python3.X, the package's dependency, not to python3, which a newer default could replace.
+    const versioned = `/usr/bin/python${xy}`;
+    const command = await access(versioned).then(() => versioned, () => SYSTEM_PYTHON);
+    return { kind: 'system', command, xy, facts };
   }
   const prefix = interpreter.path;
   const command = join(prefix, 'bin', 'python3');
