@@ -6,10 +6,11 @@
  * the tree's, owner root:root, gzip headers without name or time.
  */
 import { createHash } from 'node:crypto';
-import { gzipSync, gunzipSync } from 'node:zlib';
-import { extract, pack, type Header } from 'tar-stream';
+import { gunzipSync } from 'node:zlib';
+import { extract } from 'tar-stream';
 import { VdeployError } from '../errors.js';
 import { readAr, writeAr } from './ar.js';
+import { tarGz, type TarItem } from './deb-tar.js';
 import type { MaintainerScripts, PackageMeta, PackageTree, TreeEntry } from './tree.js';
 
 /** What a maintainer script starts with: dpkg runs it directly, and `set -e` makes a failing step fail the install. */
@@ -75,13 +76,6 @@ export function installedSizeKiB(entries: TreeEntry[]): number {
   return entries.reduce((sum, e) => sum + (e.kind === 'file' ? Math.ceil(e.content.length / 1024) : 1), 0);
 }
 
-type TarHeader = Partial<Header> & Pick<Header, 'name'>;
-
-interface TarItem {
-  header: TarHeader;
-  content?: Buffer;
-}
-
 function controlEntries(tree: PackageTree, entries: TreeEntry[]): TarItem[] {
   const conffiles = new Set(tree.conffiles);
   // dpkg keeps conffiles' checksums in its own database; md5sums lists the other files (as dh_md5sums does).
@@ -121,27 +115,6 @@ function dataEntries(entries: TreeEntry[]): TarItem[] {
     else items.push({ header: { name, type: 'file', mode: e.mode }, content: e.content });
   }
   return items;
-}
-
-/** A gzip of a tar of `items`, all owned by root with the same mtime. */
-async function tarGz(items: TarItem[], mtime: number): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const chunk of p) chunks.push(chunk as Buffer);
-  })();
-  for (const { header, content } of items) {
-    const h: TarHeader = { ...header, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: new Date(mtime * 1000) };
-    await new Promise<void>((resolve, reject) => {
-      p.entry(h, content ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-    });
-  }
-  p.finalize();
-  await done;
-  const gz = gzipSync(Buffer.concat(chunks), { level: 9 });
-  // The gzip header's OS byte is zlib's build platform (3 Unix, 19 macOS): fix it so every controller writes the same bytes.
-  gz[9] = 3;
-  return gz;
 }
 
 /** The entries sorted by path, with any missing parent directory added (0755), so dpkg can always create the tree. */

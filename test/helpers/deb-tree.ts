@@ -56,6 +56,9 @@ export function syntheticTree(o: SyntheticOptions = {}): PackageTree {
     { kind: 'symlink', path: `${prefix}/current`, target: 'bin/hello' },
     { kind: 'dir', path: `${prefix}/${LONG_DIR}`, mode: 0o755 },
     { kind: 'file', path: `${prefix}/${LONG_DIR}/long-file-name.txt`, mode: 0o644, content: text('long\n') },
+    // A link target past ustar's 100 bytes (a GNU `K` entry) and a name that is not ASCII.
+    { kind: 'symlink', path: `${prefix}/long-link`, target: `${LONG_DIR}/long-file-name.txt` },
+    { kind: 'file', path: `${prefix}/share/café.txt`, mode: 0o644, content: text('crème\n') },
     { kind: 'file', path: conffile, mode: 0o644, content: text(o.confText ?? 'greeting=hello\n') },
   ];
   return {

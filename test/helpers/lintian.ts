@@ -13,6 +13,20 @@ export const ACCEPTED_LINTIAN_TAGS: Record<string, string> = {
   'no-changelog': 'the same: the release history lives in vdeploy\'s release log, not in /usr/share/doc/NAME/changelog.Debian.gz',
 };
 
+/**
+ * Tags a package with a real venv adds, each by design (docs/packages.md "lintian"): pass
+ * `[...Object.keys(ACCEPTED_LINTIAN_TAGS), ...Object.keys(VENV_LINTIAN_TAGS)]` for such a package.
+ */
+export const VENV_LINTIAN_TAGS: Record<string, string> = {
+  'package-installs-python-pycache-dir': 'the venv\'s bytecode is compiled at build time for the final prefix, so no build path and no install-time compile; dpkg owns and removes it',
+  'wrong-path-for-interpreter': 'the venv\'s scripts must run <prefix>/venv/bin/python, not /usr/bin/python3: that is what makes them use the venv',
+  'unstripped-binary-or-object': 'extension modules ship as their wheels built them (their hashes are in the venv\'s RECORD files)',
+  'missing-dependency-on-libc': 'extension modules link libc; the package depends on python3.X (which depends on libc6), and vdeploy runs no dpkg-shlibdeps on the controller',
+  'script-not-executable': 'wheels ship some modules with a #! line but without the executable bit (requests/certs.py); kept as the wheel has them',
+  'unusual-interpreter': 'the same modules name `python` in their #! line; they are imported, not run',
+  'executable-not-elf-or-script': 'a wheel file with an executable bit and no #! line (certifi\'s tests); kept as the wheel has it',
+};
+
 export interface LintianTag {
   severity: string;
   tag: string;

@@ -1,0 +1,104 @@
+/**
+ * updateAptRepo read by the real apt (issue 19): `apt-get update` over a scratch configuration (its own
+ * sources list, lists and cache, passed with -o; the machine's apt configuration is never touched)
+ * accepts the flat repository's Release and Packages, sees every version (older ones kept when a newer
+ * one is added), and `apt-get download` fetches a .deb whose checksums apt verified against the index.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import { expect } from 'chai';
+import { updateAptRepo } from '../../src/package/apt-repo.js';
+import { debFileName, writeDeb } from '../../src/package/deb.js';
+import { makeTempDir } from '../helpers/cli.js';
+import { syntheticTree, TEST_EPOCH } from '../helpers/deb-tree.js';
+
+const exec = promisify(execFile);
+const A = `vdeploy-test-apt-a-${process.pid}`;
+const B = `vdeploy-test-apt-b-${process.pid}`;
+
+describe('updateAptRepo (a flat repository read by apt-get)', function () {
+  this.timeout(300_000);
+  let dir: string;
+  let repo: string;
+  let aptArgs: string[];
+
+  const buildDeb = async (name: string, version: string) => {
+    const tree = syntheticTree({ name, version });
+    const path = join(dir, 'build', debFileName(tree.meta));
+    await writeFile(path, await writeDeb(tree));
+    return path;
+  };
+  const apt = async (cmd: string, args: string[], cwd?: string) => {
+    const r = await exec(cmd, [...aptArgs, ...args], { cwd, env: { ...process.env, LC_ALL: 'C' } });
+    return r.stdout + r.stderr;
+  };
+
+  before(async () => {
+    dir = await makeTempDir('vdeploy-apt-repo-');
+    repo = join(dir, 'repo');
+    const state = join(dir, 'apt');
+    await mkdir(join(dir, 'build'));
+    await mkdir(join(state, 'lists', 'partial'), { recursive: true });
+    await mkdir(join(state, 'cache', 'archives', 'partial'), { recursive: true });
+    await writeFile(join(state, 'sources.list'), `deb [trusted=yes] file:${repo} ./\n`);
+    aptArgs = [
+      '-o', `Dir::Etc::sourcelist=${join(state, 'sources.list')}`,
+      '-o', 'Dir::Etc::sourceparts=-',
+      '-o', `Dir::State::Lists=${join(state, 'lists')}`,
+      '-o', `Dir::Cache=${join(state, 'cache')}`,
+      '-o', 'Acquire::Languages=none',
+      // The test's temp dirs are 0700: apt's downloader must not drop to the _apt user to read them.
+      '-o', 'APT::Sandbox::User=root',
+    ];
+  });
+
+  it('writes Packages, Packages.gz and Release that apt-get update accepts without a warning', async () => {
+    const result = await updateAptRepo(repo, [await buildDeb(A, '1.0')], { epoch: TEST_EPOCH });
+    expect(result.packages.map((p) => [p.name, p.version, p.architecture, p.file])).to.deep.equal([[A, '1.0-1', 'all', `${A}_1.0-1_all.deb`]]);
+    expect(result.files.map((f) => f.slice(repo.length + 1))).to.deep.equal(['Packages', 'Packages.gz', 'Release']);
+    const release = await readFile(join(repo, 'Release'), 'utf8');
+    expect(release).to.match(/^Date: Tue, 14 Nov 2023 22:13:20 UTC$/m);
+    expect(release).to.match(/^SHA256:\n [0-9a-f]{64} +\d+ Packages\n [0-9a-f]{64} +\d+ Packages.gz\n/m);
+    expect(gunzipSync(await readFile(join(repo, 'Packages.gz'))).equals(await readFile(join(repo, 'Packages')))).to.equal(true);
+    const out = await apt('apt-get', ['update']);
+    expect(out).to.not.match(/^(W|E|Err):/m);
+    expect(await apt('apt-cache', ['show', A])).to.match(new RegExp(`^Package: ${A}\nVersion: 1.0-1\n`, 'm'));
+  });
+
+  it('adding a newer version and another package keeps the older one installable', async () => {
+    const first = join(repo, `${A}_1.0-1_all.deb`);
+    const result = await updateAptRepo(repo, [await buildDeb(A, '1.1'), await buildDeb(B, '2.0')], { epoch: TEST_EPOCH + 60 });
+    expect(result.packages.map((p) => `${p.name}=${p.version}`)).to.deep.equal([`${A}=1.0-1`, `${A}=1.1-1`, `${B}=2.0-1`]);
+    const out = await apt('apt-get', ['update']);
+    expect(out).to.not.match(/^(W|E|Err):/m);
+    const policy = await apt('apt-cache', ['policy', A]);
+    expect(policy).to.match(/Candidate: 1\.1-1/);
+    expect(policy).to.match(/ 1\.0-1 500/);
+    // apt-get download checks the file against Size and SHA256 of Packages before keeping it.
+    const dl = join(dir, 'download');
+    await mkdir(dl);
+    await apt('apt-get', ['download', `${A}=1.0-1`, B], dl);
+    expect((await readdir(dl)).sort()).to.deep.equal([`${A}_1.0-1_all.deb`, `${B}_2.0-1_all.deb`]);
+    expect((await readFile(join(dl, `${A}_1.0-1_all.deb`))).equals(await readFile(first))).to.equal(true);
+    const show = await apt('apt-cache', ['show', `${B}=2.0-1`]);
+    expect(show).to.match(/^Description(-en)?: Synthetic package for the vdeploy tests$/m);
+    expect(show).to.match(/^SHA256: [0-9a-f]{64}$/m);
+  });
+
+  it('is reproducible: the same debs and date give the same index bytes', async () => {
+    const before = await Promise.all(['Packages', 'Packages.gz', 'Release'].map((f) => readFile(join(repo, f))));
+    await updateAptRepo(repo, [], { epoch: TEST_EPOCH + 60 });
+    const after = await Promise.all(['Packages', 'Packages.gz', 'Release'].map((f) => readFile(join(repo, f))));
+    expect(after.map((b, i) => b.equals(before[i]!))).to.deep.equal([true, true, true]);
+  });
+
+  it('refuses a file in the directory that is not a .deb, naming it', async () => {
+    await writeFile(join(repo, 'broken.deb'), 'not an archive');
+    let err: unknown;
+    await updateAptRepo(repo, [], { epoch: TEST_EPOCH }).catch((e: unknown) => (err = e));
+    expect(String(err)).to.include(`${join(repo, 'broken.deb')} is not an ar archive`);
+  });
+});
