@@ -175,7 +175,7 @@ const PYC_FILENAME = 'import marshal, sys; d = open(sys.argv[1], "rb").read(); p
     await mkdir(join(project, 'etc', 'vdeploy-e2e-pkg'), { recursive: true });
     await writeFile(join(project, 'etc', 'vdeploy-e2e-pkg', 'app.conf'), 'greeting = one\n');
     await writeFile(join(project, 'requirements.txt'), 'shopapp\n');
-    const common = { venv: 'pkgbuild:/srv/vdeploy-e2e-pkg', maintainer: 'vdeploy tests <tests@vdeploy.invalid>', description: 'The vdeploy e2e test app\nA Django app in a venv, packaged by test/e2e/package.test.ts.' };
+    const common = { venv: 'pkgbuild:/srv/vdeploy-e2e-pkg', maintainer: 'vdeploy tests <tests@vdeploy.invalid>', description: 'Django test app of vdeploy\nA Django app in a venv, packaged by test/e2e/package.test.ts.' };
     const config = {
       wheels: './wheels',
       requirements: './requirements.txt',
@@ -228,7 +228,7 @@ const PYC_FILENAME = 'import marshal, sys; d = open(sys.argv[1], "rb").read(); p
     expect(info).to.match(/^ Architecture: all$/m);
     expect(info).to.match(/^ Maintainer: vdeploy tests <tests@vdeploy\.invalid>$/m);
     expect(info).to.match(/^ Installed-Size: \d+$/m);
-    expect(info).to.match(/^ Description: The vdeploy e2e test app$/m);
+    expect(info).to.match(/^ Description: Django test app of vdeploy$/m);
     // The system interpreter: Debian's python3.11, as both spellings of the same X.Y.
     const depends = /^ Depends: (.*)$/m.exec(info)?.[1] ?? '';
     expect(depends).to.include('python3.11');
