@@ -19,7 +19,7 @@ import { resolveVenv, type ResolvedPackage } from '../resolve/resolve-venv.js';
 import { releasedWheels } from '../wheels/repository.js';
 import { packageInterpreter, type PackageInterpreter } from './interpreter.js';
 import { checkShippable, copyPython } from './ship-python.js';
-import { fixShippedVenv, scanForPaths } from './staging.js';
+import { fixShippedVenv, refreshRecords, scanForPaths } from './staging.js';
 
 export interface BuiltVenv {
   /** The staging directory (remove it with `cleanup`). */
@@ -74,6 +74,7 @@ export async function buildPackageVenv(config: ResolvedConfig, pkg: ResolvedPack
     await relocateVenv(local, { venv, newPath: `${pkg.prefix}/venv`, oldPath: venv }, options.signal ? { signal: options.signal } : {});
     await rm(join(venv, '.vdeploy'), { recursive: true, force: true });
     if (interpreter.sourcePrefix) await fixShippedVenv(venv, join(staging, 'python'), `${pkg.prefix}/python`);
+    await refreshRecords(venv);
     step('compile', 'bytecode for the final paths');
     await compile(local, python, venv, `${pkg.prefix}/venv`);
     if (interpreter.sourcePrefix) await compile(local, python, join(staging, 'python', 'lib'), `${pkg.prefix}/python/lib`);
