@@ -40,6 +40,7 @@ describe('vdeploy package: the command line (issue 19)', function () {
     expectOneLineError(await runVdeploy(['package', '--version', '1.0', '--iteration', '0', '--out', 'out'], { cwd: dir }), /--iteration 0/);
     expectOneLineError(await runVdeploy(['package', '--version', '1.0', '--format', 'zip', '--out', 'out'], { cwd: dir }), /format/);
     expectOneLineError(await runVdeploy(['package', '--out', 'out'], { cwd: dir }), /version/);
+    expectOneLineError(await runVdeploy(['package', '--version', '1.0', '--format', 'rpm', '--apt-repo', 'apt', '--out', 'out'], { cwd: dir }), /--apt-repo needs \.deb packages/);
     expectOneLineError(await runVdeploy(['package', '--version', '1.0', '--out', 'out'], { cwd: dir, env: { SOURCE_DATE_EPOCH: 'yesterday' } }), /SOURCE_DATE_EPOCH=yesterday/);
     const badName = await project([{ ...PKG, name: 'Bad_Name' }]);
     expectOneLineError(await runVdeploy(['package', '--version', '1.0'], { cwd: badName }), /packages\[0\]\.name/);
