@@ -5,6 +5,7 @@
  * one is added), and `apt-get download` fetches a .deb whose checksums apt verified against the index.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -93,6 +94,27 @@ describe('updateAptRepo (a flat repository read by apt-get)', function () {
     await updateAptRepo(repo, [], { epoch: TEST_EPOCH + 60 });
     const after = await Promise.all(['Packages', 'Packages.gz', 'Release'].map((f) => readFile(join(repo, f))));
     expect(after.map((b, i) => b.equals(before[i]!))).to.deep.equal([true, true, true]);
+  });
+
+  it('indexes a .deb dpkg-deb built with gzip, and refuses one with an xz control archive, naming it', async () => {
+    const C = `vdeploy-test-apt-c-${process.pid}`;
+    const root = join(dir, 'c');
+    await mkdir(join(root, 'DEBIAN'), { recursive: true });
+    await writeFile(join(root, 'DEBIAN', 'control'), `Package: ${C}\nVersion: 3.0-1\nArchitecture: all\nMaintainer: t <t@example.com>\nDescription: built by dpkg-deb\n test\n`);
+    await exec('dpkg-deb', ['-Zgzip', '--root-owner-group', '--build', root, join(repo, `${C}_3.0-1_all.deb`)]);
+    // Built before the last update's date (SOURCE_DATE_EPOCH of an older release):
+    const result = await updateAptRepo(repo, [], { epoch: TEST_EPOCH });
+    expect(result.packages.map((p) => `${p.name}=${p.version}`)).to.include(`${C}=3.0-1`);
+    // An older date than the last index's: apt would silently keep the old index, so the date stays.
+    expect(await readFile(join(repo, 'Release'), 'utf8')).to.match(/^Date: Tue, 14 Nov 2023 22:14:20 UTC$/m);
+    expect(await apt('apt-get', ['update'])).to.not.match(/^(W|E|Err):/m);
+    expect(await apt('apt-cache', ['show', C])).to.match(/^Description(-en)?: built by dpkg-deb$/m);
+    const xz = join(dir, `${C}_3.1-1_all.deb`);
+    await exec('dpkg-deb', ['-Zxz', '--root-owner-group', '--build', root, xz]);
+    let err: unknown;
+    await updateAptRepo(repo, [xz], { epoch: TEST_EPOCH }).catch((e: unknown) => (err = e));
+    expect(String(err)).to.include(`${xz} has a control.tar.xz, which vdeploy cannot read`);
+    expect(existsSync(join(repo, `${C}_3.1-1_all.deb`)), 'the refused .deb was copied into the repository').to.equal(false);
   });
 
   it('refuses a file in the directory that is not a .deb, naming it', async () => {
