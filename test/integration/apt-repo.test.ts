@@ -2,7 +2,8 @@
  * updateAptRepo read by the real apt (issue 19): `apt-get update` over a scratch configuration (its own
  * sources list, lists and cache, passed with -o; the machine's apt configuration is never touched)
  * accepts the flat repository's Release and Packages, sees every version (older ones kept when a newer
- * one is added), and `apt-get download` fetches a .deb whose checksums apt verified against the index.
+ * one is added), `apt-get download` fetches a .deb whose checksums apt verified against the index, and
+ * `apt-get install` installs from it (a package named vdeploy-test-apt-a-PID, purged in after()).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -36,6 +37,12 @@ describe('updateAptRepo (a flat repository read by apt-get)', function () {
     const r = await exec(cmd, [...aptArgs, ...args], { cwd, env: { ...process.env, LC_ALL: 'C' } });
     return r.stdout + r.stderr;
   };
+
+  let installed = false;
+  after(async () => {
+    // Only the package this test installed, under its own name and /opt prefix.
+    if (installed) await exec('dpkg', ['--purge', A], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).catch(() => undefined);
+  });
 
   before(async () => {
     dir = await makeTempDir('vdeploy-apt-repo-');
@@ -87,6 +94,18 @@ describe('updateAptRepo (a flat repository read by apt-get)', function () {
     const show = await apt('apt-cache', ['show', `${B}=2.0-1`]);
     expect(show).to.match(/^Description(-en)?: Synthetic package for the vdeploy tests$/m);
     expect(show).to.match(/^SHA256: [0-9a-f]{64}$/m);
+  });
+
+  it('apt-get installs the newest version from it, and an older one with --allow-downgrades (root)', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    installed = true;
+    const install = (...args: string[]) =>
+      apt('apt-get', ['-y', '-o', `Dir::State::extended_states=${join(dir, 'apt', 'extended_states')}`, '-o', 'DPkg::Lock::Timeout=300', 'install', ...args]);
+    await install(A);
+    expect((await exec(`/opt/${A}/bin/hello`)).stdout).to.equal('hello v1\n');
+    expect((await exec('dpkg-query', ['-W', '-f', '${Version}', A])).stdout).to.equal('1.1-1');
+    await install('--allow-downgrades', `${A}=1.0-1`);
+    expect((await exec('dpkg-query', ['-W', '-f', '${Version}', A])).stdout).to.equal('1.0-1');
   });
 
   it('is reproducible: the same debs and date give the same index bytes', async () => {
