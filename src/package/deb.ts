@@ -6,10 +6,11 @@
  * the tree's, owner root:root, gzip headers without name or time.
  */
 import { createHash } from 'node:crypto';
-import { gzipSync, gunzipSync } from 'node:zlib';
-import { extract, pack, type Header } from 'tar-stream';
-import { VdeployError } from '../errors.js';
+import { gunzipSync } from 'node:zlib';
+import { extract } from 'tar-stream';
+import { ConfigError, VdeployError } from '../errors.js';
 import { readAr, writeAr } from './ar.js';
+import { tarGz, type TarItem } from './deb-tar.js';
 import type { MaintainerScripts, PackageMeta, PackageTree, TreeEntry } from './tree.js';
 
 /** What a maintainer script starts with: dpkg runs it directly, and `set -e` makes a failing step fail the install. */
@@ -53,19 +54,19 @@ export function controlText(tree: PackageTree, installedSizeKiB: number): string
     ['Section', 'misc'],
     ['Priority', 'optional'],
     ['Homepage', m.homepage],
-    ['Description', descriptionValue(m.summary, m.description)],
+    ['Description', descriptionValue(m)],
   ];
   return fields.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}: ${v}\n`).join('');
 }
 
 /**
  * The Description field: the synopsis, then the long text with each line indented by one space and
- * blank lines written as " ." (Debian Policy 5.6.13); without long text, the synopsis is repeated
- * so the extended description is never empty.
+ * blank lines written as " ." (Debian Policy 5.6.13). Without long text, one line naming the package
+ * and vdeploy stands in: lintian rejects both an empty extended description and one repeating the synopsis.
  */
-export function descriptionValue(summary: string, description: string): string {
-  const synopsis = summary.split('\n')[0]!.trim();
-  const long = description.trim() === '' ? synopsis : description.replace(/\s+$/, '');
+export function descriptionValue(meta: PackageMeta): string {
+  const synopsis = meta.summary.split('\n')[0]!.trim();
+  const long = meta.description.trim() === '' ? `${meta.name} ${debVersion(meta)}, packaged by vdeploy.` : meta.description.replace(/\s+$/, '');
   const lines = long.split('\n').map((line) => (line.trim() === '' ? ' .' : ` ${line.replace(/\s+$/, '')}`));
   return [synopsis, ...lines].join('\n');
 }
@@ -73,13 +74,6 @@ export function descriptionValue(summary: string, description: string): string {
 /** Installed-Size as dpkg-gencontrol counts it: KiB rounded up per regular file, 1 per other entry. */
 export function installedSizeKiB(entries: TreeEntry[]): number {
   return entries.reduce((sum, e) => sum + (e.kind === 'file' ? Math.ceil(e.content.length / 1024) : 1), 0);
-}
-
-type TarHeader = Partial<Header> & Pick<Header, 'name'>;
-
-interface TarItem {
-  header: TarHeader;
-  content?: Buffer;
 }
 
 function controlEntries(tree: PackageTree, entries: TreeEntry[]): TarItem[] {
@@ -123,27 +117,6 @@ function dataEntries(entries: TreeEntry[]): TarItem[] {
   return items;
 }
 
-/** A gzip of a tar of `items`, all owned by root with the same mtime. */
-async function tarGz(items: TarItem[], mtime: number): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const chunk of p) chunks.push(chunk as Buffer);
-  })();
-  for (const { header, content } of items) {
-    const h: TarHeader = { ...header, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: new Date(mtime * 1000) };
-    await new Promise<void>((resolve, reject) => {
-      p.entry(h, content ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-    });
-  }
-  p.finalize();
-  await done;
-  const gz = gzipSync(Buffer.concat(chunks), { level: 9 });
-  // The gzip header's OS byte is zlib's build platform (3 Unix, 19 macOS): fix it so every controller writes the same bytes.
-  gz[9] = 3;
-  return gz;
-}
-
 /** The entries sorted by path, with any missing parent directory added (0755), so dpkg can always create the tree. */
 function withParents(entries: TreeEntry[]): TreeEntry[] {
   const byPath = new Map<string, TreeEntry>();
@@ -174,16 +147,17 @@ function byBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
+/** Metadata from the deployfile and flags: a bad value is a usage error (exit 2), named with how to fix it. */
 function checkMeta(meta: PackageMeta): void {
-  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(meta.name)) throw new VdeployError(`package name "${meta.name}" is not a valid Debian package name`, { hint: 'use lower-case letters, digits, "+", "-" and "." (at least two characters, starting with a letter or digit)' });
-  if (!/^[0-9][A-Za-z0-9.+~]*$/.test(meta.version)) throw new VdeployError(`package version "${meta.version}" is not a valid Debian upstream version`, { hint: 'start with a digit and use letters, digits, ".", "+" and "~" (e.g. 1.4.2)' });
-  if (!Number.isInteger(meta.iteration) || meta.iteration < 0) throw new VdeployError(`package iteration ${meta.iteration} must be a non-negative integer`);
-  if (!/^[a-z0-9-]+$/.test(meta.architecture)) throw new VdeployError(`package architecture "${meta.architecture}" is not a Debian architecture name`, { hint: 'use amd64, arm64 or all' });
+  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(meta.name)) throw new ConfigError(`package name "${meta.name}" is not a valid Debian package name`, { hint: 'use lower-case letters, digits, "+", "-" and "." (at least two characters, starting with a letter or digit)' });
+  if (!/^[0-9][A-Za-z0-9.+~]*$/.test(meta.version)) throw new ConfigError(`package version "${meta.version}" is not a valid Debian upstream version`, { hint: 'start with a digit and use letters, digits, ".", "+" and "~" (e.g. 1.4.2)' });
+  if (!Number.isInteger(meta.iteration) || meta.iteration < 0) throw new ConfigError(`package iteration ${meta.iteration} must be a non-negative integer`);
+  if (!/^[a-z0-9-]+$/.test(meta.architecture)) throw new ConfigError(`package architecture "${meta.architecture}" is not a Debian architecture name`, { hint: 'use amd64, arm64 or all' });
   for (const [field, value] of [['maintainer', meta.maintainer], ['summary', meta.summary], ['homepage', meta.homepage ?? '']] as const) {
-    if (/\n/.test(value)) throw new VdeployError(`package ${field} must be one line`);
+    if (/\n/.test(value)) throw new ConfigError(`package ${field} must be one line`);
   }
-  if (meta.summary.trim() === '') throw new VdeployError(`package ${meta.name} needs a one-line summary`, { hint: 'set description in the deployfile\'s packages entry' });
-  if (meta.depends.some((d) => d.trim() === '' || /[\n,]/.test(d))) throw new VdeployError(`package ${meta.name} has an empty or multi-part dependency in depends`, { hint: 'give one dependency expression per list item, e.g. "libpq5" or "python3 (>= 3.11)"' });
+  if (meta.summary.trim() === '') throw new ConfigError(`package ${meta.name} needs a one-line summary`, { hint: 'give the package a description: its first line is the summary' });
+  if (meta.depends.some((d) => d.trim() === '' || /[\n,]/.test(d))) throw new ConfigError(`package ${meta.name} has an empty or multi-part dependency in depends`, { hint: 'give one dependency expression per list item, e.g. "libpq5" or "python3 (>= 3.11)"' });
 }
 
 function checkConffiles(tree: PackageTree, entries: TreeEntry[]): void {
@@ -200,8 +174,13 @@ export async function readDebControl(deb: Buffer, what: string): Promise<string>
   if (!member) throw new VdeployError(`${what} has no control.tar member`, { hint: 'check that the file is a .deb package' });
   let tar: Buffer;
   if (member.name === 'control.tar') tar = member.data;
-  else if (member.name === 'control.tar.gz') tar = gunzipSync(member.data);
-  else throw new VdeployError(`${what} has a ${member.name}, which vdeploy cannot read (it reads gzip or uncompressed control archives)`, { hint: 'rebuild it with `vdeploy package`, or `dpkg-deb -Zgzip --build` it' });
+  else if (member.name === 'control.tar.gz') {
+    try {
+      tar = gunzipSync(member.data);
+    } catch (err) {
+      throw new VdeployError(`${what} has a damaged control.tar.gz (${(err as Error).message})`, { hint: 'remove the file, or rebuild it with `vdeploy package`', cause: err });
+    }
+  } else throw new VdeployError(`${what} has a ${member.name}, which vdeploy cannot read (it reads gzip or uncompressed control archives)`, { hint: 'remove the file, or rebuild it with `vdeploy package` (or `dpkg-deb -Zgzip --build`)' });
   const x = extract();
   const found = (async () => {
     let text: string | undefined;
