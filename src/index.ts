@@ -51,4 +51,7 @@ export { defaultInterpreterCache, InterpreterCache } from './facts/interpreter-c
 export type { PackageTree, PackageMeta, TreeEntry, MaintainerScripts } from './package/tree.js';
 export { writeDeb, debFileName, debVersion, readDebControl } from './package/deb.js';
 export { writeAr, readAr, type ArMember } from './package/ar.js';
+export { buildPackages, checkVersion, selectPackages, type PackageEvent, type PackageFormat, type PackageOptions, type PackageResult, type WrittenPackage } from './package/package.js';
+export { buildPackageVenv, type BuiltVenv, type BuildEvent as PackageBuildEvent } from './package/build-venv.js';
+export { assembleTree } from './package/assemble.js';
 export { updateAptRepo, type AptRepoOptions, type AptRepoPackage, type AptRepoResult } from './package/apt-repo.js';

@@ -15,7 +15,7 @@ import { VdeployError } from '../errors.js';
 import { readDebControl } from './deb.js';
 
 export interface AptRepoOptions {
-  /** The Release file's Date, in seconds since the epoch; default SOURCE_DATE_EPOCH, else now. */
+  /** The Release file's Date, in seconds since the epoch; default SOURCE_DATE_EPOCH, else now (never before the previous Release's). */
   epoch?: number;
 }
 
@@ -44,6 +44,8 @@ export interface AptRepoResult {
 export async function updateAptRepo(dir: string, debs: string[], options: AptRepoOptions = {}): Promise<AptRepoResult> {
   const repo = resolve(dir);
   await mkdir(repo, { recursive: true });
+  // Every new .deb is read before any is copied: one that apt could not use leaves DIR as it was.
+  for (const deb of debs) await readDebControl(await readDeb(deb), deb);
   for (const deb of debs) {
     const dest = join(repo, basename(deb));
     if (resolve(deb) !== dest) await atomicCopy(deb, dest);
@@ -59,7 +61,9 @@ export async function updateAptRepo(dir: string, debs: string[], options: AptRep
   const packagesText = Buffer.from(paragraphs.join('\n'), 'utf8');
   const packagesGz = gzipSync(packagesText, { level: 9 });
   packagesGz[9] = 3; // the OS byte, as in deb.ts: the same bytes on every controller
-  const release = Buffer.from(releaseText(options.epoch ?? defaultEpoch(), { Packages: packagesText, 'Packages.gz': packagesGz }), 'utf8');
+  // apt ignores, without a word, a Release dated before the one it has: the date never goes back.
+  const epoch = Math.max(options.epoch ?? defaultEpoch(), await previousReleaseEpoch(repo));
+  const release = Buffer.from(releaseText(epoch, { Packages: packagesText, 'Packages.gz': packagesGz }), 'utf8');
   const files: string[] = [];
   for (const [file, data] of [['Packages', packagesText], ['Packages.gz', packagesGz], ['Release', release]] as const) {
     await atomicWrite(join(repo, file), data);
@@ -95,6 +99,14 @@ export function releaseText(epoch: number, indexes: Record<string, Buffer>): str
   return `Origin: vdeploy\nLabel: vdeploy\nDate: ${date}\n${sums('MD5Sum', 'md5')}${sums('SHA1', 'sha1')}${sums('SHA256', 'sha256')}`;
 }
 
+/** The Date of the Release already in `repo`, in seconds; 0 without one. */
+async function previousReleaseEpoch(repo: string): Promise<number> {
+  const text = await readFile(join(repo, 'Release'), 'utf8').catch(() => '');
+  const date = /^Date: (.+)$/m.exec(text)?.[1];
+  const ms = date === undefined ? Number.NaN : Date.parse(date.replace(/ UTC$/, ' GMT'));
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : 0;
+}
+
 function defaultEpoch(): number {
   const env = process.env.SOURCE_DATE_EPOCH;
   if (env !== undefined && /^\d+$/.test(env)) return Number(env);
@@ -112,10 +124,14 @@ async function atomicWrite(path: string, data: Buffer): Promise<void> {
   }
 }
 
-async function atomicCopy(from: string, to: string): Promise<void> {
-  if (!(await stat(from).catch(() => undefined))?.isFile()) {
-    throw new VdeployError(`${from} is not a file`, { hint: 'give the path of a .deb that `vdeploy package` wrote' });
+async function readDeb(path: string): Promise<Buffer> {
+  if (!path.endsWith('.deb') || !(await stat(path).catch(() => undefined))?.isFile()) {
+    throw new VdeployError(`${path} is not a .deb file`, { hint: 'give the path of a .deb that `vdeploy package` wrote' });
   }
+  return readFile(path);
+}
+
+async function atomicCopy(from: string, to: string): Promise<void> {
   const tmp = `${to}.tmp-${process.pid}`;
   try {
     await copyFile(from, tmp);

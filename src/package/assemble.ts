@@ -48,12 +48,16 @@ export async function assembleTree(input: AssembleInput): Promise<PackageTree> {
     const content = await readFile(pkg.service.unit).catch(() => {
       throw new ConfigError(`packages "${pkg.name}".service.unit: cannot read ${pkg.service!.unit}`, { hint: 'give the path of a systemd unit file, relative to the deployfile' });
     });
-    add({ kind: 'file', path: `/lib/systemd/system/${unit}`, mode: 0o644, content }, 'service.unit');
+    // A unit inside a `files` tree (./etc/systemd/system/x.service, as in the issue) is installed there, as a conffile; not twice.
+    const inTree = pkg.files.some((dir) => pkg.service!.unit.startsWith(`${dir}/`));
+    if (!inTree) add({ kind: 'file', path: `/lib/systemd/system/${unit}`, mode: 0o644, content }, 'service.unit');
   }
   const shipped = built.interpreter.kind === 'shipped';
   const arch = packageArchitecture(built.packages.map((p) => p.filename), shipped ? built.interpreter.facts.markers.platform_machine : undefined);
   const python = pythonDepends(shipped ? undefined : built.interpreter.xy);
-  const [summary, ...rest] = (pkg.description ?? `${pkg.name}: ${pkg.source.id}'s app with its virtualenv`).split('\n');
+  // The default text follows Debian's rules (lintian): a synopsis not starting with the package name, a long text that is not the synopsis again.
+  const text = pkg.description ?? `Python application with its virtualenv\nThe virtualenv of ${pkg.source.id} (its requirements, resolved from the wheel repository), installed in ${pkg.prefix}/venv by vdeploy package.`;
+  const [summary, ...rest] = text.split('\n');
   const user = userInfo().username;
   return {
     meta: {

@@ -6,7 +6,7 @@
  * staging path is named by no file. The staging directory mirrors the prefix: `<staging>/venv`,
  * `<staging>/python` (a shipped interpreter).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ResolvedConfig, ResolvedPackageConfig } from '../config/resolve-config.js';
@@ -19,7 +19,7 @@ import { resolveVenv, type ResolvedPackage } from '../resolve/resolve-venv.js';
 import { releasedWheels } from '../wheels/repository.js';
 import { packageInterpreter, type PackageInterpreter } from './interpreter.js';
 import { checkShippable, copyPython } from './ship-python.js';
-import { fixShippedVenv, scanForPaths } from './staging.js';
+import { fixShippedVenv, refreshRecords, scanForPaths } from './staging.js';
 
 export interface BuiltVenv {
   /** The staging directory (remove it with `cleanup`). */
@@ -63,29 +63,43 @@ export async function buildPackageVenv(config: ResolvedConfig, pkg: ResolvedPack
       python = join(staging, 'python', 'bin', `python${interpreter.xy}`);
     }
     step('venv', `${python} -m venv`);
-    await run(local, [python, '-m', 'venv', venv], `creating the venv with ${python}`);
+    await run(local, [python, '-m', 'venv', venv], `creating the venv with ${python}`, options.signal);
     step('install', `${packages.length} wheels from ${config.wheels}`);
     const requirements = join(staging, 'requirements.txt');
     await writeFile(requirements, packages.map((p) => `${p.name}==${p.version} --hash=sha256:${p.sha256}\n`).join(''));
     // --isolated: the machine's pip config (an index, a mirror) must not change what is installed.
-    await run(local, [join(venv, 'bin', 'python'), '-m', 'pip', 'install', '--isolated', '--no-index', '--find-links', config.wheels, '--require-hashes', '--no-deps', '--disable-pip-version-check', '--no-compile', '-r', requirements], 'pip install');
+    await run(local, [join(venv, 'bin', 'python'), '-m', 'pip', 'install', '--isolated', '--no-index', '--find-links', config.wheels, '--require-hashes', '--no-deps', '--disable-pip-version-check', '--no-compile', '-r', requirements], 'pip install', options.signal);
     await rm(requirements);
     step('relocate', `${venv} → ${pkg.prefix}/venv`);
     await relocateVenv(local, { venv, newPath: `${pkg.prefix}/venv`, oldPath: venv }, options.signal ? { signal: options.signal } : {});
     await rm(join(venv, '.vdeploy'), { recursive: true, force: true });
     if (interpreter.sourcePrefix) await fixShippedVenv(venv, join(staging, 'python'), `${pkg.prefix}/python`);
+    await refreshRecords(venv);
     step('compile', 'bytecode for the final paths');
-    await compile(local, python, venv, `${pkg.prefix}/venv`);
-    if (interpreter.sourcePrefix) await compile(local, python, join(staging, 'python', 'lib'), `${pkg.prefix}/python/lib`);
+    await compile(local, python, venv, `${pkg.prefix}/venv`, options.signal);
+    if (interpreter.sourcePrefix) await compile(local, python, join(staging, 'python', 'lib'), `${pkg.prefix}/python/lib`, options.signal);
     step('check', `no file names ${staging}`);
     const left = await scanForPaths(staging, [staging]);
     if (left.length > 0) {
       throw new VdeployError(`${what}: the staging path ${staging} remains in ${left.length} file(s): ${left.slice(0, 5).join(', ')}`, { hint: 'this is a bug in vdeploy package: report it with the files named' });
     }
+    if (interpreter.sourcePrefix) await checkSourcePrefix(staging, interpreter.sourcePrefix, what);
     return { staging, interpreter, packages, newestRelease, cleanup };
   } catch (err) {
     await cleanup();
     throw err;
+  }
+}
+
+/** A shipped interpreter's build prefix may remain only in ELF files (libpython's compiled-in fallback: docs/packages.md). */
+async function checkSourcePrefix(staging: string, source: string, what: string): Promise<void> {
+  const left: string[] = [];
+  for (const rel of await scanForPaths(staging, [source])) {
+    const head = await readFile(join(staging, rel)).then((b) => b.subarray(0, 4), () => Buffer.alloc(0));
+    if (!head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) left.push(rel);
+  }
+  if (left.length > 0) {
+    throw new VdeployError(`${what}: the interpreter's build prefix ${source} remains in ${left.length} file(s): ${left.slice(0, 5).join(', ')}`, { hint: 'this is a bug in vdeploy package (shipping that interpreter): report it with the files named' });
   }
 }
 
@@ -111,12 +125,12 @@ async function resolveSet(config: ResolvedConfig, pkg: ResolvedPackageConfig, in
  * Bytecode recorded for the final path (-s/-p), its validity checked by source hash, not mtime: the
  * package's files all get SOURCE_DATE_EPOCH as mtime, and an unchecked-hash .pyc stays valid.
  */
-async function compile(local: Connection, python: string, dir: string, final: string): Promise<void> {
-  await run(local, [python, '-I', '-m', 'compileall', '-q', '-f', '-j', '0', '--invalidation-mode', 'unchecked-hash', '-s', dir, '-p', final, dir], 'compiling bytecode');
+async function compile(local: Connection, python: string, dir: string, final: string, signal?: AbortSignal): Promise<void> {
+  await run(local, [python, '-I', '-m', 'compileall', '-q', '-f', '-j', '0', '--invalidation-mode', 'unchecked-hash', '-s', dir, '-p', final, dir], 'compiling bytecode', signal);
 }
 
-async function run(local: Connection, argv: string[], what: string): Promise<void> {
-  const r = await local.exec(argv, { nothrow: true, env: { PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONDONTWRITEBYTECODE: '1' } });
+async function run(local: Connection, argv: string[], what: string, signal?: AbortSignal): Promise<void> {
+  const r = await local.exec(argv, { nothrow: true, env: { PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONDONTWRITEBYTECODE: '1' }, ...(signal ? { signal } : {}) });
   if (r.exitCode !== 0) {
     throw new VdeployError(`${what} failed (${r.signal ?? `exit ${r.exitCode}`}): ${lastLines(`${r.stderr}\n${r.stdout}`, 4)}`, { hint: 'see the error above; the staging directory was removed' });
   }

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
-import { VdeployError } from '../errors.js';
+import { ConfigError, VdeployError } from '../errors.js';
 import { readAr, writeAr } from './ar.js';
 import { tarGz, type TarItem } from './deb-tar.js';
 import type { MaintainerScripts, PackageMeta, PackageTree, TreeEntry } from './tree.js';
@@ -147,16 +147,17 @@ function byBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
+/** Metadata from the deployfile and flags: a bad value is a usage error (exit 2), named with how to fix it. */
 function checkMeta(meta: PackageMeta): void {
-  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(meta.name)) throw new VdeployError(`package name "${meta.name}" is not a valid Debian package name`, { hint: 'use lower-case letters, digits, "+", "-" and "." (at least two characters, starting with a letter or digit)' });
-  if (!/^[0-9][A-Za-z0-9.+~]*$/.test(meta.version)) throw new VdeployError(`package version "${meta.version}" is not a valid Debian upstream version`, { hint: 'start with a digit and use letters, digits, ".", "+" and "~" (e.g. 1.4.2)' });
-  if (!Number.isInteger(meta.iteration) || meta.iteration < 0) throw new VdeployError(`package iteration ${meta.iteration} must be a non-negative integer`);
-  if (!/^[a-z0-9-]+$/.test(meta.architecture)) throw new VdeployError(`package architecture "${meta.architecture}" is not a Debian architecture name`, { hint: 'use amd64, arm64 or all' });
+  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(meta.name)) throw new ConfigError(`package name "${meta.name}" is not a valid Debian package name`, { hint: 'use lower-case letters, digits, "+", "-" and "." (at least two characters, starting with a letter or digit)' });
+  if (!/^[0-9][A-Za-z0-9.+~]*$/.test(meta.version)) throw new ConfigError(`package version "${meta.version}" is not a valid Debian upstream version`, { hint: 'start with a digit and use letters, digits, ".", "+" and "~" (e.g. 1.4.2)' });
+  if (!Number.isInteger(meta.iteration) || meta.iteration < 0) throw new ConfigError(`package iteration ${meta.iteration} must be a non-negative integer`);
+  if (!/^[a-z0-9-]+$/.test(meta.architecture)) throw new ConfigError(`package architecture "${meta.architecture}" is not a Debian architecture name`, { hint: 'use amd64, arm64 or all' });
   for (const [field, value] of [['maintainer', meta.maintainer], ['summary', meta.summary], ['homepage', meta.homepage ?? '']] as const) {
-    if (/\n/.test(value)) throw new VdeployError(`package ${field} must be one line`);
+    if (/\n/.test(value)) throw new ConfigError(`package ${field} must be one line`);
   }
-  if (meta.summary.trim() === '') throw new VdeployError(`package ${meta.name} needs a one-line summary`, { hint: 'set description in the deployfile\'s packages entry' });
-  if (meta.depends.some((d) => d.trim() === '' || /[\n,]/.test(d))) throw new VdeployError(`package ${meta.name} has an empty or multi-part dependency in depends`, { hint: 'give one dependency expression per list item, e.g. "libpq5" or "python3 (>= 3.11)"' });
+  if (meta.summary.trim() === '') throw new ConfigError(`package ${meta.name} needs a one-line summary`, { hint: 'give the package a description: its first line is the summary' });
+  if (meta.depends.some((d) => d.trim() === '' || /[\n,]/.test(d))) throw new ConfigError(`package ${meta.name} has an empty or multi-part dependency in depends`, { hint: 'give one dependency expression per list item, e.g. "libpq5" or "python3 (>= 3.11)"' });
 }
 
 function checkConffiles(tree: PackageTree, entries: TreeEntry[]): void {
@@ -173,8 +174,13 @@ export async function readDebControl(deb: Buffer, what: string): Promise<string>
   if (!member) throw new VdeployError(`${what} has no control.tar member`, { hint: 'check that the file is a .deb package' });
   let tar: Buffer;
   if (member.name === 'control.tar') tar = member.data;
-  else if (member.name === 'control.tar.gz') tar = gunzipSync(member.data);
-  else throw new VdeployError(`${what} has a ${member.name}, which vdeploy cannot read (it reads gzip or uncompressed control archives)`, { hint: 'rebuild it with `vdeploy package`, or `dpkg-deb -Zgzip --build` it' });
+  else if (member.name === 'control.tar.gz') {
+    try {
+      tar = gunzipSync(member.data);
+    } catch (err) {
+      throw new VdeployError(`${what} has a damaged control.tar.gz (${(err as Error).message})`, { hint: 'remove the file, or rebuild it with `vdeploy package`', cause: err });
+    }
+  } else throw new VdeployError(`${what} has a ${member.name}, which vdeploy cannot read (it reads gzip or uncompressed control archives)`, { hint: 'remove the file, or rebuild it with `vdeploy package` (or `dpkg-deb -Zgzip --build`)' });
   const x = extract();
   const found = (async () => {
     let text: string | undefined;

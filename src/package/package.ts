@@ -81,6 +81,7 @@ export async function buildPackages(config: ResolvedConfig, options: PackageOpti
   const iteration = options.iteration ?? 1;
   checkVersion(options.version, iteration);
   const selected = selectPackages(config, options.names ?? []);
+  if (options.aptRepo !== undefined && !options.formats.includes('deb')) throw new ConfigError('--apt-repo needs .deb packages', { hint: 'use --format deb or --format both with --apt-repo' });
   const local = options.local ?? new LocalConnection();
   const outDir = resolve(options.outDir ?? '.');
   await mkdir(outDir, { recursive: true });
@@ -104,7 +105,6 @@ export async function buildPackages(config: ResolvedConfig, options: PackageOpti
   const result: PackageResult = { written };
   if (options.aptRepo !== undefined) {
     const debs = written.filter((w) => w.format === 'deb').map((w) => w.file);
-    if (debs.length === 0) throw new ConfigError('--apt-repo needs .deb packages', { hint: 'use --format deb or --format both with --apt-repo' });
     const repo = await updateAptRepo(options.aptRepo, debs, options.sourceDateEpoch !== undefined ? { epoch: options.sourceDateEpoch } : {});
     result.aptRepo = { dir: repo.dir, files: repo.files, packages: repo.packages.length };
     options.onEvent?.({ kind: 'apt-repo', dir: repo.dir });

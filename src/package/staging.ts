@@ -1,4 +1,5 @@
 /** The staging directory a package is built in: re-pointing a venv at a shipped interpreter, and the leftover scan. */
+import { createHash } from 'node:crypto';
 import { lstat, readFile, readdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -39,4 +40,43 @@ export async function scanForPaths(dir: string, needles: string[]): Promise<stri
   };
   await walk('');
   return found;
+}
+
+/**
+ * Brings each installed distribution's RECORD in line with its files: pip hashed the console scripts
+ * with the staging path in their shebangs, and relocation rewrote those. Stale hashes would make
+ * `pip` checks fail and, naming the random staging path's length, make the package differ per build.
+ */
+export async function refreshRecords(venv: string): Promise<number> {
+  let fixed = 0;
+  for (const lib of ['lib']) {
+    const libDir = join(venv, lib);
+    for (const py of await readdir(libDir).catch(() => [] as string[])) {
+      const site = join(libDir, py, 'site-packages');
+      for (const info of (await readdir(site).catch(() => [] as string[])).filter((n) => n.endsWith('.dist-info'))) {
+        fixed += await refreshRecord(site, join(site, info, 'RECORD'));
+      }
+    }
+  }
+  return fixed;
+}
+
+async function refreshRecord(site: string, record: string): Promise<number> {
+  const text = await readFile(record, 'utf8').catch(() => undefined);
+  if (text === undefined) return 0;
+  let fixed = 0;
+  const lines: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([^",]+),sha256=([A-Za-z0-9_-]+),(\d+)\r?$/.exec(line);
+    const data = m ? await readFile(join(site, m[1]!)).catch(() => undefined) : undefined;
+    if (!m || data === undefined) {
+      lines.push(line);
+      continue;
+    }
+    const hash = createHash('sha256').update(data).digest('base64url');
+    if (hash !== m[2] || data.length !== Number(m[3])) fixed++;
+    lines.push(`${m[1]},sha256=${hash},${data.length}`);
+  }
+  if (fixed > 0) await writeFile(record, lines.join('\n'));
+  return fixed;
 }

@@ -27,6 +27,11 @@ export const VENV_LINTIAN_TAGS: Record<string, string> = {
   'executable-not-elf-or-script': 'a wheel file with an executable bit and no #! line (certifi\'s tests); kept as the wheel has it',
 };
 
+/** Tags a package with a systemd service adds (docs/packages.md "lintian"). */
+export const SERVICE_LINTIAN_TAGS: Record<string, string> = {
+  'maintainer-script-calls-systemctl': 'the maintainer scripts are written once for the .deb and the .rpm; Debian\'s deb-systemd-helper/deb-systemd-invoke do not exist on RPM systems, so they call systemctl, only when systemd runs (/run/systemd/system)',
+};
+
 export interface LintianTag {
   severity: string;
   tag: string;

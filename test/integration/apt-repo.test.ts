@@ -2,9 +2,11 @@
  * updateAptRepo read by the real apt (issue 19): `apt-get update` over a scratch configuration (its own
  * sources list, lists and cache, passed with -o; the machine's apt configuration is never touched)
  * accepts the flat repository's Release and Packages, sees every version (older ones kept when a newer
- * one is added), and `apt-get download` fetches a .deb whose checksums apt verified against the index.
+ * one is added), `apt-get download` fetches a .deb whose checksums apt verified against the index, and
+ * `apt-get install` installs from it (a package named vdeploy-test-apt-a-PID, purged in after()).
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -35,6 +37,12 @@ describe('updateAptRepo (a flat repository read by apt-get)', function () {
     const r = await exec(cmd, [...aptArgs, ...args], { cwd, env: { ...process.env, LC_ALL: 'C' } });
     return r.stdout + r.stderr;
   };
+
+  let installed = false;
+  after(async () => {
+    // Only the package this test installed, under its own name and /opt prefix.
+    if (installed) await exec('dpkg', ['--purge', A], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).catch(() => undefined);
+  });
 
   before(async () => {
     dir = await makeTempDir('vdeploy-apt-repo-');
@@ -88,11 +96,44 @@ describe('updateAptRepo (a flat repository read by apt-get)', function () {
     expect(show).to.match(/^SHA256: [0-9a-f]{64}$/m);
   });
 
+  it('apt-get installs the newest version from it, and an older one with --allow-downgrades (root)', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    installed = true;
+    const install = (...args: string[]) =>
+      apt('apt-get', ['-y', '-o', `Dir::State::extended_states=${join(dir, 'apt', 'extended_states')}`, '-o', 'DPkg::Lock::Timeout=300', 'install', ...args]);
+    await install(A);
+    expect((await exec(`/opt/${A}/bin/hello`)).stdout).to.equal('hello v1\n');
+    expect((await exec('dpkg-query', ['-W', '-f', '${Version}', A])).stdout).to.equal('1.1-1');
+    await install('--allow-downgrades', `${A}=1.0-1`);
+    expect((await exec('dpkg-query', ['-W', '-f', '${Version}', A])).stdout).to.equal('1.0-1');
+  });
+
   it('is reproducible: the same debs and date give the same index bytes', async () => {
     const before = await Promise.all(['Packages', 'Packages.gz', 'Release'].map((f) => readFile(join(repo, f))));
     await updateAptRepo(repo, [], { epoch: TEST_EPOCH + 60 });
     const after = await Promise.all(['Packages', 'Packages.gz', 'Release'].map((f) => readFile(join(repo, f))));
     expect(after.map((b, i) => b.equals(before[i]!))).to.deep.equal([true, true, true]);
+  });
+
+  it('indexes a .deb dpkg-deb built with gzip, and refuses one with an xz control archive, naming it', async () => {
+    const C = `vdeploy-test-apt-c-${process.pid}`;
+    const root = join(dir, 'c');
+    await mkdir(join(root, 'DEBIAN'), { recursive: true });
+    await writeFile(join(root, 'DEBIAN', 'control'), `Package: ${C}\nVersion: 3.0-1\nArchitecture: all\nMaintainer: t <t@example.com>\nDescription: built by dpkg-deb\n test\n`);
+    await exec('dpkg-deb', ['-Zgzip', '--root-owner-group', '--build', root, join(repo, `${C}_3.0-1_all.deb`)]);
+    // Built before the last update's date (SOURCE_DATE_EPOCH of an older release):
+    const result = await updateAptRepo(repo, [], { epoch: TEST_EPOCH });
+    expect(result.packages.map((p) => `${p.name}=${p.version}`)).to.include(`${C}=3.0-1`);
+    // An older date than the last index's: apt would silently keep the old index, so the date stays.
+    expect(await readFile(join(repo, 'Release'), 'utf8')).to.match(/^Date: Tue, 14 Nov 2023 22:14:20 UTC$/m);
+    expect(await apt('apt-get', ['update'])).to.not.match(/^(W|E|Err):/m);
+    expect(await apt('apt-cache', ['show', C])).to.match(/^Description(-en)?: built by dpkg-deb$/m);
+    const xz = join(dir, `${C}_3.1-1_all.deb`);
+    await exec('dpkg-deb', ['-Zxz', '--root-owner-group', '--build', root, xz]);
+    let err: unknown;
+    await updateAptRepo(repo, [xz], { epoch: TEST_EPOCH }).catch((e: unknown) => (err = e));
+    expect(String(err)).to.include(`${xz} has a control.tar.xz, which vdeploy cannot read`);
+    expect(existsSync(join(repo, `${C}_3.1-1_all.deb`)), 'the refused .deb was copied into the repository').to.equal(false);
   });
 
   it('refuses a file in the directory that is not a .deb, naming it', async () => {

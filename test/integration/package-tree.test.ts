@@ -130,6 +130,23 @@ describe('vdeploy package: the package tree of a real venv (issue 19)', function
     expect(app.stdout.trim()).to.equal(`${prefix}/venv ${prefix}/python 5.2.17`);
   });
 
+  it('a service unit inside a files tree is installed there once, as a conffile', async () => {
+    const { dir, config } = await project('system');
+    dirs.push(dir);
+    await mkdir(join(dir, 'etc', 'systemd', 'system'), { recursive: true });
+    await writeFile(join(dir, 'etc', 'systemd', 'system', 'myapp.service'), '[Service]\nExecStart=/bin/true\n');
+    const pkg = { ...config.packages[0]!, service: { unit: join(dir, 'etc', 'systemd', 'system', 'myapp.service') } };
+    // The venv itself is not what this checks: an empty staging venv will do.
+    const staging = await makeTempDir('vdeploy-package-staging-');
+    dirs.push(staging);
+    await mkdir(join(staging, 'venv', 'bin'), { recursive: true });
+    const built = { staging, packages: [], newestRelease: 0, cleanup: async () => {}, interpreter: { kind: 'system', command: '/usr/bin/python3.11', xy: '3.11', facts: { version: '3.11.2', markers: {}, supportedTags: [] } } } as unknown as BuiltVenv;
+    const tree = await assembleTree({ pkg, built, version: '1', iteration: 1, mtime: 0 });
+    expect(tree.conffiles).to.deep.equal(['/etc/myapp/app.conf', '/etc/systemd/system/myapp.service']);
+    expect(tree.entries.some((e) => e.path.startsWith('/lib/systemd'))).to.equal(false);
+    expect(tree.scripts.postinst).to.contain('systemctl enable myapp.service');
+  });
+
   it('refuses buildOn clearly (not supported yet)', async () => {
     const { dir, config } = await project('system');
     dirs.push(dir);

@@ -1,0 +1,65 @@
+// `vdeploy package` through the built CLI (issue 19, part PKG): bad input is one line + hint, exit 2,
+// nothing written; a real build writes one line per file, the same bytes twice (reproducible), and
+// nothing but the packages in --out.
+import { expect } from 'chai';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { addWheels } from '../../src/wheels/repository.js';
+import { makeTempDir, runVdeploy } from '../helpers/cli.js';
+import { sharedWheel } from '../helpers/paths.js';
+
+const PKG = { name: 'vdeploy-pkgcli-test', venv: 'web1:/srv/app', prefix: '/opt/vdeploy-pkgcli-test', interpreter: 'system' };
+
+async function project(packages: unknown[] | undefined, wheels = false): Promise<string> {
+  const dir = await makeTempDir();
+  const config = { hosts: [{ name: 'web1', address: '192.0.2.1' }], venvs: [{ host: 'web1', path: '/srv/app' }], ...(packages ? { packages } : {}) };
+  await writeFile(join(dir, 'deployfile.mjs'), `export default ${JSON.stringify(config)};\n`);
+  await writeFile(join(dir, 'requirements.txt'), 'sqlparse\n');
+  if (wheels) await addWheels(join(dir, 'wheels'), [sharedWheel('sqlparse-0.6.0-py3-none-any.whl')]);
+  return dir;
+}
+
+function expectOneLineError(r: { exitCode: number | null; stderr: string }, pattern: RegExp): void {
+  expect(r.exitCode, r.stderr).to.equal(2);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines[0]).to.match(/^error: /);
+  expect(lines[0]).to.match(pattern);
+  expect(lines[1]).to.match(/^hint: /);
+  expect(r.stderr).not.to.match(/\n\s+at /);
+}
+
+describe('vdeploy package: the command line (issue 19)', function () {
+  this.timeout(300_000);
+
+  it('refuses bad input with one line, exit 2, and writes nothing', async () => {
+    const none = await project(undefined);
+    expectOneLineError(await runVdeploy(['package', '--version', '1.0', '--out', 'out'], { cwd: none }), /declares no packages/);
+    const dir = await project([PKG]);
+    expectOneLineError(await runVdeploy(['package', 'nope', '--version', '1.0', '--out', 'out'], { cwd: dir }), /no package named nope/);
+    expectOneLineError(await runVdeploy(['package', '--version', '1.0-3', '--out', 'out'], { cwd: dir }), /--version "1\.0-3" is not a package version/);
+    expectOneLineError(await runVdeploy(['package', '--version', '1.0', '--iteration', '0', '--out', 'out'], { cwd: dir }), /--iteration 0/);
+    expectOneLineError(await runVdeploy(['package', '--version', '1.0', '--format', 'zip', '--out', 'out'], { cwd: dir }), /format/);
+    expectOneLineError(await runVdeploy(['package', '--out', 'out'], { cwd: dir }), /version/);
+    expectOneLineError(await runVdeploy(['package', '--version', '1.0', '--format', 'rpm', '--apt-repo', 'apt', '--out', 'out'], { cwd: dir }), /--apt-repo needs \.deb packages/);
+    expectOneLineError(await runVdeploy(['package', '--version', '1.0', '--out', 'out'], { cwd: dir, env: { SOURCE_DATE_EPOCH: 'yesterday' } }), /SOURCE_DATE_EPOCH=yesterday/);
+    const badName = await project([{ ...PKG, name: 'Bad_Name' }]);
+    expectOneLineError(await runVdeploy(['package', '--version', '1.0'], { cwd: badName }), /packages\[0\]\.name/);
+    const buildOn = await project([{ ...PKG, buildOn: 'web1' }], true);
+    expectOneLineError(await runVdeploy(['package', '--version', '1.0', '--out', 'out'], { cwd: buildOn }), /buildOn .*not supported yet/);
+    for (const d of [none, dir, buildOn]) expect((await readdir(d)).filter((n) => n === 'out')).to.have.length.at.most(1);
+    expect(await readdir(join(buildOn, 'out')).catch(() => [])).to.deep.equal([]);
+  });
+
+  it('writes the .deb with one line per file; the same inputs give the same bytes', async () => {
+    const dir = await project([PKG], true);
+    const first = await runVdeploy(['package', '--version', '2.1', '--iteration', '3', '--out', 'out', '--json'], { cwd: dir });
+    expect(first.exitCode, first.stderr).to.equal(0);
+    const result = JSON.parse(first.stdout) as { written: Array<{ file: string; format: string; size: number; sha256: string; architecture: string; contents: string[] }> };
+    expect(result.written).to.have.length(1);
+    expect(result.written[0]).to.deep.include({ file: join(dir, 'out', 'vdeploy-pkgcli-test_2.1-3_all.deb'), format: 'deb', architecture: 'all', contents: ['sqlparse==0.6.0'] });
+    expect(await readdir(join(dir, 'out'))).to.deep.equal(['vdeploy-pkgcli-test_2.1-3_all.deb']);
+    const again = await runVdeploy(['package', '--version', '2.1', '--iteration', '3', '--out', 'again'], { cwd: dir });
+    expect(again.exitCode, again.stderr).to.equal(0);
+    expect(again.stdout.trim()).to.match(new RegExp(`^${join(dir, 'again')}/vdeploy-pkgcli-test_2\\.1-3_all\\.deb  [0-9.]+ [KM]iB  sha256:${result.written[0]!.sha256}$`));
+  });
+});
