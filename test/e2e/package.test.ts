@@ -372,6 +372,9 @@ const PYC_FILENAME = 'import marshal, sys; d = open(sys.argv[1], "rb").read(); p
     const update = await run(['apt-get', ...apt, 'update'], aptEnv);
     expect(update.exitCode, update.stdout + update.stderr).to.equal(0);
     expect(update.stdout + update.stderr).not.to.match(/^(W|E|Err):/m);
+    const machineLists = await readdir('/var/lib/apt/lists');
+    expect(machineLists.filter((f) => f.startsWith('127.0.0.1')), "the machine's apt lists are untouched").to.deep.equal([]);
+    expect(await readdir(join(state, 'lists')), 'the scratch lists have the repository').to.include(`127.0.0.1:${port}_._Packages`);
     const policy = await must(['apt-cache', ...apt, 'policy', NAME]);
     expect(policy).to.match(/Candidate: 2\.0-1/);
     expect(policy).to.match(/1\.0-1/);
