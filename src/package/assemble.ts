@@ -56,7 +56,7 @@ export async function assembleTree(input: AssembleInput): Promise<PackageTree> {
   const arch = packageArchitecture(built.packages.map((p) => p.filename), shipped ? built.interpreter.facts.markers.platform_machine : undefined);
   const python = pythonDepends(shipped ? undefined : built.interpreter.xy);
   // The default text follows Debian's rules (lintian): a synopsis not starting with the package name, a long text that is not the synopsis again.
-  const text = pkg.description ?? `Python application with its virtualenv\nThe virtualenv of ${pkg.source.id} (its requirements, resolved from the wheel repository), installed in ${pkg.prefix}/venv by vdeploy package.`;
+  const text = pkg.description ?? `Python application with its virtualenv\nThe virtualenv of ${pkg.source.id}\n(its requirements, resolved from the wheel repository),\ninstalled in ${pkg.prefix}/venv by vdeploy package.`;
   const [summary, ...rest] = text.split('\n');
   const user = userInfo().username;
   return {
