@@ -374,7 +374,7 @@ const PYC_FILENAME = 'import marshal, sys; d = open(sys.argv[1], "rb").read(); p
     expect(update.stdout + update.stderr).not.to.match(/^(W|E|Err):/m);
     const machineLists = await readdir('/var/lib/apt/lists');
     expect(machineLists.filter((f) => f.startsWith('127.0.0.1')), "the machine's apt lists are untouched").to.deep.equal([]);
-    // apt escapes the port's colon in list file names (127.0.0.1%3aPORT_._Packages), and may compress them (.lz4).
+    // apt names the list after the URL (127.0.0.1:PORT_._Packages) and may compress it (.lz4).
     const scratchLists = await readdir(join(state, 'lists'));
     expect(scratchLists.some((f) => new RegExp(`^127\\.0\\.0\\.1(:|%3a)${port}_\\._Packages(\\.\\w+)?$`).test(f)), `the scratch lists have the repository: ${scratchLists.join(' ')}`).to.equal(true);
     const policy = await must(['apt-cache', ...apt, 'policy', NAME]);
