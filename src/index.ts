@@ -48,3 +48,4 @@ export { relocateFleet, relocateHere, type RelocateEntry, type RelocateEntryErro
 export { fetchWheels, type FetchOptions, type FetchResult, type FetchEvent, type TargetOutcome, type FetchedWheel, type PackageRow } from './fetch/fetch.js';
 export { targetsFromCache, targetFromFacts, explicitTarget, type FetchTarget, type ExplicitTarget } from './fetch/targets.js';
 export { defaultInterpreterCache, InterpreterCache } from './facts/interpreter-cache.js';
+export { writeRpm, rpmFileName, rpmArch } from './package/rpm.js';
