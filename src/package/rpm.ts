@@ -230,6 +230,8 @@ function requireTags(tree: PackageTree): Map<number, TagValue> {
   const s = tree.scripts;
   const shFlags = (s.postinst ? SENSE.POST : 0) | (s.prerm ? SENSE.PREUN : 0) | (s.postrm ? SENSE.POSTUN : 0);
   if (shFlags) reqs.push({ name: '/bin/sh', flags: SENSE.INTERP | shFlags, version: '' });
+  // Sorted, as rpmbuild does, so that the order of the config's list does not matter.
+  reqs.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
   for (const [name, version] of RPMLIB_FEATURES) {
     reqs.push({ name, flags: SENSE.RPMLIB | SENSE.LESS | SENSE.EQUAL, version });
   }
