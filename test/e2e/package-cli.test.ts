@@ -54,14 +54,19 @@ describe('vdeploy package: the command line (issue 19)', function () {
     expect(await readdir(join(buildOn, 'out')).catch(() => [])).to.deep.equal([]);
   });
 
-  it('writes the .deb with one line per file; the same inputs give the same bytes', async () => {
+  it('writes the .deb and the .rpm (the .deb'\''s files all in the .rpm), one line per file; the same inputs give the same bytes', async () => {
     const dir = await project([PKG], true);
-    const first = await runVdeploy(['package', '--version', '2.1', '--iteration', '3', '--out', 'out', '--json'], { cwd: dir });
+    const first = await runVdeploy(['package', '--version', '2.1', '--iteration', '3', '--format', 'both', '--out', 'out', '--json'], { cwd: dir });
     expect(first.exitCode, first.stderr).to.equal(0);
     const result = JSON.parse(first.stdout) as { written: Array<{ file: string; format: string; size: number; sha256: string; architecture: string; contents: string[] }> };
-    expect(result.written).to.have.length(1);
+    expect(result.written.map((w) => w.format)).to.deep.equal(['deb', 'rpm']);
+    expect(result.written[1]).to.deep.include({ file: join(dir, 'out', 'vdeploy-pkgcli-test-2.1-3.noarch.rpm'), architecture: 'all' });
     expect(result.written[0]).to.deep.include({ file: join(dir, 'out', 'vdeploy-pkgcli-test_2.1-3_all.deb'), format: 'deb', architecture: 'all', contents: ['sqlparse==0.6.0'] });
-    expect(await readdir(join(dir, 'out'))).to.deep.equal(['vdeploy-pkgcli-test_2.1-3_all.deb']);
+    expect((await readdir(join(dir, 'out'))).sort()).to.deep.equal(['vdeploy-pkgcli-test-2.1-3.noarch.rpm', 'vdeploy-pkgcli-test_2.1-3_all.deb']);
+    // The .deb and the .rpm install the same files.
+    const debFiles = (await run('dpkg-deb', ['--contents', result.written[0]!.file])).stdout.split('\n').filter((l) => l && !l.startsWith('d')).map((l) => l.split(/\s+/)[5]!.replace(/^\./, '')).sort();
+    const rpmFiles = (await run('rpm', ['-qp', '--dump', result.written[1]!.file], { maxBuffer: 64 << 20 })).stdout.split('\n').filter((l) => l).map((l) => l.split(' ')[0]!).filter((p) => debFiles.includes(p) || !p.endsWith('/')).sort();
+    expect(rpmFiles.filter((p) => debFiles.includes(p))).to.deep.equal(debFiles);
     const again = await runVdeploy(['package', '--version', '2.1', '--iteration', '3', '--out', 'again'], { cwd: dir });
     expect(again.exitCode, again.stderr).to.equal(0);
     expect(again.stdout.trim()).to.match(new RegExp(`^${join(dir, 'again')}/vdeploy-pkgcli-test_2\\.1-3_all\\.deb  [0-9.]+ [KM]iB  sha256:${result.written[0]!.sha256}$`));
