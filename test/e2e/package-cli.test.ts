@@ -54,7 +54,7 @@ describe('vdeploy package: the command line (issue 19)', function () {
     expect(await readdir(join(buildOn, 'out')).catch(() => [])).to.deep.equal([]);
   });
 
-  it('writes the .deb and the .rpm (the .deb'\''s files all in the .rpm), one line per file; the same inputs give the same bytes', async () => {
+  it('writes the .deb and the .rpm (every file of the .deb is in the .rpm), one line per file; the same inputs give the same bytes', async () => {
     const dir = await project([PKG], true);
     const first = await runVdeploy(['package', '--version', '2.1', '--iteration', '3', '--format', 'both', '--out', 'out', '--json'], { cwd: dir });
     expect(first.exitCode, first.stderr).to.equal(0);
