@@ -55,3 +55,4 @@ export { buildPackages, checkVersion, selectPackages, type PackageEvent, type Pa
 export { buildPackageVenv, type BuiltVenv, type BuildEvent as PackageBuildEvent } from './package/build-venv.js';
 export { assembleTree } from './package/assemble.js';
 export { updateAptRepo, type AptRepoOptions, type AptRepoPackage, type AptRepoResult } from './package/apt-repo.js';
+export { writeRpm, rpmFileName, rpmArch } from './package/rpm.js';

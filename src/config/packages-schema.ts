@@ -38,7 +38,7 @@ export const packageSchema = z
     interpreter: z.union([z.literal('system'), z.object({ path: absolutePath }).strict()], {
       error: () => "must be 'system' or { path: '/absolute/cpython/prefix' }",
     }),
-    /** A host of the target OS to build the venv on (not supported yet: the venv is built locally). */
+    /** A host of the target OS to build the venv on over SSH (interpreter 'system'); default: here. */
     buildOn: z.string().min(1).optional(),
     /** Local directories whose trees are installed under / (./etc/ → /etc/...), as conffiles. */
     files: z.array(z.string().min(1, { message: 'must not be empty' })).default([]),
@@ -61,7 +61,7 @@ export type PackageConfig = z.output<typeof packageSchema>;
 export type UserPackage = z.input<typeof packageSchema>;
 
 /** Duplicate names, and venvs that are not venvs of the deployfile: a typo would package nothing. */
-export function checkPackages(config: { venvs: Array<{ host: string; path: string }>; packages: Array<{ name: string; venv: string }> }, ctx: z.RefinementCtx): void {
+export function checkPackages(config: { hosts: Array<{ name: string }>; venvs: Array<{ host: string; path: string }>; packages: Array<{ name: string; venv: string; buildOn?: string | undefined }> }, ctx: z.RefinementCtx): void {
   const names = new Map<string, number>();
   const venvs = new Set(config.venvs.map((v) => `${v.host}:${v.path}`));
   config.packages.forEach((p, i) => {
@@ -73,6 +73,9 @@ export function checkPackages(config: { venvs: Array<{ host: string; path: strin
     if (!venvs.has(`${host}:${path}`)) {
       const known = [...venvs].join(', ') || 'none declared';
       ctx.addIssue({ code: 'custom', path: ['packages', i, 'venv'], message: `"${p.venv}" is not a venv of the deployfile (venvs are: ${known})` });
+    }
+    if (p.buildOn !== undefined && !config.hosts.some((h) => h.name === p.buildOn)) {
+      ctx.addIssue({ code: 'custom', path: ['packages', i, 'buildOn'], message: `unknown host "${p.buildOn}" (hosts are: ${config.hosts.map((h) => h.name).join(', ')})` });
     }
   });
 }

@@ -9,8 +9,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ResolvedConfig, ResolvedPackageConfig } from '../config/resolve-config.js';
-import { ConfigError, lastLines, VdeployError } from '../errors.js';
+import type { ResolvedConfig, ResolvedHost, ResolvedPackageConfig } from '../config/resolve-config.js';
+import { ConfigError, VdeployError } from '../errors.js';
 import { relocateVenv } from '../relocate/relocate.js';
 import type { Connection } from '../remote/connection.js';
 import { readRequirementsFile } from '../requirements/requirements-file.js';
@@ -20,6 +20,8 @@ import { releasedWheels } from '../wheels/repository.js';
 import { packageInterpreter, type PackageInterpreter } from './interpreter.js';
 import { checkShippable, copyPython } from './ship-python.js';
 import { fixShippedVenv, refreshRecords, scanForPaths } from './staging.js';
+import { compile, run } from './venv-steps.js';
+import { buildOnHost } from './build-remote.js';
 
 export interface BuiltVenv {
   /** The staging directory (remove it with `cleanup`). */
@@ -36,6 +38,8 @@ export type BuildEvent = { kind: 'step'; package: string; step: BuildStep; detai
 
 export interface BuildOptions {
   local: Connection;
+  /** The connection to the buildOn host (vdeploy package passes its host connector's). */
+  connect?: (host: ResolvedHost) => Promise<Connection>;
   onEvent?: (event: BuildEvent) => void;
   signal?: AbortSignal;
 }
@@ -45,15 +49,33 @@ export async function buildPackageVenv(config: ResolvedConfig, pkg: ResolvedPack
   const { local } = options;
   const what = `packages "${pkg.name}"`;
   const step = (s: BuildStep, detail?: string) => options.onEvent?.({ kind: 'step', package: pkg.name, step: s, ...(detail ? { detail } : {}) });
+  let builder = local;
   if (pkg.buildOn !== undefined) {
-    throw new ConfigError(`${what}: buildOn (building on ${pkg.buildOn} over SSH) is not supported yet`, { hint: 'leave buildOn out: the venv is built here, with the interpreter the package names' });
+    if (pkg.interpreter !== 'system') throw new ConfigError(`${what}: buildOn works with interpreter 'system' only (a shipped interpreter is built here)`, { hint: "leave buildOn out, or use interpreter: 'system'" });
+    if (!options.connect) throw new ConfigError(`${what}: buildOn needs a connection to ${pkg.buildOn}`, { hint: 'run it through vdeploy package' });
+    const host = config.hosts.find((h) => h.name === pkg.buildOn);
+    if (!host) throw new ConfigError(`${what}.buildOn: unknown host "${pkg.buildOn}"`, { hint: `hosts are: ${config.hosts.map((h) => h.name).join(', ')}` });
+    builder = await options.connect(host);
   }
-  const interpreter = await packageInterpreter(local, pkg.interpreter, what);
+  const interpreter = await packageInterpreter(builder, pkg.interpreter, what);
   if (interpreter.sourcePrefix) await checkShippable(local, interpreter.sourcePrefix, `${what}.interpreter.path`);
   step('resolve', `${pkg.source.id} for Python ${interpreter.facts.version}`);
   const { packages, newestRelease } = await resolveSet(config, pkg, interpreter);
   const staging = await mkdtemp(join(tmpdir(), 'vdeploy-package-'));
   const cleanup = () => rm(staging, { recursive: true, force: true });
+  if (builder !== local) {
+    try {
+      const remote = await buildOnHost(builder, { config, prefix: pkg.prefix, python: interpreter.command, packages, staging, step, ...(options.signal ? { signal: options.signal } : {}) });
+      await refreshRecords(join(staging, 'venv'));
+      step('check', `no file names ${remote} or ${staging}`);
+      const left = await scanForPaths(staging, [remote, staging]);
+      if (left.length > 0) throw new VdeployError(`${what}: the build path ${remote} remains in ${left.length} file(s): ${left.slice(0, 5).join(', ')}`, { hint: 'this is a bug in vdeploy package: report it with the files named' });
+      return { staging, interpreter, packages, newestRelease, cleanup };
+    } catch (err) {
+      await cleanup();
+      throw err;
+    }
+  }
   try {
     const venv = join(staging, 'venv');
     let python = interpreter.command;
@@ -121,17 +143,3 @@ async function resolveSet(config: ResolvedConfig, pkg: ResolvedPackageConfig, in
   return { packages: resolution.packages, newestRelease: Math.max(0, ...times.filter((t) => Number.isFinite(t))) };
 }
 
-/**
- * Bytecode recorded for the final path (-s/-p), its validity checked by source hash, not mtime: the
- * package's files all get SOURCE_DATE_EPOCH as mtime, and an unchecked-hash .pyc stays valid.
- */
-async function compile(local: Connection, python: string, dir: string, final: string, signal?: AbortSignal): Promise<void> {
-  await run(local, [python, '-I', '-m', 'compileall', '-q', '-f', '-j', '0', '--invalidation-mode', 'unchecked-hash', '-s', dir, '-p', final, dir], 'compiling bytecode', signal);
-}
-
-async function run(local: Connection, argv: string[], what: string, signal?: AbortSignal): Promise<void> {
-  const r = await local.exec(argv, { nothrow: true, env: { PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONDONTWRITEBYTECODE: '1' }, ...(signal ? { signal } : {}) });
-  if (r.exitCode !== 0) {
-    throw new VdeployError(`${what} failed (${r.signal ?? `exit ${r.exitCode}`}): ${lastLines(`${r.stderr}\n${r.stdout}`, 4)}`, { hint: 'see the error above; the staging directory was removed' });
-  }
-}

@@ -24,14 +24,15 @@ export interface PackageInterpreter {
 /** The distribution's Python: what `Depends: python3.X` installs on the target. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 
-/** Finds and describes the interpreter of a package; ConfigError when it cannot be used. */
+/** Finds and describes the interpreter of a package on `local` (here, or the buildOn host); ConfigError when it cannot be used. */
 export async function packageInterpreter(local: Connection, interpreter: 'system' | { path: string }, what: string): Promise<PackageInterpreter> {
   if (interpreter === 'system') {
     const facts = await interpreterFacts(local, SYSTEM_PYTHON, `${what}.interpreter 'system'`);
     const xy = xyOf(facts);
     // The venv's bin/python links to python3.X, the package's dependency, not to python3, which a newer default could replace.
     const versioned = `/usr/bin/python${xy}`;
-    const command = await access(versioned).then(() => versioned, () => SYSTEM_PYTHON);
+    const found = await local.exec(['test', '-x', versioned], { nothrow: true });
+    const command = found.exitCode === 0 ? versioned : SYSTEM_PYTHON;
     return { kind: 'system', command, xy, facts };
   }
   const prefix = interpreter.path;

@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ResolvedConfig, ResolvedPackageConfig } from '../config/resolve-config.js';
+import type { ResolvedConfig, ResolvedHost, ResolvedPackageConfig } from '../config/resolve-config.js';
+import type { HostConnector } from '../remote/connect-host.js';
 import { ConfigError } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
 import { LocalConnection } from '../remote/local-connection.js';
@@ -33,6 +34,8 @@ export interface PackageOptions {
   /** Every mtime (SOURCE_DATE_EPOCH); default: the newest release-log time of the packaged wheels. */
   sourceDateEpoch?: number;
   local?: Connection;
+  /** Connects to a package's buildOn host. */
+  connector?: HostConnector;
   onEvent?: (event: PackageEvent) => void;
   signal?: AbortSignal;
 }
@@ -87,7 +90,7 @@ export async function buildPackages(config: ResolvedConfig, options: PackageOpti
   await mkdir(outDir, { recursive: true });
   const written: WrittenPackage[] = [];
   for (const pkg of selected) {
-    const built = await buildPackageVenv(config, pkg, { local, ...(options.onEvent ? { onEvent: options.onEvent } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    const built = await buildPackageVenv(config, pkg, { local, ...(options.connector ? { connect: (h: ResolvedHost) => options.connector!.connect(h) } : {}), ...(options.onEvent ? { onEvent: options.onEvent } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     try {
       const mtime = options.sourceDateEpoch ?? built.newestRelease;
       const tree = await assembleTree({ pkg, built, version: options.version, iteration, mtime });

@@ -147,13 +147,14 @@ describe('vdeploy package: the package tree of a real venv (issue 19)', function
     expect(tree.scripts.postinst).to.contain('systemctl enable myapp.service');
   });
 
-  it('refuses buildOn clearly (not supported yet)', async () => {
+  it('buildOn: refused with a shipped interpreter, and without a way to connect', async () => {
     const { dir, config } = await project('system');
     dirs.push(dir);
-    const pkg = { ...config.packages[0]!, buildOn: 'web1' };
-    let error: unknown;
-    await buildPackageVenv(config, pkg, { local: new LocalConnection() }).catch((e: unknown) => (error = e));
-    expect(error).to.be.instanceOf(ConfigError);
-    expect((error as Error).message).to.match(/buildOn .* is not supported yet/);
+    const errorOf = (pkg: typeof config.packages[number]) => buildPackageVenv(config, pkg, { local: new LocalConnection() }).then(() => undefined, (e: unknown) => e);
+    const noConnect = await errorOf({ ...config.packages[0]!, buildOn: 'web1' });
+    expect(noConnect).to.be.instanceOf(ConfigError);
+    expect((noConnect as Error).message).to.match(/buildOn needs a connection to web1/);
+    const shipped = await errorOf({ ...config.packages[0]!, buildOn: 'web1', interpreter: { path: PYENV } });
+    expect((shipped as Error).message).to.match(/buildOn works with interpreter 'system' only/);
   });
 });

@@ -31,6 +31,7 @@ describe('deployfile packages (issue 19)', () => {
     ['a relative interpreter path', { interpreter: { path: 'x' } }, /packages\[0\]\.interpreter/],
     ['two dependencies in one entry', { depends: ['a, b'] }, /packages\[0\]\.depends\[0\].*one dependency per entry/],
     ['a unit that is not a unit', { service: { unit: './x.conf' } }, /packages\[0\]\.service\.unit.*systemd unit/],
+    ['an unknown buildOn host', { buildOn: 'web9' }, /packages\[0\]\.buildOn.*unknown host "web9"/],
     ['an unknown field', { prefixx: '/x' }, /packages\[0\].*prefixx/],
   ];
   for (const [what, change, pattern] of bad) {

@@ -7,8 +7,10 @@ import { loadConfig, type GlobalArgs } from '../context.js';
 import { onInterrupt } from '../interrupt.js';
 import type { Output } from '../output.js';
 import { formatBytes } from '../render-events.js';
+import { hostConnectorOptions, sshOptions, type SshArgs } from '../ssh-options.js';
+import { createHostConnector } from '../../remote/connect-host.js';
 
-interface PackageArgs extends GlobalArgs {
+interface PackageArgs extends GlobalArgs, SshArgs {
   names: string[];
   format: 'deb' | 'rpm' | 'both';
   version: string;
@@ -23,7 +25,7 @@ export function packageCommand(output: Output): CommandModule<GlobalArgs, Packag
     command: 'package [names..]',
     describe: "Build OS packages (.deb, .rpm) of the deployfile's packages: a venv relocated to its prefix, config files, a service",
     builder: (y) =>
-      y
+      sshOptions(y)
         // --version is ours here (the package version), not yargs' "show vdeploy's version" flag.
         .version(false)
         .positional('names', { type: 'string', array: true, default: [] as string[], describe: 'Packages to build (none: every package of the deployfile)' })
@@ -38,6 +40,8 @@ export function packageCommand(output: Output): CommandModule<GlobalArgs, Packag
       const formats: PackageFormat[] = args.format === 'both' ? ['deb', 'rpm'] : [args.format];
       const interrupted = new AbortController();
       const restore = onInterrupt(() => interrupted.abort());
+      // Opened only when a package has buildOn.
+      const connector = createHostConnector(config, hostConnectorOptions(args, output));
       try {
         const result = await buildPackages(config, {
           names: args.names,
@@ -47,6 +51,7 @@ export function packageCommand(output: Output): CommandModule<GlobalArgs, Packag
           outDir: args.out,
           ...(args['apt-repo'] !== undefined ? { aptRepo: args['apt-repo'] } : {}),
           ...sourceDateEpoch(process.env.SOURCE_DATE_EPOCH),
+          connector,
           onEvent: (e) => renderEvent(output, e),
           signal: interrupted.signal,
         });
@@ -54,6 +59,7 @@ export function packageCommand(output: Output): CommandModule<GlobalArgs, Packag
         else for (const line of renderResult(result)) output.out(line);
       } finally {
         restore();
+        await connector.closeAll();
       }
     },
   };
