@@ -427,16 +427,18 @@ const PYC_FILENAME = 'import marshal, sys; d = open(sys.argv[1], "rb").read(); p
       const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
       expect(errors, r.stderr).to.have.length(1);
       expect(errors[0]).to.match(message);
+      expect(r.stderr).to.match(/^hint: /m);
       expect(r.stdout).to.equal('');
     };
     it('an unknown package name', async () => {
       const out = join(project, 'out-bad');
-      oneError(await vdeploy(['no-such-pkg', '--version', '1.0', '--out', out]), /no-such-pkg/);
+      oneError(await vdeploy(['no-such-pkg', '--version', '1.0', '--out', out]), /^error: no package named no-such-pkg in the deployfile$/);
+      expect((await vdeploy(['no-such-pkg', '--version', '1.0'])).stderr).to.include(`hint: packages are: ${NAME}, ${PY_NAME}`);
       expect(existsSync(out) ? await readdir(out) : []).to.deep.equal([]);
     });
     it('no --version', async () => {
       const out = join(project, 'out-bad');
-      oneError(await vdeploy([NAME, '--out', out]), /--version|version/);
+      oneError(await vdeploy([NAME, '--out', out]), /^error: Missing required argument: version; give the version of the package, e\.g\. --version /);
       expect(existsSync(out) ? await readdir(out) : []).to.deep.equal([]);
     });
   });
