@@ -15,6 +15,9 @@ const checks = [
   { pkg: 'sudo', ok: () => existsSync('/usr/bin/sudo') && existsSync('/usr/sbin/visudo') },
   // The releases tests reload a real gunicorn under a private supervisord (test/helpers/supervised-gunicorn.ts).
   { pkg: 'supervisor', ok: () => existsSync('/usr/bin/supervisord') && existsSync('/usr/bin/supervisorctl') },
+  // The OS-package tests (issue 19) check the .deb with Debian's linter and the .rpm with rpm's own reader.
+  { pkg: 'lintian', ok: () => existsSync('/usr/bin/lintian') },
+  { pkg: 'rpm', ok: () => existsSync('/usr/bin/rpm') },
 ];
 
 const missing = checks.filter((c) => !c.ok()).map((c) => c.pkg);

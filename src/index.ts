@@ -48,3 +48,11 @@ export { relocateFleet, relocateHere, type RelocateEntry, type RelocateEntryErro
 export { fetchWheels, type FetchOptions, type FetchResult, type FetchEvent, type TargetOutcome, type FetchedWheel, type PackageRow } from './fetch/fetch.js';
 export { targetsFromCache, targetFromFacts, explicitTarget, type FetchTarget, type ExplicitTarget } from './fetch/targets.js';
 export { defaultInterpreterCache, InterpreterCache } from './facts/interpreter-cache.js';
+export type { PackageTree, PackageMeta, TreeEntry, MaintainerScripts } from './package/tree.js';
+export { writeDeb, debFileName, debVersion, readDebControl } from './package/deb.js';
+export { writeAr, readAr, type ArMember } from './package/ar.js';
+export { buildPackages, checkVersion, selectPackages, type PackageEvent, type PackageFormat, type PackageOptions, type PackageResult, type WrittenPackage } from './package/package.js';
+export { buildPackageVenv, type BuiltVenv, type BuildEvent as PackageBuildEvent } from './package/build-venv.js';
+export { assembleTree } from './package/assemble.js';
+export { updateAptRepo, type AptRepoOptions, type AptRepoPackage, type AptRepoResult } from './package/apt-repo.js';
+export { writeRpm, rpmFileName, rpmArch } from './package/rpm.js';

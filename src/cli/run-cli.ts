@@ -13,6 +13,7 @@ import { deployCommand, planCommand, rollbackCommand } from './commands/deploy.j
 import { fetchCommand } from './commands/fetch.js';
 import { initCommand } from './commands/init.js';
 import { historyCommand, statusCommand } from './commands/status.js';
+import { packageCommand } from './commands/package.js';
 import { relocateCommand } from './commands/relocate.js';
 import { releasesCommand } from './commands/releases.js';
 import { venvsCommand } from './commands/venvs.js';
@@ -44,6 +45,7 @@ export async function runCli(argv: string[], output: Output = processOutput(proc
     statusCommand(output, setExit),
     historyCommand(output, setExit),
     releasesCommand(output, setExit),
+    packageCommand(output),
     cacheCommand(output),
   ];
   let parser = globalOptions(yargs(argv))

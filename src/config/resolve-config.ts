@@ -4,7 +4,8 @@
  * linked to its host.
  */
 import { homedir, userInfo } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
+import type { PackageConfig } from './packages-schema.js';
 import type { FileEntryConfig, ParsedConfig, TopFileEntryConfig } from './schema.js';
 
 type ParsedHost = ParsedConfig['hosts'][number];
@@ -84,6 +85,15 @@ export interface ResolvedConfig {
   files: ResolvedTopFileEntry[];
   /** Top-level template variables. */
   vars: Record<string, unknown>;
+  /** OS packages (docs/packages.md), local paths absolute. */
+  packages: ResolvedPackageConfig[];
+}
+
+/** A `packages` entry with its local paths (files, service unit) made absolute and its venv found. */
+export interface ResolvedPackageConfig extends Omit<PackageConfig, 'service'> {
+  service?: { unit: string };
+  /** The venv whose desired set it packages. */
+  source: ResolvedVenv;
 }
 
 /** Expands a leading `~` the way a shell would, for local paths. */
@@ -165,6 +175,21 @@ export function resolveConfig(
     ship: parsed.ship,
     files: parsed.files.map((f, i) => ({ ...f, src: localPath(f.src, dir), entry: `files[${i}]` })),
     vars: parsed.vars,
+    packages: (parsed.packages ?? []).map((p) => resolvePackage(p, venvs, dir)),
+  };
+}
+
+function resolvePackage(p: PackageConfig, venvs: ResolvedVenv[], dir: string): ResolvedPackageConfig {
+  const [host, ...rest] = p.venv.split(':');
+  const path = posix.normalize(rest.join(':')).replace(/(.)\/+$/, '$1');
+  // The schema has checked that the venv is declared.
+  const source = venvs.find((v) => v.host.name === host && v.path === path)!;
+  const { service, ...other } = p;
+  return {
+    ...other,
+    files: p.files.map((f) => localPath(f, dir)),
+    ...(service ? { service: { unit: localPath(service.unit, dir) } } : {}),
+    source,
   };
 }
 

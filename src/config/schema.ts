@@ -7,6 +7,7 @@ import { posix } from 'node:path';
 // A namespace import (not `{ z }`): the CLI bundle then keeps only the parts of zod we use (~200 KiB, not ~800).
 import * as z from 'zod';
 import { NAME_PATTERN } from '../requirements/names.js';
+import { checkPackages, packageSchema } from './packages-schema.js';
 import { checkFileTargets, fileEntrySchema, templateVars, topFileEntrySchema } from './files-schema.js';
 
 /** Names used in selectors (`user@host:/path`) must not contain the selector's punctuation. */
@@ -187,6 +188,8 @@ export const configSchema = z
     files: z.array(topFileEntrySchema).default([]),
     /** Template variables every file template sees (an entry's own vars win). */
     vars: templateVars.default({}),
+    /** OS packages (.deb / .rpm) of venvs (docs/packages.md). */
+    packages: z.array(packageSchema).default([]),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -219,6 +222,7 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['ship', 'builder'], message: `unknown host "${builder}" (hosts are: ${known})` });
     }
     checkFileTargets(config, ctx);
+    checkPackages(config, ctx);
   });
 
 /** What a deployfile's author writes: everything with a default is optional. */
