@@ -184,6 +184,16 @@ describe('writeRpm (checked by the real rpm)', function () {
     expect(writeRpm({ ...sampleTree(), mtime: tree.mtime + 1 }).equals(a)).to.equal(false);
   });
 
+  it('a package owning no path (only shared dirs), without scripts or requires: valid, digests OK', async () => {
+    const dir = await makeTempDir('vdeploy-rpm-empty-');
+    const f = join(dir, 'empty.rpm');
+    await writeFile(f, writeRpm({ ...sampleTree(), entries: [{ kind: 'dir', path: '/opt', mode: 0o755 }], conffiles: [], scripts: {},
+      meta: { ...sampleTree().meta, requires: [] } }));
+    expect((await rpm('-K', f)).trim()).to.equal(`${f}: digests OK`);
+    expect((await rpm('-qpl', f)).trim()).to.equal('(contains no files)');
+    expect((await rpm('-qpR', f)).trim().split('\n')).to.have.length(3);
+  });
+
   it('refuses a version rpm cannot carry, naming the field', () => {
     expect(() => writeRpm({ ...sampleTree(), meta: { ...sampleTree().meta, version: '1.0-rc1' } })).to.throw(/version "1\.0-rc1" cannot be an rpm Version/);
   });
