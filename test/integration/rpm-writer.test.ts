@@ -130,6 +130,14 @@ describe('writeRpm (checked by the real rpm)', function () {
     expect(await rpm('-qp', '--qf', '[%{FILEDIGESTALGO}]', pkg)).to.equal('8');
   });
 
+  it('rpm2cpio: the payload is a cpio newc of ./-prefixed names whose size is the signature\'s PAYLOADSIZE', async () => {
+    const cpio = (await promisify(execFile)('rpm2cpio', [pkg], { encoding: 'buffer', maxBuffer: 1 << 24 })).stdout;
+    expect(cpio.subarray(0, 6).toString()).to.equal('070701');
+    expect(cpio.includes('./opt/vdeploy-rpmtest/venv/bin/app\0')).to.equal(true);
+    expect(cpio.includes('TRAILER!!!\0')).to.equal(true);
+    expect(await rpm('-qp', '--qf', '%{ARCHIVESIZE}', pkg)).to.equal(String(cpio.length));
+  });
+
   it('rpm -qp --configfiles lists the conffiles as %config(noreplace)', async () => {
     expect((await rpm('-qp', '--configfiles', pkg)).trim()).to.equal('/etc/vdeploy-rpmtest/app.ini');
     expect((await rpm('-qp', '--qf', '[%{FILENAMES} %{FILEFLAGS:fflags}\n]', pkg))).to.include('/etc/vdeploy-rpmtest/app.ini cn\n');
