@@ -157,7 +157,9 @@ function mainTags(tree: PackageTree, entries: TreeEntry[], payloadSha256: string
     [TAG.PAYLOADDIGESTALGO, int32([DIGEST_SHA256])],
   ]);
   if (m.homepage) tags.set(TAG.URL, str(m.homepage));
-  for (const [tag, value] of fileTags(tree, entries)) tags.set(tag, value);
+  // rpm rejects a tag with no values, so a package owning no path has no file list at all.
+  if (entries.length) for (const [tag, value] of fileTags(tree, entries)) tags.set(tag, value);
+  else tags.set(TAG.SIZE, int32([0]));
   for (const [tag, value] of scriptTags(tree)) tags.set(tag, value);
   for (const [tag, value] of requireTags(tree)) tags.set(tag, value);
   return tags;

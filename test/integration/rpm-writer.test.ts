@@ -4,8 +4,8 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, lstat, mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { rpmFileName, writeRpm } from '../../src/package/rpm.js';
 import type { PackageTree } from '../../src/package/tree.js';
@@ -130,6 +130,14 @@ describe('writeRpm (checked by the real rpm)', function () {
     expect(await rpm('-qp', '--qf', '[%{FILEDIGESTALGO}]', pkg)).to.equal('8');
   });
 
+  it('rpm2cpio: the payload is a cpio newc of ./-prefixed names whose size is the signature\'s PAYLOADSIZE', async () => {
+    const cpio = (await promisify(execFile)('rpm2cpio', [pkg], { encoding: 'buffer', maxBuffer: 1 << 24 })).stdout;
+    expect(cpio.subarray(0, 6).toString()).to.equal('070701');
+    expect(cpio.includes('./opt/vdeploy-rpmtest/venv/bin/app\0')).to.equal(true);
+    expect(cpio.includes('TRAILER!!!\0')).to.equal(true);
+    expect(await rpm('-qp', '--qf', '%{ARCHIVESIZE}', pkg)).to.equal(String(cpio.length));
+  });
+
   it('rpm -qp --configfiles lists the conffiles as %config(noreplace)', async () => {
     expect((await rpm('-qp', '--configfiles', pkg)).trim()).to.equal('/etc/vdeploy-rpmtest/app.ini');
     expect((await rpm('-qp', '--qf', '[%{FILENAMES} %{FILEFLAGS:fflags}\n]', pkg))).to.include('/etc/vdeploy-rpmtest/app.ini cn\n');
@@ -184,7 +192,61 @@ describe('writeRpm (checked by the real rpm)', function () {
     expect(writeRpm({ ...sampleTree(), mtime: tree.mtime + 1 }).equals(a)).to.equal(false);
   });
 
+  it('a package owning no path (only shared dirs), without scripts or requires: valid, digests OK', async () => {
+    const dir = await makeTempDir('vdeploy-rpm-empty-');
+    const f = join(dir, 'empty.rpm');
+    await writeFile(f, writeRpm({ ...sampleTree(), entries: [{ kind: 'dir', path: '/opt', mode: 0o755 }], conffiles: [], scripts: {},
+      meta: { ...sampleTree().meta, requires: [] } }));
+    expect((await rpm('-K', f)).trim()).to.equal(`${f}: digests OK`);
+    expect((await rpm('-qpl', f)).trim()).to.equal('(contains no files)');
+    expect((await rpm('-qpR', f)).trim().split('\n')).to.have.length(3);
+  });
+
   it('refuses a version rpm cannot carry, naming the field', () => {
     expect(() => writeRpm({ ...sampleTree(), meta: { ...sampleTree().meta, version: '1.0-rc1' } })).to.throw(/version "1\.0-rc1" cannot be an rpm Version/);
   });
+
+  it('in a root with a /bin/sh: scriptlets run with rpm\'s $1, upgrade keeps an edited conffile (.rpmnew), erase removes the rest', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    const root = await makeTempDir('vdeploy-rpm-scripts-');
+    await shellInto(root);
+    const db = ['--root', root, '--dbpath', '/rpmdb', '--nodeps'];
+    await rpm('--root', root, '--dbpath', '/rpmdb', '--initdb');
+    const version = (iteration: number, ini: string): PackageTree => {
+      const t = sampleTree();
+      t.meta = { ...t.meta, iteration };
+      t.entries = t.entries.map((e) => (e.path === '/etc/vdeploy-rpmtest/app.ini' && e.kind === 'file' ? { ...e, content: Buffer.from(ini) } : e));
+      t.scripts = { postinst: 'echo "post $1" >> /scriptlog', prerm: 'echo "preun $1" >> /scriptlog', postrm: 'echo "postun $1" >> /scriptlog' };
+      return t;
+    };
+    const pkgs = await makeTempDir('vdeploy-rpm-pkgs-');
+    const write = async (t: PackageTree) => {
+      const f = join(pkgs, rpmFileName(t.meta));
+      await writeFile(f, writeRpm(t));
+      return f;
+    };
+    const ini = join(root, 'etc/vdeploy-rpmtest/app.ini');
+    await run('rpm', ['-i', ...db, await write(version(1, 'workers = 4\n'))]);
+    await writeFile(ini, 'workers = 16  # edited by the admin\n');
+    await run('rpm', ['-U', ...db, await write(version(2, 'workers = 8\n'))]);
+    expect(await readFile(ini, 'utf8')).to.equal('workers = 16  # edited by the admin\n');
+    expect(await readFile(`${ini}.rpmnew`, 'utf8')).to.equal('workers = 8\n');
+    // The old version's %preun/%postun ran with $1 = 1 (an upgrade) and so did nothing.
+    expect(await readFile(join(root, 'scriptlog'), 'utf8')).to.equal('post 1\npost 2\n');
+    await run('rpm', ['-e', ...db, 'vdeploy-rpmtest']);
+    expect(await readFile(join(root, 'scriptlog'), 'utf8')).to.equal('post 1\npost 2\npreun 0\npostun 0\n');
+    expect(await readFile(`${ini}.rpmsave`, 'utf8')).to.equal('workers = 16  # edited by the admin\n');
+    await lstat(join(root, 'opt/vdeploy-rpmtest')).then(() => expect.fail('/opt/vdeploy-rpmtest left behind'), () => undefined);
+  });
 });
+
+/** Copy this machine's /bin/sh and the libraries it loads (ldd) into `root`, so rpm's chrooted scriptlets can run. */
+async function shellInto(root: string): Promise<void> {
+  const sh = (await run('readlink', ['-f', '/bin/sh'])).stdout.trim();
+  const libs = (await run('ldd', [sh])).stdout.match(/\/\S+/g) ?? [];
+  for (const f of [...libs, '/bin/sh']) {
+    await mkdir(join(root, dirname(f)), { recursive: true });
+    await copyFile(f === '/bin/sh' ? sh : f, join(root, f));
+  }
+  await run('chmod', ['0755', join(root, 'bin/sh')]);
+}
