@@ -26,11 +26,11 @@ export interface ConfirmOptions {
 const KEYS: Record<string, Answer> = { y: 'yes', n: 'no', a: 'all', q: 'quit' };
 
 export const CONFIRM_HELP = [
-  'y - yes, this venv',
-  'n - no, not this venv',
-  'a - this venv and all remaining ones',
+  'y - yes, this venv (or this host\'s files)',
+  'n - no, not this one',
+  'a - this one and all remaining ones',
   'q - quit: no more venvs (those already answered y are still applied)',
-  "d - show this venv's planned changes",
+  "d - show its planned changes",
   '? - this help',
 ];
 

@@ -74,7 +74,7 @@ function loginOf(target: string): string | undefined {
 
 function scriptDied(result: CommandResult, host: string, opts: FileFactsOptions, target: string): VdeployError {
   const login = opts.login ?? loginOf(target) ?? 'the login user';
-  const refused = opts.sudo ? sudoRefusal(result.stderr, { host, login, owner: 'root', what: 'the files script' }) : undefined;
+  const refused = opts.sudo ? sudoRefusal(result.stderr, { host, login, owner: 'root', what: 'the files script', instead: 'log in as root (hosts[].user)' }) : undefined;
   if (refused) {
     // A refused `sudo -n` nearly always says "a password is required": say it plainly, with the rule that fixes it.
     const message = /password/i.test(result.stderr)

@@ -18,6 +18,8 @@ export interface SudoContext {
   owner: string;
   /** What was to run, for the message: "the apply script", "the relocate script". */
   what: string;
+  /** The other way out, for the hint (default: make the login user the venv's user). */
+  instead?: string;
 }
 
 /**
@@ -38,6 +40,6 @@ export function sudoRefusal(stderr: string, ctx: SudoContext): { message: string
   if (!said) return undefined;
   return {
     message: `sudo refused to run ${ctx.what} as ${ctx.owner} for ${ctx.login} on ${ctx.host}: ${said}`,
-    hint: `on ${ctx.host}, let ${ctx.login} run commands as ${ctx.owner} without a password: add ${rule} to /etc/sudoers.d/vdeploy (edit it with visudo -f), or make ${ctx.login} the venv's user`,
+    hint: `on ${ctx.host}, let ${ctx.login} run commands as ${ctx.owner} without a password: add ${rule} to /etc/sudoers.d/vdeploy (edit it with visudo -f), or ${ctx.instead ?? `make ${ctx.login} the venv's user`}`,
   };
 }
