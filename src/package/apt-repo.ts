@@ -113,7 +113,8 @@ function defaultEpoch(): number {
   return Math.floor(Date.now() / 1000);
 }
 
-async function atomicWrite(path: string, data: Buffer): Promise<void> {
+/** Writes `data` to a temp name beside `path`, then renames it: readers never see half a file. */
+export async function atomicWrite(path: string, data: Buffer): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     await writeFile(tmp, data);

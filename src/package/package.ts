@@ -5,14 +5,14 @@
  * repository updated with the .debs. Returns what was written; progress goes out as events.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ResolvedConfig, ResolvedHost, ResolvedPackageConfig } from '../config/resolve-config.js';
 import type { HostConnector } from '../remote/connect-host.js';
 import { ConfigError } from '../errors.js';
 import type { Connection } from '../remote/connection.js';
 import { LocalConnection } from '../remote/local-connection.js';
-import { updateAptRepo } from './apt-repo.js';
+import { atomicWrite, updateAptRepo } from './apt-repo.js';
 import { assembleTree } from './assemble.js';
 import { buildPackageVenv, type BuildEvent } from './build-venv.js';
 import { debFileName, writeDeb } from './deb.js';
@@ -118,13 +118,6 @@ export async function buildPackages(config: ResolvedConfig, options: PackageOpti
 async function writePackage(tree: PackageTree, format: PackageFormat, outDir: string): Promise<{ format: PackageFormat; file: string; size: number; sha256: string }> {
   const data = format === 'deb' ? await writeDeb(tree) : await writeRpm(tree);
   const file = join(outDir, format === 'deb' ? debFileName(tree.meta) : rpmFileName(tree.meta));
-  const temp = `${file}.tmp-${process.pid}`;
-  try {
-    await writeFile(temp, data);
-    await rename(temp, file);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+  await atomicWrite(file, data);
   return { format, file, size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
 }
