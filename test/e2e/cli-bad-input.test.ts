@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTempDir, runVdeploy } from '../helpers/cli.js';
+import { makeTempDir, runVdeploy, expectOneLineError } from '../helpers/cli.js';
 
 async function project(requirements: string | undefined, venvs: unknown[] = [{ host: 'web1', path: '/srv/app/venv' }]): Promise<string> {
   const dir = await makeTempDir();
@@ -11,15 +11,6 @@ async function project(requirements: string | undefined, venvs: unknown[] = [{ h
   await writeFile(join(dir, 'deployfile.ts'), `export default ${JSON.stringify(config)};\n`);
   if (requirements !== undefined) await writeFile(join(dir, 'requirements.txt'), requirements);
   return dir;
-}
-
-function expectOneLineError(r: { exitCode: number | null; stderr: string }, pattern: RegExp): void {
-  expect(r.exitCode, r.stderr).to.equal(2);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines[0]).to.match(/^error: /);
-  expect(lines[0]).to.match(pattern);
-  expect(lines[1]).to.match(/^hint: /);
-  expect(r.stderr).not.to.match(/\n\s+at /); // no stack trace
 }
 
 describe('plan/deploy refuse bad input before touching any host', () => {

@@ -7,7 +7,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { addWheels } from '../../src/wheels/repository.js';
-import { makeTempDir, runVdeploy } from '../helpers/cli.js';
+import { makeTempDir, runVdeploy, expectOneLineError } from '../helpers/cli.js';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
 import { sharedWheel } from '../helpers/paths.js';
 
@@ -21,15 +21,6 @@ async function project(packages: unknown[] | undefined, wheels = false): Promise
   await writeFile(join(dir, 'requirements.txt'), 'sqlparse\n');
   if (wheels) await addWheels(join(dir, 'wheels'), [sharedWheel('sqlparse-0.6.0-py3-none-any.whl')]);
   return dir;
-}
-
-function expectOneLineError(r: { exitCode: number | null; stderr: string }, pattern: RegExp): void {
-  expect(r.exitCode, r.stderr).to.equal(2);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines[0]).to.match(/^error: /);
-  expect(lines[0]).to.match(pattern);
-  expect(lines[1]).to.match(/^hint: /);
-  expect(r.stderr).not.to.match(/\n\s+at /);
 }
 
 describe('vdeploy package: the command line (issue 19)', function () {

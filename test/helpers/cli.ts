@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'chai';
 import { registerTempDir } from '../support/hooks.js';
 import { CLI_BIN, REPO_ROOT } from './paths.js';
 
@@ -112,4 +113,14 @@ export function runInPty(argv: string[], options: PtyOptions): Promise<{ exitCod
       }
     });
   });
+}
+
+/** A usage/config error as users see it: exit 2, one `error:` line matching `pattern`, a `hint:` line, no stack trace. */
+export function expectOneLineError(r: { exitCode: number | null; stderr: string }, pattern: RegExp): void {
+  expect(r.exitCode, r.stderr).to.equal(2);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines[0]).to.match(/^error: /);
+  expect(lines[0]).to.match(pattern);
+  expect(lines[1]).to.match(/^hint: /);
+  expect(r.stderr).not.to.match(/\n\s+at /);
 }
