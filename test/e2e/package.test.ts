@@ -42,7 +42,18 @@ const skipReason = process.getuid?.() === 0 ? undefined : 'installing packages w
 if (skipReason) console.log(`    skipped vdeploy package e2e: ${skipReason}`);
 
 /** A command; its result (never throws on a non-zero exit). */
-const run = (argv: string[], env?: Record<string, string>): Promise<CommandResult> => local.exec(argv, { env, timeoutMs: 300_000, nothrow: true });
+/**
+ * A command's result. dpkg is retried while another process holds its lock (the integration tier's
+ * dpkg tests may run beside this file, and dpkg fails at once on a held lock): polls, up to 5 minutes.
+ */
+async function run(argv: string[], env?: Record<string, string>): Promise<CommandResult> {
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const r = await local.exec(argv, { ...(env ? { env } : {}), timeoutMs: 300_000, nothrow: true });
+    if (argv[0] !== 'dpkg' || r.exitCode === 0 || !/lock/i.test(r.stderr) || Date.now() > deadline) return r;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
 
 /** A command that must succeed; its stdout. */
 async function must(argv: string[], env?: Record<string, string>): Promise<string> {
@@ -367,6 +378,8 @@ const PYC_FILENAME = 'import marshal, sys; d = open(sys.argv[1], "rb").read(); p
       '-o', `Dir::State::extended_states=${join(state, 'extended_states')}`,
       '-o', `Dir::Log=${join(state, 'log')}`,
       '-o', 'APT::Sandbox::User=root',
+      // Wait for dpkg's lock held by another test rather than fail.
+      '-o', 'DPkg::Lock::Timeout=300',
     ];
     const aptEnv = { DEBIAN_FRONTEND: 'noninteractive' };
     const update = await run(['apt-get', ...apt, 'update'], aptEnv);
