@@ -115,14 +115,7 @@ function defaultEpoch(): number {
 
 /** Writes `data` to a temp name beside `path`, then renames it: readers never see half a file. */
 export async function atomicWrite(path: string, data: Buffer): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await replaceAtomically(path, (tmp) => writeFile(tmp, data));
 }
 
 async function readDeb(path: string): Promise<Buffer> {
@@ -133,10 +126,15 @@ async function readDeb(path: string): Promise<Buffer> {
 }
 
 async function atomicCopy(from: string, to: string): Promise<void> {
-  const tmp = `${to}.tmp-${process.pid}`;
+  await replaceAtomically(to, (tmp) => copyFile(from, tmp));
+}
+
+/** `write` fills a temp name beside `path`, which is then renamed over it (or removed if anything fails). */
+async function replaceAtomically(path: string, write: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
   try {
-    await copyFile(from, tmp);
-    await rename(tmp, to);
+    await write(tmp);
+    await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
