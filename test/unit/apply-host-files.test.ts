@@ -4,43 +4,15 @@
  * the files events, and a deploy stopped before the files leaves them not applied.
  */
 import { expect } from 'chai';
-import type { Readable } from 'node:stream';
 import { applyHost, type ApplyHostContext } from '../../src/deploy/apply-host.js';
 import type { DeployEvent } from '../../src/deploy/events.js';
 import type { FilesWork } from '../../src/deploy/files-work.js';
 import type { HostPlan } from '../../src/deploy/plan.js';
 import type { ResolvedHost } from '../../src/config/resolve-config.js';
-import type { CommandResult, Connection, ExecOptions } from '../../src/remote/connection.js';
+import { fakeHostApply } from '../helpers/fake-host-apply.js';
 
-/** Answers like host_apply.py: `lines(request)` are printed on stdout once the request arrived. */
-function fakeHost(lines: (request: Record<string, unknown>) => object[]): Connection & { requests: Array<Record<string, unknown>> } {
-  const requests: Array<Record<string, unknown>> = [];
-  return {
-    target: 'root@127.0.0.2:22',
-    requests,
-    async exec(_argv: string[], opts: ExecOptions = {}): Promise<CommandResult> {
-      const stdin = opts.stdin as Readable;
-      let text = '';
-      // stdin: `<length>\n<payload of that many bytes>` then the request's JSON line (payloadFor, runHostApply).
-      const request = await new Promise<Record<string, unknown>>((resolve) => {
-        stdin.on('data', (chunk: Buffer) => {
-          text += chunk.toString('latin1');
-          const header = text.indexOf('\n');
-          if (header < 0) return;
-          const rest = text.slice(header + 1 + Number(text.slice(0, header)));
-          if (rest.includes('\n')) resolve(JSON.parse(rest.slice(0, rest.indexOf('\n'))) as Record<string, unknown>);
-        });
-      });
-      requests.push(request);
-      const out = lines(request).map((l) => `${JSON.stringify({ v: 1, ...l })}\n`).join('');
-      opts.onStderr?.(Buffer.from('@vdeploy {"files":"start"}\n'));
-      opts.onStdout?.(Buffer.from(out));
-      return { exitCode: 0, signal: null, stdout: out, stderr: '', ms: 1 };
-    },
-    put: async () => {},
-    close: async () => {},
-  };
-}
+/** The script says the files started. */
+const fakeHost = (lines: Parameters<typeof fakeHostApply>[0]) => fakeHostApply(lines, '@vdeploy {"files":"start"}');
 
 const host = { name: 'host1', address: '127.0.0.2', port: 22, user: 'root', roles: [], files: [], sudo: false } as unknown as ResolvedHost;
 const hostPlan: HostPlan = { name: 'host1', cacheDir: '/c', cachedWheels: [] };

@@ -4,46 +4,18 @@
  * run. Each is restored, in venv order, before anything else; the files' answer stands.
  */
 import { expect } from 'chai';
-import type { Readable } from 'node:stream';
 import { applyHost, type ApplyHostContext } from '../../src/deploy/apply-host.js';
 import type { DeployEvent } from '../../src/deploy/events.js';
 import type { FilesWork } from '../../src/deploy/files-work.js';
 import type { HostPlan, VenvPlan } from '../../src/deploy/plan.js';
 import type { VenvReport } from '../../src/deploy/report.js';
 import type { ResolvedHost, ResolvedVenv } from '../../src/config/resolve-config.js';
-import type { CommandResult, Connection, ExecOptions } from '../../src/remote/connection.js';
+import { fakeHostApply } from '../helpers/fake-host-apply.js';
 
 type OkPlan = Extract<VenvPlan, { status: 'ok' }>;
-type Request = Record<string, any>;
 
-/** Plays host_apply.py: `lines(request, n)` (n: which run) are printed once the request arrived. */
-function fakeHost(lines: (request: Request, n: number) => object[]): Connection & { requests: Request[] } {
-  const requests: Request[] = [];
-  return {
-    target: 'root@127.0.0.2:22',
-    requests,
-    async exec(_argv: string[], opts: ExecOptions = {}): Promise<CommandResult> {
-      const stdin = opts.stdin as Readable;
-      let text = '';
-      const request = await new Promise<Request>((resolve) => {
-        stdin.on('data', (chunk: Buffer) => {
-          text += chunk.toString('latin1');
-          const header = text.indexOf('\n');
-          if (header < 0) return;
-          const rest = text.slice(header + 1 + Number(text.slice(0, header)));
-          if (rest.includes('\n')) resolve(JSON.parse(rest.slice(0, rest.indexOf('\n'))) as Request);
-        });
-      });
-      requests.push(request);
-      const out = lines(request, requests.length - 1).map((l) => `${JSON.stringify({ v: 1, ...l })}\n`).join('');
-      opts.onStderr?.(Buffer.from('@vdeploy {"venv":0,"step":"reload","phase":"hold"}\n'));
-      opts.onStdout?.(Buffer.from(out));
-      return { exitCode: 0, signal: null, stdout: out, stderr: '', ms: 1 };
-    },
-    put: async () => {},
-    close: async () => {},
-  };
-}
+/** The venvs hold for the files before their reloads. */
+const fakeHost = (lines: Parameters<typeof fakeHostApply>[0]) => fakeHostApply(lines, '@vdeploy {"venv":0,"step":"reload","phase":"hold"}');
 
 const host = { name: 'host1', address: '127.0.0.2', port: 22, user: 'root', roles: [], files: [], sudo: false, reload: 'echo host-reload' } as unknown as ResolvedHost;
 // The restores' wheel is in the host's cache: nothing to upload.
